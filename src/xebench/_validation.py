@@ -193,11 +193,33 @@ def check_probabilities(
         raise InvalidInputError(
             argument, "a 2-D array needs at least 2 columns (one per class)", value=prob.shape
         )
-    if prob.size and not (prob.min() >= 0.0 and prob.max() <= 1.0):
+    if prob.ndim == 1:
+        if not (prob.min() >= 0.0 and prob.max() <= 1.0):  # NaN fails too
+            _raise_first_bad_probability(prob, argument)
+        return prob
+    low, high, sums = _range_and_row_sums(prob)
+    if not (low >= 0.0 and high <= 1.0):
         _raise_first_bad_probability(prob, argument)
-    if prob.ndim == 2:
-        prob = _check_row_sums(prob, argument, renormalize)
-    return prob
+    return _check_row_sums(prob, sums, argument, renormalize)
+
+
+def _range_and_row_sums(prob: NDArray[np.floating]) -> tuple[float, float, NDArray[np.float64]]:
+    """Min, max and float64 row sums of a 2-D array in one cache-friendly pass.
+
+    One pass over cache-sized chunks instead of three over the whole array
+    halves the cost of validating a large (n, k) input; row sums use a
+    matrix-vector product (BLAS) rather than a row-wise reduction.
+    """
+    n_rows, n_cols = prob.shape
+    ones = np.ones(n_cols)
+    sums = np.empty(n_rows)
+    low, high = np.inf, -np.inf
+    for rows in row_chunks(n_rows, n_cols):
+        chunk = prob[rows]
+        low = min(low, chunk.min())
+        high = max(high, chunk.max())
+        np.matmul(chunk.astype(np.float64, copy=False), ones, out=sums[rows])
+    return float(low), float(high), sums
 
 
 def check_probability_rows(
@@ -234,13 +256,9 @@ def _raise_first_bad_probability(prob: NDArray[np.floating], argument: str) -> N
 
 
 def _check_row_sums(
-    prob: NDArray[np.floating], argument: str, renormalize: bool
+    prob: NDArray[np.floating], sums: NDArray[np.float64], argument: str, renormalize: bool
 ) -> NDArray[np.floating]:
-    n_rows, n_cols = prob.shape
-    tolerance = max(ROW_SUM_TOLERANCE, n_cols * float(np.finfo(prob.dtype).eps))
-    sums = np.empty(n_rows)
-    for rows in row_chunks(n_rows, n_cols):
-        np.sum(prob[rows], axis=1, dtype=np.float64, out=sums[rows])
+    tolerance = max(ROW_SUM_TOLERANCE, prob.shape[1] * float(np.finfo(prob.dtype).eps))
     if renormalize:
         if not sums.min() > 0.0:
             row = _first_true(~(sums > 0.0))

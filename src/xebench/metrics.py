@@ -150,13 +150,17 @@ def _brier_per_row(pred: _Predictions) -> NDArray[np.float64]:
     """
     out = np.empty(pred.n_rows)
     for rows in row_chunks(pred.n_rows, pred.n_columns):
-        chunk = _true_class_prob_into(out[rows], pred.codes[rows], pred.prob[rows])
+        chunk = out[rows]
+        if pred.binary:
+            np.subtract(pred.prob[rows], pred.codes[rows], out=chunk, dtype=np.float64)
+            np.square(chunk, out=chunk)
+            continue
+        _true_class_prob_into(chunk, pred.codes[rows], pred.prob[rows])
         np.subtract(1.0, chunk, out=chunk)
         np.square(chunk, out=chunk)
-        if not pred.binary:
-            others = pred.prob[rows].astype(np.float64)
-            others[np.arange(others.shape[0]), pred.codes[rows]] = 0.0
-            chunk += np.einsum("ij,ij->i", others, others)
+        others = pred.prob[rows].astype(np.float64)
+        others[np.arange(others.shape[0]), pred.codes[rows]] = 0.0
+        chunk += np.einsum("ij,ij->i", others, others)
     return out
 
 
@@ -184,30 +188,34 @@ def _prior_log_loss_nats(pred: _Predictions) -> float:
     return float(_entropy_nats(_class_frequencies(pred.codes, n_classes, pred.weight)))
 
 
-def _top_label(pred: _Predictions) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def _top_label(
+    codes: NDArray[np.intp], prob: NDArray[np.floating]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Top-label confidence and whether the top label was right, per row.
 
     The binary top label is class 1 when P(class 1) > 0.5 (ties go to class
     0, as ``argmax`` of ``[1 - p, p]`` does).
     """
-    if pred.binary:
-        p = pred.prob.astype(np.float64, copy=False)
+    if prob.ndim == 1:
+        p = prob.astype(np.float64, copy=False)
         predicted_one = p > 0.5
-        return np.where(predicted_one, p, 1.0 - p), predicted_one == (pred.codes == 1)
-    confidence = pred.prob.max(axis=1).astype(np.float64, copy=False)
-    return confidence, pred.prob.argmax(axis=1) == pred.codes
+        return np.where(predicted_one, p, 1.0 - p), predicted_one == (codes == 1)
+    confidence = prob.max(axis=1).astype(np.float64, copy=False)
+    return confidence, prob.argmax(axis=1) == codes
 
 
-def _calibration_inputs(pred: _Predictions) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def _calibration_inputs(
+    codes: NDArray[np.intp], prob: NDArray[np.floating]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """(score, hit) pairs that calibration compares per bin.
 
     Binary: P(class 1) against whether the row is class 1 (the convention of
     ``sklearn.calibration.calibration_curve``). Multiclass: top-label
     confidence against top-label accuracy (Guo et al., 2017).
     """
-    if pred.binary:
-        return pred.prob.astype(np.float64, copy=False), pred.codes == 1
-    return _top_label(pred)
+    if prob.ndim == 1:
+        return prob.astype(np.float64, copy=False), codes == 1
+    return _top_label(codes, prob)
 
 
 def _weighted_percentiles(
@@ -232,37 +240,39 @@ def _weighted_percentiles(
     return np.where(fraction >= 0.5, upper - diff * (1 - fraction), lower + diff * fraction)
 
 
-def _bin_edges(
-    score: NDArray[np.float64], weight: NDArray[np.float64] | None, n_bins: int, strategy: str
-) -> NDArray[np.float64]:
-    if strategy == "uniform":
-        return np.linspace(0.0, 1.0, n_bins + 1)
+def _bin_edges(pred: _Predictions, n_bins: int, strategy: str) -> NDArray[np.float64]:
+    """Calibration bin edges: equal widths on [0, 1], or quantiles of the scores."""
     quantiles = np.linspace(0.0, 1.0, n_bins + 1)
-    if weight is None:
-        return np.percentile(score, quantiles * 100)
-    return _weighted_percentiles(score, weight, quantiles * 100 / 100)
+    if strategy == "uniform":
+        return quantiles
+    score, _ = _calibration_inputs(pred.codes, pred.prob)
+    if pred.weight is None:
+        return np.percentile(score, quantiles * 100)  # exactly as scikit-learn
+    return _weighted_percentiles(score, pred.weight, quantiles * 100 / 100)
 
 
 def _bin_sums(
-    score: NDArray[np.float64],
-    hit: NDArray[np.bool_],
-    weight: NDArray[np.float64] | None,
-    edges: NDArray[np.float64],
+    pred: _Predictions, edges: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Per-bin weight, weighted sum of scores and weighted sum of hits.
 
     A score on an inner edge goes to the lower bin, as in scikit-learn.
+    Accumulated chunk by chunk, so memory does not grow with the input.
     """
     n_bins = edges.shape[0] - 1
-    index = np.searchsorted(edges[1:-1], score)
-    hit_weight = hit.astype(np.float64) if weight is None else np.where(hit, weight, 0.0)
-    score_weight = score if weight is None else score * weight
-    count = np.bincount(index, weights=weight, minlength=n_bins).astype(np.float64)
-    return (
-        count,
-        np.bincount(index, weights=score_weight, minlength=n_bins),
-        np.bincount(index, weights=hit_weight, minlength=n_bins),
-    )
+    count, score_sum, hit_sum = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
+    for rows in row_chunks(pred.n_rows, pred.n_columns):
+        score, hit = _calibration_inputs(pred.codes[rows], pred.prob[rows])
+        index = np.searchsorted(edges[1:-1], score)
+        weight = None if pred.weight is None else pred.weight[rows]
+        count += np.bincount(index, weights=weight, minlength=n_bins)
+        score_sum += np.bincount(
+            index, weights=score if weight is None else score * weight, minlength=n_bins
+        )
+        hit_sum += np.bincount(
+            index, weights=hit if weight is None else np.where(hit, weight, 0.0), minlength=n_bins
+        )
+    return count, score_sum, hit_sum
 
 
 def _calibration_gap(
@@ -536,9 +546,8 @@ def reliability_curve(
     n_bins = check_n_bins(n_bins)
     strategy = check_strategy(strategy)
     pred = _prepare(y_true, y_prob, labels, sample_weight, renormalize)
-    score, hit = _calibration_inputs(pred)
-    edges = _bin_edges(score, pred.weight, n_bins, strategy)
-    count, score_sum, hit_sum = _bin_sums(score, hit, pred.weight, edges)
+    edges = _bin_edges(pred, n_bins, strategy)
+    count, score_sum, hit_sum = _bin_sums(pred, edges)
     with np.errstate(invalid="ignore", divide="ignore"):
         return ReliabilityCurve(edges, count, score_sum / count, hit_sum / count)
 
@@ -574,9 +583,8 @@ def calibration_error(
     strategy = check_strategy(strategy)
     norm = check_norm(norm)
     pred = _prepare(y_true, y_prob, labels, sample_weight, renormalize)
-    score, hit = _calibration_inputs(pred)
-    edges = _bin_edges(score, pred.weight, n_bins, strategy)
-    return _calibration_gap(*_bin_sums(score, hit, pred.weight, edges), norm=norm)
+    edges = _bin_edges(pred, n_bins, strategy)
+    return _calibration_gap(*_bin_sums(pred, edges), norm=norm)
 
 
 def accuracy(
@@ -596,7 +604,7 @@ def accuracy(
         0.6666666666666666
     """
     pred = _prepare(y_true, y_prob, labels, sample_weight, renormalize)
-    return _weighted_mean(_top_label(pred)[1], pred.weight)
+    return _weighted_mean(_top_label(pred.codes, pred.prob)[1], pred.weight)
 
 
 def clipped_count(
