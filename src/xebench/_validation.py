@@ -216,8 +216,8 @@ def _range_and_row_sums(prob: NDArray[np.floating]) -> tuple[float, float, NDArr
     low, high = np.inf, -np.inf
     for rows in row_chunks(n_rows, n_cols):
         chunk = prob[rows]
-        low = min(low, chunk.min())
-        high = max(high, chunk.max())
+        low = np.minimum(low, chunk.min())  # np.minimum keeps a NaN; min() would drop it
+        high = np.maximum(high, chunk.max())
         np.matmul(chunk.astype(np.float64, copy=False), ones, out=sums[rows])
     return float(low), float(high), sums
 
@@ -266,7 +266,7 @@ def _check_row_sums(
                 argument, "a row summing to 0 cannot be renormalized", row=row, value=sums[row]
             )
         return prob / sums[:, np.newaxis]
-    off = np.abs(sums - 1.0) > tolerance
+    off = ~(np.abs(sums - 1.0) <= tolerance)  # a NaN sum is off too
     if off.any():
         row = _first_true(off)
         raise InvalidInputError(
@@ -286,7 +286,21 @@ def check_1d(values: ArrayLike, argument: str) -> NDArray[Any]:
         >>> check_1d([[1], [0]], "y_true")
         array([1, 0])
     """
-    array = np.asarray(values)
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:  # ragged nested lists
+        raise InvalidInputError(argument, f"must be 1-D (one value per row) ({exc})") from None
+    if array.dtype.kind == "U" and not isinstance(values, np.ndarray):
+        # NumPy turns [1, "a"] into ["1", "a"]: refuse instead of comparing "10" < "9".
+        flat = values if isinstance(values, (list, tuple)) else []
+        row = next((i for i, v in enumerate(flat) if not isinstance(v, str)), None)
+        if row is not None:
+            raise InvalidInputError(
+                argument,
+                "labels must be of one type (strings mixed with numbers)",
+                row=row,
+                value=flat[row],
+            )
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:
@@ -455,6 +469,8 @@ def check_distribution(p: ArrayLike, argument: str) -> NDArray[np.float64]:
             argument, "must be 1-D (one distribution) or 2-D (one per row)", value=dist.shape
         )
     _check_non_empty(argument, dist.shape[-1] if dist.ndim == 1 else dist.shape[0])
+    if dist.shape[-1] == 0:
+        raise InvalidInputError(argument, "a distribution needs at least one bin", value=dist.shape)
     if not (dist.min() >= 0.0 and np.isfinite(dist.max())):
         bad = ~((dist >= 0.0) & np.isfinite(dist))
         if dist.ndim == 1:

@@ -51,6 +51,7 @@ from .errors import InvalidInputError
 __all__ = [
     "ReliabilityCurve",
     "accuracy",
+    "brier_decomposition",
     "brier_score",
     "calibration_error",
     "clipped_count",
@@ -59,6 +60,7 @@ __all__ = [
     "js_divergence",
     "kl_divergence",
     "log_loss",
+    "log_loss_decomposition",
     "nll",
     "perplexity",
     "prior_log_loss",
@@ -85,6 +87,9 @@ class _Predictions:
     """(n,) P(classes[1]) in the binary case, else (n, k) rows."""
     classes: NDArray[Any]
     weight: NDArray[np.float64] | None
+    prob_class0: NDArray[np.floating] | None = None
+    """P(classes[0]) when given as its own column: ``1 - p`` would lose the
+    precision of a small P(class 0) next to a P(class 1) close to 1."""
 
     @property
     def binary(self) -> bool:
@@ -111,8 +116,14 @@ def _prepare(
     codes, classes = encode_labels(y_true, labels, n_classes)
     check_same_length("y_prob", prob.shape[0], "y_true", codes.shape[0])
     weight = check_sample_weight(sample_weight, codes.shape[0])
-    if prob.ndim == 2 and n_classes == 2:
-        prob = np.ascontiguousarray(prob[:, 1])  # two columns are the binary case
+    if prob.ndim == 2 and n_classes == 2:  # two columns are the binary case
+        return _Predictions(
+            codes,
+            np.ascontiguousarray(prob[:, 1]),
+            classes,
+            weight,
+            prob_class0=np.ascontiguousarray(prob[:, 0]),
+        )
     return _Predictions(codes, prob, classes, weight)
 
 
@@ -120,14 +131,18 @@ def _prepare(
 
 
 def _true_class_prob_into(
-    out: NDArray[np.float64], codes: NDArray[np.intp], prob: NDArray[np.floating]
+    out: NDArray[np.float64], pred: _Predictions, rows: slice
 ) -> NDArray[np.float64]:
-    """Write the probability given to the observed class of each row into ``out``."""
-    if prob.ndim == 1:
+    """Write the probability given to the observed class of ``rows`` into ``out``."""
+    codes, prob = pred.codes[rows], pred.prob[rows]
+    if prob.ndim == 2:
+        out[:] = prob[np.arange(codes.shape[0]), codes]
+    elif pred.prob_class0 is not None:
+        out[:] = pred.prob_class0[rows]
+        np.copyto(out, prob, where=codes == 1)
+    else:
         out[:] = prob  # cast to float64 first, so 1 - p keeps its precision
         np.subtract(1.0, out, out=out, where=codes != 1)
-    else:
-        out[:] = prob[np.arange(codes.shape[0]), codes]
     return out
 
 
@@ -135,11 +150,23 @@ def _nll_nats(pred: _Predictions, eps: float) -> NDArray[np.float64]:
     """Per-row negative log-likelihood in nats: -ln(clip(p[true class]))."""
     out = np.empty(pred.n_rows)
     for rows in row_chunks(pred.n_rows, pred.n_columns):
-        chunk = _true_class_prob_into(out[rows], pred.codes[rows], pred.prob[rows])
+        chunk = _true_class_prob_into(out[rows], pred, rows)
         np.clip(chunk, eps, 1.0 - eps, out=chunk)
-        np.log(chunk, out=chunk)
+        with np.errstate(divide="ignore"):  # eps=0 and p=0: an honest +inf
+            np.log(chunk, out=chunk)
         np.negative(chunk, out=chunk)
     return out
+
+
+def _clipped_count(pred: _Predictions, eps: float) -> int:
+    """Rows whose observed class got a probability below ``eps`` (loss capped)."""
+    clipped = 0
+    buffer = np.empty(min(pred.n_rows, max(1, (1 << 16) // pred.n_columns)))
+    for rows in row_chunks(pred.n_rows, pred.n_columns):
+        chunk = buffer[: rows.stop - rows.start]
+        _true_class_prob_into(chunk, pred, rows)
+        clipped += int(np.count_nonzero(chunk < eps))
+    return clipped
 
 
 def _brier_per_row(pred: _Predictions) -> NDArray[np.float64]:
@@ -155,7 +182,7 @@ def _brier_per_row(pred: _Predictions) -> NDArray[np.float64]:
             np.subtract(pred.prob[rows], pred.codes[rows], out=chunk, dtype=np.float64)
             np.square(chunk, out=chunk)
             continue
-        _true_class_prob_into(chunk, pred.codes[rows], pred.prob[rows])
+        _true_class_prob_into(chunk, pred, rows)
         np.subtract(1.0, chunk, out=chunk)
         np.square(chunk, out=chunk)
         others = pred.prob[rows].astype(np.float64)
@@ -164,10 +191,20 @@ def _brier_per_row(pred: _Predictions) -> NDArray[np.float64]:
     return out
 
 
+def _dot(a: NDArray[Any], b: NDArray[Any]) -> float:
+    """Sum of products of two vectors.
+
+    ``np.einsum`` rather than ``np.dot``: BLAS may hand a long vector to a
+    second thread, which stalls for milliseconds when the other core is busy
+    (measured: 8 ms instead of 0.01 ms for 1e5 values under load).
+    """
+    return float(np.einsum("i,i->", a, b))
+
+
 def _weighted_mean(values: NDArray[np.floating], weight: NDArray[np.float64] | None) -> float:
     if weight is None:
         return float(np.mean(values))
-    return float(np.dot(weight, values) / weight.sum())
+    return _dot(weight, values) / float(weight.sum())
 
 
 def _class_frequencies(
@@ -221,16 +258,27 @@ def _calibration_inputs(
 def _weighted_percentiles(
     values: NDArray[np.float64], weight: NDArray[np.float64], quantiles: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """NumPy's default ("linear") percentiles with row weights.
+    """NumPy's default ("linear") percentiles with relative row weights.
 
-    A row of integer weight w counts as w repeated rows, so integer weights
-    give exactly ``np.percentile`` of the repeated data; a zero weight drops
-    the row.
+    Weights are rescaled to average 1 over the rows that have weight, and a
+    row of weight w then counts as w rows: unit weights give exactly
+    ``np.percentile``, a zero weight drops the row, and scaling every weight
+    by the same factor changes nothing. (Integer weights therefore equal
+    repeated rows only up to the interpolation between neighbours: linear
+    interpolation cannot be both scale-free and count-based.)
     """
-    order = np.argsort(values, kind="stable")
+    n_weighted = np.count_nonzero(weight)
+    # Ties are ordered by weight too, so the cumulative sums -- and the edges --
+    # do not depend on the order of the rows.
+    order = np.lexsort((weight, values))
     sorted_values = values[order]
-    cumulative = np.cumsum(weight[order])
-    position = quantiles * max(cumulative[-1] - 1.0, 0.0)
+    cumulative = np.cumsum(weight[order]) * (n_weighted / weight.sum())
+    # Rescaling leaves rounding dust (2.9999999999999996 rows); equal weights
+    # must count whole rows exactly, as unweighted percentiles do.
+    whole = np.round(cumulative)
+    snap = np.abs(cumulative - whole) <= 1e-9 * n_weighted
+    cumulative[snap] = whole[snap]
+    position = quantiles * max(n_weighted - 1.0, 0.0)
     below = np.floor(position)
     fraction = position - below
     last = sorted_values.shape[0] - 1
@@ -241,14 +289,40 @@ def _weighted_percentiles(
 
 
 def _bin_edges(pred: _Predictions, n_bins: int, strategy: str) -> NDArray[np.float64]:
-    """Calibration bin edges: equal widths on [0, 1], or quantiles of the scores."""
-    quantiles = np.linspace(0.0, 1.0, n_bins + 1)
+    """Calibration bin edges: equal widths on [0, 1], or quantiles of the scores.
+
+    Uniform edges are ``i / n_bins``, each correctly rounded (``np.linspace``
+    is not), so the edges of 15 bins are exactly every 20th edge of 300 bins
+    and coarse bins can be summed exactly from fine ones.
+    """
     if strategy == "uniform":
-        return quantiles
+        return np.arange(n_bins + 1) / n_bins
+    # Quantile positions exactly as scikit-learn computes them: edges are data
+    # points here, and an ulp of difference would move a point across an edge.
+    quantiles = np.linspace(0.0, 1.0, n_bins + 1)
     score, _ = _calibration_inputs(pred.codes, pred.prob)
     if pred.weight is None:
         return np.percentile(score, quantiles * 100)  # exactly as scikit-learn
+    # np.percentile divides by 100 again; do the same so integer weights give
+    # exactly the edges of the repeated rows.
     return _weighted_percentiles(score, pred.weight, quantiles * 100 / 100)
+
+
+def _uniform_bin_index(score: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.intp]:
+    """``np.searchsorted(edges[1:-1], score)`` for edges ``i / n``, by arithmetic.
+
+    Ten times faster than a binary search over unsorted scores (which
+    mispredicts every branch). ``score * n`` can round across an edge, so
+    each index is checked against the real edges and moved back or forward
+    by one where it did: the result equals the binary search exactly.
+    """
+    n_bins = edges.shape[0] - 1
+    index = np.ceil(score * n_bins).astype(np.intp)
+    index -= 1
+    np.clip(index, 0, n_bins - 1, out=index)
+    index -= (index > 0) & (score <= edges[index])
+    index += (index < n_bins - 1) & (score > edges[index + 1])
+    return index
 
 
 def _bin_sums(
@@ -260,10 +334,11 @@ def _bin_sums(
     Accumulated chunk by chunk, so memory does not grow with the input.
     """
     n_bins = edges.shape[0] - 1
+    uniform = np.array_equal(edges, np.arange(n_bins + 1) / n_bins)
     count, score_sum, hit_sum = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
     for rows in row_chunks(pred.n_rows, pred.n_columns):
         score, hit = _calibration_inputs(pred.codes[rows], pred.prob[rows])
-        index = np.searchsorted(edges[1:-1], score)
+        index = _uniform_bin_index(score, edges) if uniform else np.searchsorted(edges[1:-1], score)
         weight = None if pred.weight is None else pred.weight[rows]
         count += np.bincount(index, weights=weight, minlength=n_bins)
         score_sum += np.bincount(
@@ -290,7 +365,48 @@ def _calibration_gap(
     gap = np.abs(hit_sum[filled] - score_sum[filled]) / count[filled]
     if norm == "max":
         return float(gap.max())
-    return float(np.dot(count[filled], gap) / count.sum())
+    return _dot(count[filled], gap) / float(count.sum())
+
+
+def _brier_decomposition(
+    count: NDArray[np.float64], score_sum: NDArray[np.float64], hit_sum: NDArray[np.float64]
+) -> dict[str, float]:
+    """Murphy's decomposition from calibration bins: REL - RES + UNC.
+
+    With ``o_b`` the observed frequency and ``f_b`` the mean forecast of bin
+    ``b`` and ``o`` the overall frequency: reliability ``sum W_b (f_b - o_b)^2
+    / W``, resolution ``sum W_b (o_b - o)^2 / W``, uncertainty ``o (1 - o)``.
+    A binned estimate: it equals the Brier score of the scores when every bin
+    holds a single forecast value, and converges to it as bins get finer.
+    """
+    filled = count > 0
+    weight = count[filled]
+    total = float(weight.sum())
+    forecast, observed = score_sum[filled] / weight, hit_sum[filled] / weight
+    overall = float(hit_sum.sum()) / total
+    reliability = _dot(weight, (forecast - observed) ** 2) / total
+    resolution = _dot(weight, (observed - overall) ** 2) / total
+    uncertainty = float(overall * (1.0 - overall))
+    return {
+        "reliability": reliability,
+        "resolution": resolution,
+        "uncertainty": uncertainty,
+        "brier": reliability - resolution + uncertainty,
+    }
+
+
+def _log_loss_refinement(count: NDArray[np.float64], hit_sum: NDArray[np.float64]) -> float:
+    """Log loss after binned recalibration, in nats: ``sum W_b H(o_b) / W``.
+
+    Replacing every forecast in bin ``b`` by the bin's observed frequency
+    ``o_b`` is the best a recalibration map constant on bins can do; what
+    remains is refinement loss, and ``log loss - refinement`` is calibration
+    loss (binned: it can dip below 0 when bins are coarse).
+    """
+    filled = count > 0
+    observed = hit_sum[filled] / count[filled]
+    entropy = entr(observed) + entr(1.0 - observed)
+    return _dot(count[filled], entropy) / float(count.sum())
 
 
 def _smooth(dist: NDArray[np.float64], smoothing: float) -> NDArray[np.float64]:
@@ -587,6 +703,74 @@ def calibration_error(
     return _calibration_gap(*_bin_sums(pred, edges), norm=norm)
 
 
+def brier_decomposition(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    *,
+    labels: Labels = None,
+    sample_weight: ArrayLike | None = None,
+    n_bins: int = 300,
+    renormalize: bool = False,
+) -> dict[str, float]:
+    """Murphy's decomposition of the Brier score: reliability - resolution + uncertainty.
+
+    Computed from ``n_bins`` uniform calibration bins (those of
+    :func:`reliability_curve`): *reliability* (lower is better) is the
+    calibration gap, *resolution* (higher is better) how far the bins' outcome
+    rates spread around the base rate, *uncertainty* the base rate's own
+    variance. Binary predictions use P(class 1); multiclass predictions are
+    decomposed as the top-label problem (confidence vs correctness). A binned
+    estimate: ``brier`` here equals :func:`brier_score` exactly when each bin
+    holds one forecast value, and approaches it as bins get finer.
+
+    Example:
+        >>> parts = brier_decomposition([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
+        >>> {name: round(value, 4) for name, value in parts.items()}
+        {'reliability': 0.05, 'resolution': 0.0, 'uncertainty': 0.25, 'brier': 0.3}
+    """
+    n_bins = check_n_bins(n_bins)
+    pred = _prepare(y_true, y_prob, labels, sample_weight, renormalize)
+    return _brier_decomposition(*_bin_sums(pred, _bin_edges(pred, n_bins, "uniform")))
+
+
+def log_loss_decomposition(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    *,
+    labels: Labels = None,
+    sample_weight: ArrayLike | None = None,
+    n_bins: int = 300,
+    eps: float = DEFAULT_EPS,
+    base: str | int = "e",
+) -> dict[str, float]:
+    """Split binary log loss into calibration loss and refinement loss.
+
+    *refinement* is the log loss after binned recalibration -- every forecast
+    replaced by the observed frequency of its bin, i.e. the bin-weighted
+    entropy of the observed frequencies; *calibration* = log loss -
+    refinement is what recalibration alone would win back. Both are binned
+    estimates over ``n_bins`` uniform bins of P(class 1): calibration can be
+    slightly negative with coarse bins and converges as bins get finer.
+
+    Example:
+        >>> parts = log_loss_decomposition([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
+        >>> {name: round(value, 4) for name, value in parts.items()}
+        {'log_loss': 0.8149, 'calibration': 0.1218, 'refinement': 0.6931}
+    """
+    check_eps(eps)
+    n_bins = check_n_bins(n_bins)
+    divisor = log_of_base(base)
+    pred = _prepare(y_true, y_prob, labels, sample_weight, False)
+    if not pred.binary:
+        raise InvalidInputError(
+            "y_prob", "the log-loss decomposition is defined for binary predictions"
+        )
+    count, _, hit_sum = _bin_sums(pred, _bin_edges(pred, n_bins, "uniform"))
+    loss = _weighted_mean(_nll_nats(pred, eps), pred.weight) / divisor
+    refinement = _log_loss_refinement(count, hit_sum) / divisor
+    return {"log_loss": loss, "calibration": loss - refinement, "refinement": refinement}
+
+
 def accuracy(
     y_true: ArrayLike,
     y_prob: ArrayLike,
@@ -627,8 +811,7 @@ def clipped_count(
     """
     check_eps(eps)
     pred = _prepare(y_true, y_prob, labels, None, renormalize)
-    true_prob = _true_class_prob_into(np.empty(pred.n_rows), pred.codes, pred.prob)
-    return int(np.count_nonzero(true_prob < eps))
+    return _clipped_count(pred, eps)
 
 
 def prior_log_loss(
