@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .compare import (
+    Comparison,
+    Decision,
+    PairedStats,
+    decide,
+    paired_comparison,
+    unpaired_comparison,
+)
 from .errors import InvalidInputError, XebenchError
+from .histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
 from .metrics import (
     ReliabilityCurve,
     accuracy,
+    brier_decomposition,
     brier_score,
     calibration_error,
     clipped_count,
@@ -23,6 +33,7 @@ from .metrics import (
     js_divergence,
     kl_divergence,
     log_loss,
+    log_loss_decomposition,
     nll,
     perplexity,
     prior_log_loss,
@@ -30,6 +41,7 @@ from .metrics import (
     reliability_curve,
     skill_score,
 )
+from .stats import ScoreStats
 
 try:
     __version__ = version("xebench")
@@ -37,23 +49,35 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "CategoricalHistogram",
+    "Comparison",
+    "Decision",
     "InvalidInputError",
+    "NumericHistogram",
+    "PairedStats",
     "ReliabilityCurve",
+    "ScoreStats",
     "XebenchError",
     "__version__",
     "accuracy",
+    "brier_decomposition",
     "brier_score",
     "calibration_error",
     "clipped_count",
     "cross_entropy",
+    "decide",
     "entropy",
+    "histogram_divergence",
     "js_divergence",
     "kl_divergence",
     "log_loss",
+    "log_loss_decomposition",
     "nll",
+    "paired_comparison",
     "perplexity",
     "prior_log_loss",
     "psi",
     "reliability_curve",
     "skill_score",
+    "unpaired_comparison",
 ]

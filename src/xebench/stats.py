@@ -40,7 +40,13 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats as scipy_stats
 
 from ._validation import check_eps, check_n_bins, log_of_base
-from .bootstrap import DEFAULT_REPLICATES, event_keys, poisson_weights
+from .bootstrap import (
+    DEFAULT_REPLICATES,
+    MAX_REPLICATES,
+    event_hashes,
+    event_keys,
+    weights_from_hashes,
+)
 from .errors import InvalidInputError
 from .metrics import (
     DEFAULT_EPS,
@@ -50,6 +56,7 @@ from .metrics import (
     _brier_per_row,
     _calibration_gap,
     _clipped_count,
+    _dot,
     _entropy_nats,
     _log_loss_refinement,
     _nll_nats,
@@ -67,7 +74,7 @@ STATS_VERSION = 1
 
 _FINE_EDGES = np.arange(FINE_BINS + 1) / FINE_BINS
 #: Events per bootstrap block: the (block, B) weight matrix stays in cache.
-_BOOTSTRAP_BLOCK = 2048
+_BOOTSTRAP_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -98,13 +105,13 @@ class Moments:
         if weight is None:
             mean = float(np.mean(values))
             deviation = values - mean
-            return cls(float(values.shape[0]), mean, float(np.dot(deviation, deviation)))
+            return cls(float(values.shape[0]), mean, _dot(deviation, deviation))
         total = float(weight.sum())
         if total == 0.0:
             return cls()
-        mean = float(np.dot(weight, values) / total)
+        mean = _dot(weight, values) / total
         deviation = values - mean
-        return cls(total, mean, float(np.dot(weight, deviation * deviation)))
+        return cls(total, mean, _dot(weight, deviation * deviation))
 
     def merge(self, other: Moments) -> Moments:
         """Moments of the union of both samples."""
@@ -167,9 +174,11 @@ def _check_replicates(bootstrap: object) -> int:
         return DEFAULT_REPLICATES
     if bootstrap is False or bootstrap is None:
         return 0
-    if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+    if not isinstance(bootstrap, (int, np.integer)) or not 0 <= bootstrap <= MAX_REPLICATES:
         raise InvalidInputError(
-            "bootstrap", "must be a number of replicates >= 0 (or True for 200)", value=bootstrap
+            "bootstrap",
+            f"must be a number of replicates in [0, {MAX_REPLICATES}] (or True for 200)",
+            value=bootstrap,
         )
     return int(bootstrap)
 
@@ -301,14 +310,14 @@ class ScoreStats:
         self.nll = self.nll.merge(Moments.of(nll, weight))
         self.brier = self.brier.merge(Moments.of(brier, weight))
         hit = _top_label(pred.codes, pred.prob)[1]
-        self.hits += float(np.count_nonzero(hit) if weight is None else np.dot(weight, hit))
+        self.hits += float(np.count_nonzero(hit)) if weight is None else _dot(weight, hit)
         self.clipped += _clipped_count(pred, self.eps)
         self.label_weight += np.bincount(pred.codes, weights=weight, minlength=self.n_classes)
         count, score_sum, hit_sum = _bin_sums(pred, _FINE_EDGES)
         self.cal_count += count
         self.cal_score += score_sum
         self.cal_hit += hit_sum
-        self.weight_sq += pred.n_rows if weight is None else float(np.dot(weight, weight))
+        self.weight_sq += pred.n_rows if weight is None else _dot(weight, weight)
         if self.replicates:
             offset = self.n if row_offset is None else int(row_offset)
             self._update_bootstrap(pred, nll, brier, event_keys(ids, pred.n_rows, offset))
@@ -336,9 +345,10 @@ class ScoreStats:
     ) -> None:
         weight = np.ones(pred.n_rows) if pred.weight is None else pred.weight
         values = np.column_stack([weight, weight * nll, weight * brier])
+        low, high = event_hashes(keys, self.seed)
         for start in range(0, pred.n_rows, _BOOTSTRAP_BLOCK):
             block = slice(start, start + _BOOTSTRAP_BLOCK)
-            draws = poisson_weights(keys[block], self.replicates, self.seed)
+            draws = weights_from_hashes(low[block], high[block], self.replicates)
             self.boot += draws.T.astype(np.float64) @ values[block]
 
     def merge(self, other: ScoreStats) -> ScoreStats:
