@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import statistics
 import sys
-import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ import sklearn.metrics
 from sklearn.calibration import calibration_curve
 
 import xebench as xb
+from _timing import median_seconds
 
 EPS = 1e-15
 N_BINS = 15
@@ -123,17 +122,6 @@ IMPLEMENTATIONS: dict[str, dict[str, Callable[[np.ndarray, np.ndarray], float] |
         "numpy": numpy_ece,
     },
 }
-
-
-def median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm up: first-call imports and page faults are not the steady state
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def peak_extra_bytes(fn: Callable[[], object]) -> int:

@@ -29,15 +29,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import statistics
 import sys
-import time
 import tracemalloc
-from collections.abc import Callable
 
 import numpy as np
 
 import xebench as xb
+from _timing import median_seconds
 from xebench.stats import ScoreStats
 
 CHUNK = 100_000
@@ -55,16 +53,6 @@ def make_multiclass(n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     prob = np.exp(logits - logits.max(axis=1, keepdims=True))
     prob /= prob.sum(axis=1, keepdims=True)
     return rng.integers(0, k, size=n), prob
-
-
-def median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def feed(stats: ScoreStats, y: np.ndarray, prob: np.ndarray) -> ScoreStats:
@@ -89,10 +77,12 @@ def run_case(
 ) -> dict[str, float | str]:
     labels = [0, 1] if classes is None else classes
     n = y.shape[0]
-    t_stats = median_seconds(lambda: feed(ScoreStats(classes), y, prob), repeat)
-    t_kernel = median_seconds(lambda: kernel_same_metrics(y, prob, labels), repeat)
-    t_log_loss = median_seconds(lambda: xb.log_loss(y, prob, labels=labels), repeat)
-    t_boot = median_seconds(lambda: feed(ScoreStats(classes, bootstrap=200), y, prob), repeat)
+    t_stats = median_seconds(lambda: feed(ScoreStats(classes), y, prob), repeat, warm_up=False)
+    t_kernel = median_seconds(lambda: kernel_same_metrics(y, prob, labels), repeat, warm_up=False)
+    t_log_loss = median_seconds(lambda: xb.log_loss(y, prob, labels=labels), repeat, warm_up=False)
+    t_boot = median_seconds(
+        lambda: feed(ScoreStats(classes, bootstrap=200), y, prob), repeat, warm_up=False
+    )
     # The statistics and the kernel must agree: a benchmark of wrong numbers is worthless.
     result = feed(ScoreStats(classes), y, prob).result()
     reference = kernel_same_metrics(y, prob, labels)

@@ -38,7 +38,7 @@ from scipy import stats as scipy_stats
 from ._validation import check_eps, check_same_length, log_of_base
 from .errors import InvalidInputError
 from .metrics import DEFAULT_EPS, Labels, _dot, _nll_nats, _prepare
-from .stats import Moments, ScoreStats, check_confidence
+from .stats import Moments, ScoreStats, check_confidence, standard_error
 
 __all__ = [
     "Comparison",
@@ -232,19 +232,6 @@ class PairedStats:
         return stats
 
 
-def _effective_n(moments: Moments, weight_sq: float) -> float:
-    return moments.weight**2 / weight_sq if weight_sq > 0 else 0.0
-
-
-def _standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:
-    """(standard error of the weighted mean, effective n)."""
-    n_eff = _effective_n(moments, weight_sq)
-    if n_eff <= 1.0:
-        return math.inf, n_eff
-    variance = moments.m2 / moments.weight * n_eff / (n_eff - 1.0)
-    return math.sqrt(variance / n_eff), n_eff
-
-
 def _require(condition: bool, argument: str, rule: str) -> None:
     if not condition:
         raise InvalidInputError(argument, rule)
@@ -268,7 +255,7 @@ def paired_comparison(
     confidence = check_confidence(confidence)
     divisor = log_of_base(base)
     _require(stats.n >= 2, "stats", "a paired comparison needs at least 2 events")
-    se, n_eff = _standard_error(stats.delta, stats.weight_sq)
+    se, n_eff = standard_error(stats.delta, stats.weight_sq)
     baseline = stats.baseline.mean
     return _build(
         "paired",
@@ -308,8 +295,8 @@ def unpaired_comparison(
     for name, side in (("candidate", candidate), ("baseline", baseline)):
         _require(isinstance(side, ScoreStats), name, "must be a ScoreStats")
         _require(side.n >= 2, name, "an unpaired comparison needs at least 2 events per side")
-    se_c, n_c = _standard_error(candidate.nll, candidate.weight_sq)
-    se_b, n_b = _standard_error(baseline.nll, baseline.weight_sq)
+    se_c, n_c = standard_error(candidate.nll, candidate.weight_sq)
+    se_b, n_b = standard_error(baseline.nll, baseline.weight_sq)
     se = math.hypot(se_c, se_b)
     # Welch-Satterthwaite degrees of freedom.
     denominator = se_c**4 / (n_c - 1.0) + se_b**4 / (n_b - 1.0)

@@ -65,7 +65,14 @@ from .metrics import (
     _top_label,
 )
 
-__all__ = ["FINE_BINS", "STATS_VERSION", "Moments", "ScoreStats"]
+__all__ = [
+    "FINE_BINS",
+    "STATS_VERSION",
+    "Moments",
+    "ScoreStats",
+    "standard_error",
+    "t_interval",
+]
 
 #: Calibration bins kept by ScoreStats; coarser bin counts must divide it.
 FINE_BINS = 300
@@ -128,13 +135,30 @@ class Moments:
         )
 
 
+def standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:
+    """(standard error of a weighted mean, effective sample size).
+
+    Kish's effective sample size ``n_eff = W^2 / sum w^2`` is ``n`` for unit
+    weights; the error is infinite below 2 effective rows.
+
+    Example:
+        >>> se, n_eff = standard_error(Moments.of(np.array([1.0, 2.0, 3.0, 4.0])), 4.0)
+        >>> round(se, 4), n_eff
+        (0.6455, 4.0)
+    """
+    n_eff = moments.weight**2 / weight_sq if weight_sq > 0.0 else 0.0
+    if n_eff <= 1.0:
+        return math.inf, n_eff
+    variance = moments.m2 / moments.weight * n_eff / (n_eff - 1.0)
+    return math.sqrt(variance / n_eff), n_eff
+
+
 def t_interval(
     moments: Moments, weight_sq: float, confidence: float
 ) -> tuple[float, float, float] | None:
     """(low, high, standard error) of a weighted mean, or None below 2 effective rows.
 
-    Uses Kish's effective sample size ``n_eff = W^2 / sum w^2`` (``n`` for
-    unit weights) and Student's t with ``n_eff - 1`` degrees of freedom.
+    Student's t with ``n_eff - 1`` degrees of freedom (see :func:`standard_error`).
 
     Example:
         >>> m = Moments.of(np.array([1.0, 2.0, 3.0, 4.0]))
@@ -142,13 +166,9 @@ def t_interval(
         >>> round(low, 4), round(high, 4), round(se, 4)
         (0.4457, 4.5543, 0.6455)
     """
-    if moments.weight <= 0.0 or weight_sq <= 0.0:
+    se, n_eff = standard_error(moments, weight_sq)
+    if not math.isfinite(se):
         return None
-    n_eff = moments.weight**2 / weight_sq
-    if n_eff <= 1.0:
-        return None
-    variance = moments.m2 / moments.weight * n_eff / (n_eff - 1.0)
-    se = math.sqrt(variance / n_eff)
     t = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, df=n_eff - 1.0))
     return moments.mean - t * se, moments.mean + t * se, se
 
