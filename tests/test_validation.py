@@ -9,6 +9,8 @@ fields (``argument``, ``row``, ``value``) for the CLI and the HTTP service.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -602,9 +604,15 @@ def test_lists_tuples_and_ints_are_accepted() -> None:
     assert xb.entropy((1, 1)) == pytest.approx(math.log(2), rel=1e-12)
 
 
-def test_pandas_is_not_needed() -> None:
-    with pytest.raises(ImportError):
-        import pandas  # noqa: F401
+def test_the_kernel_imports_neither_pandas_nor_pyarrow() -> None:
+    """``import xebench`` stays light: DataFrames and Arrow load only when used."""
+    code = (
+        "import sys, xebench as xb; xb.log_loss([1, 0], [0.8, 0.3]); xb.ScoreStats();"
+        "print(sorted(m for m in ('pandas', 'polars', 'pyarrow', 'rich', 'jinja2') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_float_labels_equal_to_integers() -> None:

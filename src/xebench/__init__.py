@@ -9,8 +9,10 @@ The metrics kernel is re-exported here::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import Any
 
+from ._version import __version__
 from .compare import (
     Comparison,
     Decision,
@@ -19,7 +21,7 @@ from .compare import (
     paired_comparison,
     unpaired_comparison,
 )
-from .errors import InvalidInputError, XebenchError
+from .errors import DataError, InvalidInputError, XebenchError
 from .histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
 from .metrics import (
     ReliabilityCurve,
@@ -43,14 +45,22 @@ from .metrics import (
 )
 from .stats import ScoreStats
 
-try:
-    __version__ = version("xebench")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+_LAZY = {"benchmark": "offline", "BenchmarkResult": "offline"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the benchmark (and pyarrow with it) only when it is used."""
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'xebench' has no attribute {name!r}")
+
 
 __all__ = [
+    "BenchmarkResult",
     "CategoricalHistogram",
     "Comparison",
+    "DataError",
     "Decision",
     "InvalidInputError",
     "NumericHistogram",
@@ -60,6 +70,7 @@ __all__ = [
     "XebenchError",
     "__version__",
     "accuracy",
+    "benchmark",
     "brier_decomposition",
     "brier_score",
     "calibration_error",

@@ -1,40 +1,290 @@
-"""The ``xebench`` command line (later commands: bench, gate, serve, demo)."""
+"""The ``xebench`` command line.
+
+Exit codes: 0 success (``gate``: pass), 1 ``gate`` fail, 3 ``gate``
+inconclusive, 2 bad usage or bad input -- always a one-line message on stderr,
+never a traceback.
+"""
 
 from __future__ import annotations
 
-import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
 
-from . import __version__
+import typer
 
-DESCRIPTION = """\
-Cross-entropy benchmarking and monitoring of probabilistic models.
+from ._version import __version__
+from .errors import XebenchError
 
-The metrics kernel is available from Python today:
+app = typer.Typer(
+    name="xebench",
+    help="Cross-entropy benchmarking and monitoring of probabilistic models.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
-    import xebench as xb
-    xb.log_loss(y_true, y_prob)          # nats; base=2 for bits
-    xb.calibration_error(y_true, y_prob) # ECE; norm="max" for MCE
+#: Inputs smaller than this finish in a few seconds: no progress bar for them.
+PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 
-See README.md for every metric and its formula.
-"""
+EXIT_USAGE = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``xebench`` command.
+class _Fail(Exception):
+    """A usage or input error: printed on one line, exit code 2."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xebench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Cross-entropy benchmarking and monitoring of probabilistic models."""
+
+
+# --- shared options ------------------------------------------------------------
+
+Data = Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files (by suffix).")]
+Label = Annotated[str, typer.Option("--label", help="Column of observed labels.")]
+Weight = Annotated[str | None, typer.Option("--weight", help="Column of row weights.")]
+Classes = Annotated[
+    str | None,
+    typer.Option(
+        "--classes",
+        help="Classes in probability-column order, comma separated (needed for non-integer "
+        "labels; binary: negative,positive).",
+    ),
+]
+Eps = Annotated[float, typer.Option("--eps", help="Clip probabilities to [eps, 1 - eps].")]
+Confidence = Annotated[float, typer.Option("--confidence", help="Confidence level.")]
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here.")]
+
+
+def parse_classes(text: str | None) -> list[Any] | None:
+    """``"a,b,c"`` -> ``["a", "b", "c"]``; integers stay integers.
 
     Example:
-        >>> build_parser().prog
-        'xebench'
+        >>> parse_classes("0,1,2"), parse_classes("neg, pos"), parse_classes(None)
+        ([0, 1, 2], ['neg', 'pos'], None)
     """
-    parser = argparse.ArgumentParser(
-        prog="xebench",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return [int(item) for item in items]
+    except ValueError:
+        if {item.lower() for item in items} == {"true", "false"}:
+            return [item.lower() == "true" for item in items]
+        return items
+
+
+def _progress(data: Sequence[Path]) -> tuple[Callable[[Any], None] | None, Any]:
+    """A rich progress bar on stderr for large inputs on a terminal, else nothing."""
+    total = sum(path.stat().st_size for path in data if path.is_file())
+    if not sys.stderr.isatty() or total < PROGRESS_MIN_BYTES:
+        return None, None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
     )
-    parser.add_argument("--version", action="version", version=f"xebench {__version__}")
-    return parser
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("reading", total=total)
+    done: dict[str, int] = {}
+
+    def on_chunk(chunk: Any) -> None:
+        done[chunk.source] = chunk.bytes_done
+        progress.update(task, completed=sum(done.values()), description=Path(chunk.source).name)
+
+    return on_chunk, progress
+
+
+def _run_benchmark(
+    data: Sequence[Path],
+    *,
+    label: str,
+    prob: Sequence[str],
+    **options: Any,
+) -> Any:
+    from .offline import benchmark
+
+    on_chunk, progress = _progress(data)
+    files = [str(path) for path in data]
+    if progress is None:
+        return benchmark(files, label=label, probs=list(prob), on_chunk=on_chunk, **options)
+    with progress:
+        return benchmark(files, label=label, probs=list(prob), on_chunk=on_chunk, **options)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _Fail(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _parse_base(base: str) -> str | int:
+    if base == "e":
+        return "e"
+    if base in ("2", "10"):
+        return int(base)
+    raise _Fail(f"--base must be e, 2 or 10; got {base!r}")
+
+
+# --- bench ---------------------------------------------------------------------
+
+
+@app.command()
+def bench(
+    data: Data,
+    label: Label,
+    prob: Annotated[
+        list[str],
+        typer.Option("--prob", help="A model's probability column: [NAME=]COLUMN (repeat)."),
+    ],
+    cohort: Annotated[
+        list[str] | None, typer.Option("--cohort", help="Break results down by this column.")
+    ] = None,
+    weight: Weight = None,
+    reference: Annotated[
+        str | None, typer.Option("--reference", help="Model the others are compared with.")
+    ] = None,
+    classes: Classes = None,
+    eps: Eps = 1e-15,
+    base: Annotated[str, typer.Option("--base", help="Log base: e (nats), 2 (bits) or 10.")] = "e",
+    confidence: Confidence = 0.95,
+    n_bins: Annotated[int, typer.Option("--n-bins", help="Bins of the ECE.")] = 15,
+    min_cohort_size: Annotated[
+        int, typer.Option("--min-cohort-size", help="Smaller cohorts are marked as small.")
+    ] = 100,
+    json_path: JsonOut = None,
+    markdown_path: Annotated[
+        Path | None, typer.Option("--markdown", help="Write Markdown tables here (PR comment).")
+    ] = None,
+    html_path: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print no tables.")] = False,
+) -> None:
+    """Rank models by log loss on the same rows, with CIs, comparisons and cohorts."""
+    result = _run_benchmark(
+        data,
+        label=label,
+        prob=prob,
+        cohorts=cohort or (),
+        weight=weight,
+        reference=reference,
+        classes=parse_classes(classes),
+        eps=eps,
+        base=_parse_base(base),
+        confidence=confidence,
+        n_bins=n_bins,
+        min_cohort_size=min_cohort_size,
+    )
+    document = result.to_dict()
+    if json_path is not None:
+        _write(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    if markdown_path is not None:
+        _write(markdown_path, result.to_markdown())
+    if html_path is not None:
+        _write(html_path, result.to_html())
+    if not quiet:
+        from .render import print_report
+
+        print_report(document)
+
+
+# --- gate ----------------------------------------------------------------------
+
+
+@app.command()
+def gate(
+    data: Data,
+    label: Label,
+    prob: Annotated[
+        list[str],
+        typer.Option("--prob", help="candidate=COLUMN and baseline=COLUMN."),
+    ],
+    max_degradation: Annotated[
+        float,
+        typer.Option("--max-degradation", help="Allowed relative increase of log loss."),
+    ] = 0.0,
+    min_samples: Annotated[
+        int, typer.Option("--min-samples", help="Fewer rows give 'inconclusive' (exit 3).")
+    ] = 1000,
+    confidence: Confidence = 0.95,
+    looks: Annotated[
+        int, typer.Option("--looks", help="Planned number of checks (Bonferroni).")
+    ] = 1,
+    weight: Weight = None,
+    classes: Classes = None,
+    eps: Eps = 1e-15,
+    json_path: JsonOut = None,
+) -> None:
+    """Pass (0), fail (1) or inconclusive (3): is the candidate worse than the baseline?"""
+    from .compare import decide
+    from .offline import parse_prob_specs
+
+    models = parse_prob_specs(prob)
+    if sorted(models) != ["baseline", "candidate"]:
+        raise _Fail(
+            "gate needs exactly --prob candidate=COLUMN and --prob baseline=COLUMN; "
+            f"got models {list(models)}"
+        )
+    result = _run_benchmark(
+        data,
+        label=label,
+        prob=[f"{name}={column}" for name, column in models.items()],
+        reference="baseline",
+        weight=weight,
+        classes=parse_classes(classes),
+        eps=eps,
+        confidence=confidence,
+    )
+    comparison = result.paired["candidate"].result(confidence=confidence)
+    decision = decide(
+        comparison,
+        max_degradation=max_degradation,
+        min_samples=min_samples,
+        confidence=confidence,
+        looks=looks,
+    )
+    if json_path is not None:
+        _write(json_path, json.dumps(decision.to_dict(), indent=2, allow_nan=False) + "\n")
+    typer.echo(f"{decision.status.upper()}: {decision.reason}")
+    c = decision.comparison
+    typer.echo(
+        f"  candidate log loss {c.candidate_log_loss:.6f}, baseline {c.baseline_log_loss:.6f}, "
+        f"delta {c.delta:+.6f} [{c.delta_ci[0]:+.6f}, {c.delta_ci[1]:+.6f}], "
+        f"p = {decision.p_value:.3g} (alpha {decision.alpha:.3g})"
+    )
+    raise typer.Exit(decision.exit_code)
+
+
+# --- entry point ---------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,14 +295,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         xebench ...
         0
     """
-    parser = build_parser()
+    command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        parser.parse_args(argv)
-    except SystemExit as exit_:  # --help and --version exit early by design
-        return int(exit_.code or 0)
-    parser.print_help()
-    return 0
+        # Not standalone: click returns typer.Exit codes instead of exiting, and
+        # lets our errors through so they print as one line, not a traceback.
+        code = command.main(args=args, prog_name="xebench", standalone_mode=False)
+    except (XebenchError, ValueError, _Fail) as error:
+        typer.echo(f"error: {_one_line(error)}", err=True)
+        return EXIT_USAGE
+    except FileNotFoundError as error:
+        typer.echo(f"error: {error.filename}: no such file", err=True)
+        return EXIT_USAGE
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except Exception as error:
+        # Usage errors of the click that typer bundles: they know how to show themselves.
+        show, exit_code = getattr(error, "show", None), getattr(error, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show(file=sys.stderr)
+            return exit_code
+        raise
+    return code if isinstance(code, int) else 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

@@ -5,7 +5,9 @@ the input was bad, or :class:`XebenchError` for anything xebench raised::
 
     XebenchError                      base of everything xebench raises
     └── InvalidInputError(ValueError) an argument broke a rule; carries
-                                      ``argument``, ``row`` and ``value``
+        │                             ``argument``, ``row`` and ``value``
+        └── DataError                 a value in a file or table broke a rule;
+                                      also carries ``source`` and ``column``
 
 Errors carry structured fields so that the HTTP service and the CLI can report
 them as JSON (field path, row) without parsing the message.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["InvalidInputError", "XebenchError"]
+__all__ = ["DataError", "InvalidInputError", "XebenchError"]
 
 
 class XebenchError(Exception):
@@ -70,3 +72,42 @@ class InvalidInputError(XebenchError, ValueError):
         elif value is not None:
             message += f"; got {value!r}"
         super().__init__(message)
+
+
+class DataError(InvalidInputError):
+    """A value read from a file, DataFrame or table broke a rule.
+
+    The message names the source (file path or table kind), the column, the
+    1-based data row (the header is not counted) and the value, on one line,
+    so that the CLI can print it as is.
+
+    Attributes:
+        source: file path or a description such as ``"<pandas.DataFrame>"``.
+        column: the offending column, or ``None`` for file-level problems.
+
+    Example:
+        >>> err = DataError("p", "values must be in [0, 1]", row=3, value=1.3,
+        ...                 source="preds.csv", column="p")
+        >>> str(err)
+        "preds.csv: column 'p': values must be in [0, 1]; row 3 is 1.3"
+        >>> str(DataError("data", "is empty", source="empty.csv"))
+        'empty.csv: data: is empty'
+    """
+
+    def __init__(
+        self,
+        argument: str,
+        rule: str,
+        *,
+        row: int | None = None,
+        value: Any = None,
+        source: str | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.source = source
+        self.column = column
+        where = f"column {column!r}" if column is not None else argument
+        super().__init__(where, rule, row=row, value=value)
+        self.argument = argument
+        if source is not None:
+            self.args = (f"{source}: {self.args[0]}",)
