@@ -33,12 +33,12 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from numpy.typing import ArrayLike
-from scipy import stats as scipy_stats
+from scipy.special import stdtr, stdtrit  # Student t CDF and quantile, without scipy.stats
 
 from ._validation import check_eps, check_same_length, log_of_base
 from .errors import InvalidInputError
-from .metrics import DEFAULT_EPS, Labels, _dot, _nll_nats, _prepare
-from .stats import Moments, ScoreStats, check_confidence, standard_error
+from .metrics import DEFAULT_EPS, Labels, _dot
+from .stats import Moments, ScoredRows, ScoreStats, check_confidence, standard_error
 
 __all__ = [
     "Comparison",
@@ -110,8 +110,8 @@ def _build(
 ) -> Comparison:
     delta = candidate - baseline
     if se > 0.0 and df > 0.0:
-        half = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, df)) * se
-        p_value = float(2.0 * scipy_stats.t.sf(abs(delta) / se, df))
+        half = float(stdtrit(df, 0.5 + confidence / 2.0)) * se
+        p_value = float(2.0 * stdtr(df, -abs(delta) / se))
     else:  # no variation in the difference: the observed delta is the delta
         half, p_value = 0.0, 1.0 if delta == 0.0 else 0.0
     ci = (delta - half, delta + half)
@@ -165,17 +165,24 @@ class PairedStats:
         sample_weight: ArrayLike | None = None,
     ) -> PairedStats:
         """Add a chunk of events scored by both models; returns ``self``."""
-        labels = self._score_shape._labels()
-        self._score_shape._check_columns(prob_candidate)
-        self._score_shape._check_columns(prob_baseline)
-        candidate = _prepare(y_true, prob_candidate, labels, sample_weight, False)
-        baseline = _prepare(y_true, prob_baseline, labels, sample_weight, False)
-        check_same_length("prob_baseline", baseline.n_rows, "prob_candidate", candidate.n_rows)
-        nll_baseline = _nll_nats(baseline, self.eps)
-        difference = _nll_nats(candidate, self.eps) - nll_baseline
+        candidate = self._score_shape.score(y_true, prob_candidate, sample_weight)
+        baseline = self._score_shape.score(y_true, prob_baseline, sample_weight)
+        return self.add(candidate, baseline)
+
+    def add(self, candidate: ScoredRows, baseline: ScoredRows) -> PairedStats:
+        """Accumulate the same rows scored for both models by :meth:`ScoreStats.score`.
+
+        Example:
+            >>> stats = ScoreStats()
+            >>> y = [1, 0, 1, 0]
+            >>> a, b = stats.score(y, [0.7, 0.4, 0.6, 0.2]), stats.score(y, [0.8, 0.3, 0.7, 0.2])
+            >>> round(PairedStats().add(a, b).result().delta, 4)
+            0.1105
+        """
+        check_same_length("baseline", baseline.n_rows, "candidate", candidate.n_rows)
         weight = candidate.weight
-        self.delta = self.delta.merge(Moments.of(difference, weight))
-        self.baseline = self.baseline.merge(Moments.of(nll_baseline, weight))
+        self.delta = self.delta.merge(Moments.of(candidate.nll - baseline.nll, weight))
+        self.baseline = self.baseline.merge(Moments.of(baseline.nll, weight))
         self.weight_sq += candidate.n_rows if weight is None else _dot(weight, weight)
         self.n += candidate.n_rows
         return self
@@ -401,8 +408,8 @@ def decide(
     threshold = max_degradation * c.baseline_log_loss
     excess = c.delta - threshold
     if c.delta_se > 0.0 and c.df > 0.0:
-        lower = c.delta - float(scipy_stats.t.ppf(1.0 - alpha, c.df)) * c.delta_se
-        p_value = float(scipy_stats.t.sf(excess / c.delta_se, c.df))
+        lower = c.delta - float(stdtrit(c.df, 1.0 - alpha)) * c.delta_se
+        p_value = float(stdtr(c.df, -excess / c.delta_se))
     else:
         lower, p_value = c.delta, 0.0 if excess > 0 else 1.0
     evidence = (

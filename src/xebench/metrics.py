@@ -235,10 +235,16 @@ def _top_label(
     """
     if prob.ndim == 1:
         p = prob.astype(np.float64, copy=False)
-        predicted_one = p > 0.5
-        return np.where(predicted_one, p, 1.0 - p), predicted_one == (codes == 1)
+        return np.where(p > 0.5, p, 1.0 - p), _top_label_hit(codes, prob)
     confidence = prob.max(axis=1).astype(np.float64, copy=False)
-    return confidence, prob.argmax(axis=1) == codes
+    return confidence, _top_label_hit(codes, prob)
+
+
+def _top_label_hit(codes: NDArray[np.intp], prob: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Whether the top label (see :func:`_top_label`) is the observed class, per row."""
+    if prob.ndim == 1:
+        return (prob > 0.5) == (codes == 1)
+    return prob.argmax(axis=1) == codes
 
 
 def _calibration_inputs(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,14 +24,16 @@ from ._version import __version__
 from .compare import PairedStats
 from .errors import DataError, InvalidInputError
 from .io import (
+    DEFAULT_BATCH_ROWS,
     Chunk,
     cohort_codes,
     label_array,
+    prefetch,
     probability_array,
     read_chunks,
     weight_array,
 )
-from .stats import ScoreStats, check_confidence
+from .stats import ScoredRows, ScoreStats, check_confidence
 
 __all__ = ["BenchmarkResult", "benchmark", "parse_prob_specs"]
 
@@ -154,16 +157,19 @@ class _Run:
         }
         if self.classes is None:
             self.classes = _default_classes(y, next(iter(probs.values())), chunk, self.label)
-        for name, prob in probs.items():  # validates every model's rows first ...
+        scored: dict[str, ScoredRows] = {}
+        for name, prob in probs.items():  # validate and score every model once per chunk
+            stats = self.stats.setdefault(name, self._new_stats())
             with _located(chunk, self.models[name], self.label, self.weight):
-                self.stats.setdefault(name, self._new_stats()).update(y, prob, w)
-        for name, prob in probs.items():  # ... so a paired update cannot fail on them
+                scored[name] = stats.score(y, prob, w)
+        for name, rows in scored.items():
+            self.stats[name].add(rows)
             if name != self.reference:
                 paired = self.paired.setdefault(name, PairedStats(self.classes, eps=self.eps))
-                paired.update(y, prob, probs[self.reference], w)
+                paired.add(rows, scored[self.reference])
         for cohort in self.cohorts:
             codes, values = cohort_codes(table.column(cohort.column), MISSING)
-            self._update_cohort(cohort, codes, values, y, probs, w)
+            self._update_cohort(cohort, codes, values, scored)
         self.n_rows += table.num_rows
 
     def _update_cohort(
@@ -171,12 +177,12 @@ class _Run:
         cohort: _Cohorts,
         codes: NDArray[np.int64],
         values: list[str],
-        y: NDArray[Any],
-        probs: Mapping[str, NDArray[np.float64]],
-        w: NDArray[np.float64] | None,
+        scored: Mapping[str, ScoredRows],
     ) -> None:
-        # One stable sort groups the rows of each value (no pass per value).
-        order = np.argsort(codes, kind="stable")
+        # One stable sort groups the rows of each value; the scored rows are
+        # reused, so cohorts cost a gather and a few sums, not a re-validation.
+        small = codes.astype(np.int16) if len(values) <= np.iinfo(np.int16).max else codes
+        order = np.argsort(small, kind="stable")  # a radix sort for 16-bit codes
         bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
         for code, value in enumerate(values):
             rows = order[bounds[code] : bounds[code + 1]]
@@ -186,9 +192,8 @@ class _Run:
             if key not in cohort.stats and len(cohort.stats) >= MAX_TRACKED_COHORTS:
                 key, cohort.overflowed = OTHER, True
             per_model = cohort.stats.setdefault(key, {})
-            for name, prob in probs.items():
-                stats = per_model.setdefault(name, self._new_stats())
-                stats.update(y[rows], prob[rows], None if w is None else w[rows])
+            for name, model_rows in scored.items():
+                per_model.setdefault(name, self._new_stats()).add(model_rows.take(rows))
 
     def finish(
         self,
@@ -384,7 +389,7 @@ def benchmark(
     confidence: float = 0.95,
     n_bins: int = 15,
     min_cohort_size: int = 100,
-    batch_rows: int = 262_144,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
     on_chunk: Callable[[Chunk], None] | None = None,
 ) -> BenchmarkResult:
     """Benchmark models' probabilities on the same rows (paired), by cohort too.
@@ -432,12 +437,26 @@ def benchmark(
     files: list[str] = []
     float_columns = [*models.values(), *([weight] if weight else [])]
     source = _as_table_source(data)
-    for chunk in read_chunks(source, columns, float_columns=float_columns, batch_rows=batch_rows):
-        if not files or files[-1] != chunk.source:
-            files.append(chunk.source)
-        run.update(chunk)
-        if on_chunk is not None:
-            on_chunk(chunk)
+    chunks = closing(
+        prefetch(
+            read_chunks(
+                source,
+                columns,
+                float_columns=float_columns,
+                category_columns=[
+                    c for c in cohort_columns if c not in (label, weight, *models.values())
+                ],
+                batch_rows=batch_rows,
+            )
+        )
+    )
+    with chunks as reading:  # stops the reader thread if a chunk is rejected
+        for chunk in reading:
+            if not files or files[-1] != chunk.source:
+                files.append(chunk.source)
+            run.update(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
     inputs = {
         "files": files or _source_names(data),
         "label": label,

@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats as scipy_stats
+from scipy.special import stdtrit  # Student t quantile, without importing scipy.stats
 
-from ._validation import check_eps, check_n_bins, log_of_base
+from ._validation import check_eps, check_n_bins, log_of_base, row_chunks
 from .bootstrap import (
     DEFAULT_REPLICATES,
     MAX_REPLICATES,
@@ -51,18 +51,17 @@ from .errors import InvalidInputError
 from .metrics import (
     DEFAULT_EPS,
     ReliabilityCurve,
-    _bin_sums,
     _brier_decomposition,
     _brier_per_row,
     _calibration_gap,
-    _clipped_count,
+    _calibration_inputs,
     _dot,
     _entropy_nats,
     _log_loss_refinement,
-    _nll_nats,
-    _Predictions,
     _prepare,
-    _top_label,
+    _top_label_hit,
+    _true_class_prob_into,
+    _uniform_bin_index,
 )
 
 __all__ = [
@@ -70,6 +69,7 @@ __all__ = [
     "STATS_VERSION",
     "Moments",
     "ScoreStats",
+    "ScoredRows",
     "standard_error",
     "t_interval",
 ]
@@ -169,7 +169,7 @@ def t_interval(
     se, n_eff = standard_error(moments, weight_sq)
     if not math.isfinite(se):
         return None
-    t = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, df=n_eff - 1.0))
+    t = float(stdtrit(n_eff - 1.0, 0.5 + confidence / 2.0))
     return moments.mean - t * se, moments.mean + t * se, se
 
 
@@ -216,6 +216,70 @@ def _coarse(fine: NDArray[np.float64], n_bins: int) -> NDArray[np.float64]:
 
 def _jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    """Per-row quantities of one validated chunk, computed once.
+
+    :meth:`ScoreStats.score` builds it; :meth:`ScoreStats.add` accumulates
+    it. Scoring once lets one chunk feed several accumulators -- a model's
+    statistics, its cohorts (:meth:`take` of their rows) and a paired
+    comparison -- without validating or taking logarithms again.
+
+    Example:
+        >>> rows = ScoreStats().score([1, 0, 1], [0.9, 0.2, 0.4])
+        >>> rows.n_rows, rows.nll.round(4).tolist(), rows.hit.tolist()
+        (3, [0.1054, 0.2231, 0.9163], [True, True, False])
+    """
+
+    codes: NDArray[np.intp]
+    """Class index of each row's label."""
+    weight: NDArray[np.float64] | None
+    nll: NDArray[np.float64]
+    """Negative log-likelihood in nats, after clipping to [eps, 1 - eps]."""
+    brier: NDArray[np.float64]
+    hit: NDArray[np.bool_]
+    """Whether the top label was right (accuracy)."""
+    clipped: NDArray[np.bool_]
+    """Whether the observed class got a probability below eps."""
+    score: NDArray[np.float64]
+    """What calibration bins: P(class 1) (binary) or top-label confidence."""
+    score_hit: NDArray[np.bool_]
+    """What calibration compares it with: label is 1, or top label right."""
+    fine_bin: NDArray[np.intp]
+    """Index of the score's fine calibration bin (of FINE_BINS)."""
+    keys: NDArray[np.uint64] | None = None
+    """Bootstrap seeds of the rows (only when the statistics keep replicates)."""
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return int(self.nll.shape[0])
+
+    def take(self, rows: NDArray[np.intp] | slice) -> ScoredRows:
+        """The same quantities for a subset of rows (e.g. one cohort).
+
+        Example:
+            >>> ScoreStats().score([1, 0, 1], [0.9, 0.2, 0.4]).take(np.array([0, 2])).n_rows
+            2
+        """
+
+        def pick(values: NDArray[Any] | None) -> NDArray[Any] | None:
+            return None if values is None else values[rows]
+
+        return ScoredRows(
+            codes=self.codes[rows],
+            weight=pick(self.weight),
+            nll=self.nll[rows],
+            brier=self.brier[rows],
+            hit=self.hit[rows],
+            clipped=self.clipped[rows],
+            score=self.score[rows],
+            score_hit=self.score_hit[rows],
+            fine_bin=self.fine_bin[rows],
+            keys=pick(self.keys),
+        )
 
 
 class ScoreStats:
@@ -322,26 +386,83 @@ class ScoreStats:
         """
         if np.shape(y_true)[:1] == (0,):
             return self
+        return self.add(self.score(y_true, y_prob, sample_weight, ids=ids, row_offset=row_offset))
+
+    def score(
+        self,
+        y_true: ArrayLike,
+        y_prob: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        ids: ArrayLike | None = None,
+        row_offset: int | None = None,
+    ) -> ScoredRows:
+        """Validate a chunk and compute its per-row quantities (nothing is added).
+
+        Example:
+            >>> stats = ScoreStats()
+            >>> rows = stats.score([1, 0], [0.9, 0.2])
+            >>> stats.add(rows).n, round(float(rows.nll.sum()), 4)
+            (2, 0.3285)
+        """
         self._check_columns(y_prob)
         pred = _prepare(y_true, y_prob, self._labels(), sample_weight, False)
-        nll = _nll_nats(pred, self.eps)
-        brier = _brier_per_row(pred)
-        weight = pred.weight
-        self.nll = self.nll.merge(Moments.of(nll, weight))
-        self.brier = self.brier.merge(Moments.of(brier, weight))
-        hit = _top_label(pred.codes, pred.prob)[1]
-        self.hits += float(np.count_nonzero(hit)) if weight is None else _dot(weight, hit)
-        self.clipped += _clipped_count(pred, self.eps)
-        self.label_weight += np.bincount(pred.codes, weights=weight, minlength=self.n_classes)
-        count, score_sum, hit_sum = _bin_sums(pred, _FINE_EDGES)
-        self.cal_count += count
-        self.cal_score += score_sum
-        self.cal_hit += hit_sum
-        self.weight_sq += pred.n_rows if weight is None else _dot(weight, weight)
+        true_prob = np.empty(pred.n_rows)
+        for rows in row_chunks(pred.n_rows, pred.n_columns):
+            _true_class_prob_into(true_prob[rows], pred, rows)
+        clipped = true_prob < self.eps
+        np.clip(true_prob, self.eps, 1.0 - self.eps, out=true_prob)
+        with np.errstate(divide="ignore"):  # eps=0 and p=0: an honest +inf
+            nll = np.negative(np.log(true_prob, out=true_prob), out=true_prob)
+        score, score_hit = _calibration_inputs(pred.codes, pred.prob)
+        keys = None
         if self.replicates:
             offset = self.n if row_offset is None else int(row_offset)
-            self._update_bootstrap(pred, nll, brier, event_keys(ids, pred.n_rows, offset))
-        self.n += pred.n_rows
+            keys = event_keys(ids, pred.n_rows, offset)
+        return ScoredRows(
+            codes=pred.codes,
+            weight=pred.weight,
+            nll=nll,
+            brier=_brier_per_row(pred),
+            hit=_top_label_hit(pred.codes, pred.prob),
+            clipped=clipped,
+            score=score,
+            score_hit=score_hit,
+            fine_bin=_uniform_bin_index(score, _FINE_EDGES),
+            keys=keys,
+        )
+
+    def add(self, rows: ScoredRows) -> ScoreStats:
+        """Accumulate rows scored by :meth:`score` (of statistics with the same classes).
+
+        Example:
+            >>> stats = ScoreStats()
+            >>> rows = stats.score([1, 0, 1], [0.9, 0.2, 0.4])
+            >>> stats.add(rows.take(slice(0, 2))).add(rows.take(slice(2, 3))).n
+            3
+        """
+        if rows.n_rows == 0:
+            return self
+        weight = rows.weight
+        self.nll = self.nll.merge(Moments.of(rows.nll, weight))
+        self.brier = self.brier.merge(Moments.of(rows.brier, weight))
+        self.hits += float(np.count_nonzero(rows.hit)) if weight is None else _dot(weight, rows.hit)
+        self.clipped += int(np.count_nonzero(rows.clipped))
+        self.label_weight += np.bincount(rows.codes, weights=weight, minlength=self.n_classes)
+        index = rows.fine_bin
+        self.cal_count += np.bincount(index, weights=weight, minlength=FINE_BINS)
+        score = rows.score if weight is None else rows.score * weight
+        self.cal_score += np.bincount(index, weights=score, minlength=FINE_BINS)
+        hit = rows.score_hit if weight is None else np.where(rows.score_hit, weight, 0.0)
+        self.cal_hit += np.bincount(index, weights=hit, minlength=FINE_BINS)
+        self.weight_sq += rows.n_rows if weight is None else _dot(weight, weight)
+        if self.replicates:
+            if rows.keys is None:
+                raise InvalidInputError(
+                    "rows", "were scored by statistics without bootstrap replicates"
+                )
+            self._update_bootstrap(rows)
+        self.n += rows.n_rows
         return self
 
     def _check_columns(self, y_prob: ArrayLike) -> None:
@@ -356,17 +477,11 @@ class ScoreStats:
                 value=f"shape {shape}",
             )
 
-    def _update_bootstrap(
-        self,
-        pred: _Predictions,
-        nll: NDArray[np.float64],
-        brier: NDArray[np.float64],
-        keys: NDArray[np.uint64],
-    ) -> None:
-        weight = np.ones(pred.n_rows) if pred.weight is None else pred.weight
-        values = np.column_stack([weight, weight * nll, weight * brier])
-        low, high = event_hashes(keys, self.seed)
-        for start in range(0, pred.n_rows, _BOOTSTRAP_BLOCK):
+    def _update_bootstrap(self, rows: ScoredRows) -> None:
+        weight = np.ones(rows.n_rows) if rows.weight is None else rows.weight
+        values = np.column_stack([weight, weight * rows.nll, weight * rows.brier])
+        low, high = event_hashes(rows.keys, self.seed)
+        for start in range(0, rows.n_rows, _BOOTSTRAP_BLOCK):
             block = slice(start, start + _BOOTSTRAP_BLOCK)
             draws = weights_from_hashes(low[block], high[block], self.replicates)
             self.boot += draws.T.astype(np.float64) @ values[block]
