@@ -179,21 +179,17 @@ class _Run:
         values: list[str],
         scored: Mapping[str, ScoredRows],
     ) -> None:
-        # One stable sort groups the rows of each value; the scored rows are
-        # reused, so cohorts cost a gather and a few sums, not a re-validation.
-        small = codes.astype(np.int16) if len(values) <= np.iinfo(np.int16).max else codes
-        order = np.argsort(small, kind="stable")  # a radix sort for 16-bit codes
-        bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
-        for code, value in enumerate(values):
-            rows = order[bounds[code] : bounds[code + 1]]
-            if rows.size == 0:
-                continue
-            key = value
-            if key not in cohort.stats and len(cohort.stats) >= MAX_TRACKED_COHORTS:
-                key, cohort.overflowed = OTHER, True
-            per_model = cohort.stats.setdefault(key, {})
-            for name, model_rows in scored.items():
-                per_model.setdefault(name, self._new_stats()).add(model_rows.take(rows))
+        # Map this chunk's codes to the tracked cohorts (values beyond the cap
+        # go to "other"), then accumulate every cohort in one bincount pass.
+        keys = []
+        for value in values:
+            if value not in cohort.stats and len(cohort.stats) >= MAX_TRACKED_COHORTS:
+                value, cohort.overflowed = OTHER, True
+            cohort.stats.setdefault(value, {})
+            keys.append(value)
+        for name, rows in scored.items():
+            groups = [cohort.stats[key].setdefault(name, self._new_stats()) for key in keys]
+            ScoreStats.add_groups(groups, codes, rows)
 
     def finish(
         self,

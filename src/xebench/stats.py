@@ -465,6 +465,90 @@ class ScoreStats:
         self.n += rows.n_rows
         return self
 
+    @staticmethod
+    def add_groups(
+        groups: Sequence[ScoreStats], group: NDArray[np.integer], rows: ScoredRows
+    ) -> None:
+        """Accumulate row ``i`` into ``groups[group[i]]`` (e.g. one statistics per cohort).
+
+        Equivalent to ``groups[g].add(rows.take(group == g))`` for every ``g``,
+        but computed with one pass of ``np.bincount`` per quantity instead of a
+        gather and an update per group. The groups must share the classes and
+        eps the rows were scored with.
+
+        Example:
+            >>> eu, us = ScoreStats(), ScoreStats()
+            >>> rows = ScoreStats().score([1, 0, 1, 1], [0.9, 0.2, 0.4, 0.7])
+            >>> ScoreStats.add_groups([eu, us], np.array([0, 1, 0, 1]), rows)
+            >>> eu.n, round(eu.result()["log_loss"], 4), us.n
+            (2, 0.5108, 2)
+        """
+        n_groups = len(groups)
+        group = np.asarray(group, dtype=np.intp)
+        if any(stats.replicates for stats in groups):  # bootstrap weights are per row
+            order = np.argsort(group, kind="stable")
+            bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
+            for g, stats in enumerate(groups):
+                stats.add(rows.take(order[bounds[g] : bounds[g + 1]]))
+            return
+        w = rows.weight
+
+        def total(values: NDArray[Any] | None = None) -> NDArray[np.float64]:
+            """Per-group weighted sum of ``values`` (of the weights when None)."""
+            if values is None:
+                weights = w
+            elif w is None:
+                weights = values
+            else:
+                weights = np.where(values, w, 0.0) if values.dtype == bool else values * w
+            return np.bincount(group, weights=weights, minlength=n_groups).astype(np.float64)
+
+        count = np.bincount(group, minlength=n_groups)
+        weight = total()
+
+        def moments(values: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = total(values) / weight
+            deviation = values - mean[group]
+            return mean, total(deviation * deviation)
+
+        nll_mean, nll_m2 = moments(rows.nll)
+        brier_mean, brier_m2 = moments(rows.brier)
+        hits = total(rows.hit)
+        clipped = np.bincount(group[rows.clipped], minlength=n_groups)
+        k = groups[0].n_classes if groups else 2
+        labels = np.bincount(group * k + rows.codes, weights=w, minlength=n_groups * k)
+        fine = group * FINE_BINS + rows.fine_bin
+        cal_count = np.bincount(fine, weights=w, minlength=n_groups * FINE_BINS)
+        cal_score = np.bincount(
+            fine,
+            weights=rows.score if w is None else rows.score * w,
+            minlength=n_groups * FINE_BINS,
+        )
+        cal_hit = np.bincount(
+            fine,
+            weights=rows.score_hit if w is None else np.where(rows.score_hit, w, 0.0),
+            minlength=n_groups * FINE_BINS,
+        )
+        weight_sq = count if w is None else np.bincount(group, weights=w * w, minlength=n_groups)
+        for g, stats in enumerate(groups):
+            if count[g] == 0:
+                continue
+            if weight[g] > 0:
+                size = float(weight[g])
+                nll = Moments(size, float(nll_mean[g]), float(nll_m2[g]))
+                brier = Moments(size, float(brier_mean[g]), float(brier_m2[g]))
+                stats.nll, stats.brier = stats.nll.merge(nll), stats.brier.merge(brier)
+            stats.hits += float(hits[g])
+            stats.clipped += int(clipped[g])
+            stats.label_weight += labels[g * k : (g + 1) * k]
+            bins = slice(g * FINE_BINS, (g + 1) * FINE_BINS)
+            stats.cal_count += cal_count[bins]
+            stats.cal_score += cal_score[bins]
+            stats.cal_hit += cal_hit[bins]
+            stats.weight_sq += float(weight_sq[g])
+            stats.n += int(count[g])
+
     def _check_columns(self, y_prob: ArrayLike) -> None:
         shape = np.shape(y_prob)
         binary_shape = len(shape) == 1 or (len(shape) == 2 and shape[1] == 2)
