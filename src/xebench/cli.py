@@ -284,6 +284,75 @@ def gate(
     raise typer.Exit(decision.exit_code)
 
 
+# --- serve ---------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            help="DuckDB database file (default: $XEBENCH_DB, else "
+            "~/.local/share/xebench/xebench.duckdb); created if missing.",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file: tokens, PII, limits.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Must be 1: one process writes the database.")
+    ] = 1,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Allow a non-loopback address without tokens."),
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning.")] = "info",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log one line per request.")
+    ] = True,
+) -> None:
+    """Run the HTTP service: ingest prediction and label events into the event store."""
+    from .serve import run_server
+
+    run_server(
+        db=db,
+        host=host,
+        port=port,
+        config_path=config,
+        workers=workers,
+        insecure=insecure,
+        log_level=log_level,
+        access_log=access_log,
+    )
+
+
+token_app = typer.Typer(help="Create service tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant the token belongs to.")],
+    scopes: Annotated[
+        str, typer.Option("--scopes", help="Comma-separated: ingest, read.")
+    ] = "ingest,read",
+) -> None:
+    """Print a new random token and the config entry that stores only its salted hash."""
+    from .config import TokenEntry, _scopes, _tenant, hash_token, new_token
+
+    entry = TokenEntry(
+        _tenant(tenant, "--tenant"), _scopes(scopes, "--scopes"), hash_token(token := new_token())
+    )
+    typer.echo(f"token (give it to the client; it is not stored anywhere): {token}")
+    typer.echo("config entry (add under `tokens:` in the --config file):")
+    typer.echo(f"  - tenant: {entry.tenant}")
+    typer.echo(f"    scopes: [{', '.join(sorted(entry.scopes))}]")
+    typer.echo(f'    hash: "{entry.digest}"')
+
+
 # --- entry point ---------------------------------------------------------------
 
 
