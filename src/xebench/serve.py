@@ -20,8 +20,9 @@ from pathlib import Path
 from ._version import __version__
 from .config import ServiceConfig, default_db_path, load_config
 from .errors import XebenchError
+from .logs import configure_logging
 
-__all__ = ["ServeError", "check_bind", "check_workers", "configure_logging", "run_server"]
+__all__ = ["ServeError", "check_bind", "check_workers", "run_server"]
 
 
 class ServeError(XebenchError):
@@ -61,25 +62,6 @@ def check_bind(host: str, *, tokens: bool, insecure: bool) -> None:
             "write and read events. Configure tokens (`xebench token create`, then --config "
             "or XEBENCH_TOKENS), bind 127.0.0.1, or pass --insecure."
         )
-
-
-def configure_logging(level: str = "info") -> None:
-    """Structured JSON log lines on stderr for xebench and uvicorn.
-
-    Example:
-        >>> configure_logging("warning")
-        >>> logging.getLogger("xebench").level == logging.WARNING
-        True
-    """
-    from .service import JsonFormatter
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    for name in ("xebench", "uvicorn", "uvicorn.error"):
-        logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level.upper())
-        logger.propagate = False
 
 
 def run_server(
