@@ -67,10 +67,10 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from ._validation import ROW_SUM_TOLERANCE
-from .errors import XebenchError
+from .errors import InvalidInputError, XebenchError
 from .event_schema import LABEL_SCHEMA, PREDICTION_SCHEMA, fingerprint, hash64
 
 __all__ = [
@@ -81,6 +81,7 @@ __all__ = [
     "Limits",
     "PiiPolicy",
     "PredictionEvent",
+    "check_event",
     "decode_body",
     "label_text",
     "parse_labels",
@@ -353,9 +354,13 @@ def decode_body(
     return body, media in NDJSON_TYPES
 
 
+def _path(loc: Sequence[Any]) -> str:
+    """A pydantic error location as JSON-pointer tokens joined by ``/`` (no leading slash)."""
+    return "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+
+
 def _pointer(index: int, loc: Sequence[Any]) -> str:
-    parts = [str(index), *(str(part) for part in loc)]
-    return "/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+    return "/" + _path((index, *loc))
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -363,7 +368,8 @@ def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field"
     if error["type"] == "string_pattern_mismatch":
-        return "must be 1-128 letters, digits or . _ - : / @ + (no spaces, quotes or semicolons)"
+        size = {_NAME: "1-128", _KEY: "1-64"}.get(error.get("ctx", {}).get("pattern"), "0-128")
+        return f"must be {size} letters, digits or . _ - : / @ + (no spaces, quotes or semicolons)"
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     if "input" in error and error["type"] not in ("missing",):
@@ -388,38 +394,67 @@ def _invalid(errors: list[dict[str, Any]], total: int) -> BatchError:
     return BatchError(422, detail, shown)
 
 
+_Problem = tuple[int, str, str]  # (event index, JSON pointer, message)
+
+
+def _structure_problems(index: int, error: ValidationError) -> list[_Problem]:
+    return [
+        (index, _pointer(index, item["loc"]), _message(item))
+        for item in error.errors(include_url=False)
+    ]
+
+
+def _one_by_one(model: type[BaseModel], items: Sequence[Any]) -> tuple[list[Any], list[_Problem]]:
+    """Validate events one at a time: the slow path, taken only when a batch has errors,
+    so that every bad event is reported and the good ones still get their semantic checks."""
+    events: list[Any] = []
+    problems: list[_Problem] = []
+    for index, item in enumerate(items):
+        try:
+            # Through JSON again, so the rules are exactly those of the fast path.
+            events.append(model.model_validate_json(to_json(item, inf_nan_mode="constants")))
+        except ValidationError as error:
+            events.append(None)
+            problems.extend(_structure_problems(index, error))
+    return events, problems
+
+
 def _parse(
     adapter: TypeAdapter[Any],
     model: type[BaseModel],
     body: bytes | Sequence[Mapping[str, Any]],
     ndjson: bool,
     limits: Limits,
-) -> list[Any]:
-    """Structural validation of a whole batch: JSON array, single object, NDJSON or dicts."""
+) -> tuple[list[Any], list[_Problem]]:
+    """Structural validation of a batch: JSON array, single object, NDJSON or dicts.
+
+    Returns the events (None where an event is malformed) and the problems
+    found; raises :class:`BatchError` for a body that is not a batch at all.
+    """
     if not isinstance(body, (bytes, bytearray)):
         items = list(body)
         _check_count(len(items), limits)
         try:
-            return adapter.validate_python(items)
-        except ValidationError as error:
-            raise _from_validation(error, len(items)) from None
+            return adapter.validate_python(items), []
+        except ValidationError:
+            return _one_by_one(model, items)
     if ndjson:
         lines = [line for line in body.split(b"\n") if line.strip()]
         _check_count(len(lines), limits)
-        events, problems = [], []
+        events: list[Any] = []
+        problems: list[_Problem] = []
         for index, line in enumerate(lines):
             try:
                 events.append(model.model_validate_json(line))
             except ValidationError as error:
-                for item in error.errors(include_url=False):
-                    if item["type"] == "json_invalid":
-                        raise BatchError(
-                            400, f"line {index + 1} is not valid JSON: {item['msg']}"
-                        ) from None
-                    problems.append((index, _pointer(index, item["loc"]), _message(item)))
-        if problems:
-            raise _invalid(_first_per_event(problems), len(lines))
-        return events
+                first = error.errors(include_url=False)[0]
+                if first["type"] == "json_invalid":
+                    raise BatchError(
+                        400, f"line {index + 1} is not valid JSON: {first['msg']}"
+                    ) from None
+                events.append(None)
+                problems.extend(_structure_problems(index, error))
+        return events, problems
     stripped = body.lstrip()
     if stripped[:1] == b"{":  # a single event is a batch of one
         body = b"[" + body + b"]"
@@ -428,9 +463,12 @@ def _parse(
     try:
         events = adapter.validate_json(body)
     except ValidationError as error:
-        raise _from_validation(error, None) from None
+        _raise_if_not_a_batch(error)
+        items = from_json(body, allow_inf_nan=True)
+        _check_count(len(items), limits)
+        return _one_by_one(model, items)
     _check_count(len(events), limits)
-    return events
+    return events, []
 
 
 def _check_count(n: int, limits: Limits) -> None:
@@ -440,16 +478,14 @@ def _check_count(n: int, limits: Limits) -> None:
         raise BatchError(422, "batch is empty: send at least one event")
 
 
-def _from_validation(error: ValidationError, total: int | None) -> BatchError:
-    problems = []
+def _raise_if_not_a_batch(error: ValidationError) -> None:
+    """A 400 for a body that is not JSON or not an array; event errors are left to the caller."""
     for item in error.errors(include_url=False):
         loc = item["loc"]
         if item["type"] == "json_invalid" or not loc:
             raise BatchError(400, f"body is not valid JSON: {item['msg']}") from None
-        if not isinstance(loc[0], int):  # the top level itself is not an array
+        if not isinstance(loc[0], int):
             raise BatchError(400, f"body must be a JSON array of events: {item['msg']}") from None
-        problems.append((loc[0], _pointer(loc[0], loc[1:]), _message(item)))
-    return _invalid(_first_per_event(problems), total or error.error_count())
 
 
 # --- normalisation ------------------------------------------------------------------
@@ -574,11 +610,12 @@ def parse_predictions(
         >>> t["classes"][0].as_py(), t["probabilities"][0].as_py()
         (['cat', 'dog'], [0.25, 0.75])
     """
-    events: list[PredictionEvent] = _parse(_PREDICTIONS, PredictionEvent, body, ndjson, limits)
+    events, problems = _parse(_PREDICTIONS, PredictionEvent, body, ndjson, limits)
     now = now or datetime.now(UTC)
     columns: dict[str, list[Any]] = {name: [] for name in PREDICTION_SCHEMA.names}
-    problems: list[tuple[int, str, str]] = []
     for index, event in enumerate(events):
+        if event is None:
+            continue
         try:
             classes, probs = _distribution(event.probabilities, event.classes, limits)
             event_time, sent_time = _event_time(event.timestamp, now, limits)
@@ -634,12 +671,13 @@ def parse_labels(
         ...
         xebench.events.BatchError: 1 of 1 events is invalid; nothing of the batch was stored
     """
-    events: list[LabelEvent] = _parse(_LABELS, LabelEvent, body, ndjson, limits)
+    events, problems = _parse(_LABELS, LabelEvent, body, ndjson, limits)
     now = now or datetime.now(UTC)
     columns: dict[str, list[Any]] = {name: [] for name in LABEL_SCHEMA.names}
-    problems: list[tuple[int, str, str]] = []
     known_cache: dict[str | None, set[str] | None] = {}
     for index, event in enumerate(events):
+        if event is None:
+            continue
         label = label_text(event.label)
         try:
             event_time, sent_time = _event_time(event.timestamp, now, limits)
@@ -671,3 +709,63 @@ def parse_labels(
 
 
 EventKind = Literal["predictions", "labels"]
+
+_EVENT_MODELS: dict[str, type[PredictionEvent] | type[LabelEvent]] = {
+    "predictions": PredictionEvent,
+    "labels": LabelEvent,
+}
+
+
+def check_event(
+    kind: EventKind,
+    event: Mapping[str, Any],
+    *,
+    limits: Limits = Limits(),
+    now: datetime | None = None,
+) -> None:
+    """Check one event by the rules of :func:`parse_predictions` / :func:`parse_labels`.
+
+    For a caller that wants a bad event refused at once, on its side (the
+    client SDK), rather than a batch refused later. The rules and messages are
+    those of the batch parsers, which the HTTP service applies; ``now`` (the
+    current time by default) stands for the server clock in the timestamp
+    rule. Only what needs the store is left out: a label outside the classes
+    the store knows for its model, duplicates and conflicts.
+
+    Raises :class:`~xebench.errors.InvalidInputError` (a ``ValueError``) for
+    the first problem, as the server would report it: ``argument`` is the
+    field's JSON pointer within the event, without the leading slash
+    (``"probabilities/1"``, ``"timestamp"``; ``"event"`` when the event is
+    not an object), and ``rule`` is the server's message word for word (the
+    exception's text is ``"<argument>: <rule>"``).
+
+    Example:
+        >>> check_event("predictions", {"request_id": "r1", "model": "fraud",
+        ...                             "probabilities": [0.2, 0.8]})
+        >>> check_event("predictions", {"request_id": "r1", "model": "fraud",
+        ...                             "probabilities": [0.2, 1.3]})
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: probabilities/1: probabilities must be in [0, 1]; got 1.3
+        >>> try:
+        ...     check_event("labels", {"request_id": "r1", "label": True, "modle": "fraud"})
+        ... except ValueError as error:
+        ...     print(error.argument, "|", error.rule)
+        modle | unknown field
+    """
+    model = _EVENT_MODELS.get(kind)
+    if model is None:
+        raise InvalidInputError("kind", "must be 'predictions' or 'labels'", value=kind)
+    try:
+        parsed = model.model_validate(event)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise InvalidInputError(_path(first["loc"]) or "event", _message(first)) from None
+    now = now or datetime.now(UTC)
+    try:
+        # In the order of the batch parsers (whose loops call these two inline: the hot path).
+        if isinstance(parsed, PredictionEvent):
+            _distribution(parsed.probabilities, parsed.classes, limits)
+        _event_time(parsed.timestamp, now, limits)
+    except _EventProblem as problem:
+        raise InvalidInputError(problem.field.lstrip("/"), problem.message) from None

@@ -102,7 +102,9 @@ def run_server(
         file=sys.stderr,
         flush=True,
     )
-    app = create_app(store, config, reopen=open_store)
+    app = create_app(store, config, reopen=open_store, close_store=True)
+    # On SIGTERM / SIGINT uvicorn stops accepting, the lifespan drains the writer and
+    # closes the store, then uvicorn re-raises the signal (exit status -15 / 130).
     uvicorn.run(
         app,
         host=host,

@@ -1,0 +1,362 @@
+"""The HTTP service: event ingestion and model listing over the event store.
+
+``create_app(store, config)`` builds the FastAPI application; ``xebench serve``
+runs it under uvicorn. Routes (DESIGN.md, HTTP):
+
+- ``POST /v1/predictions`` and ``POST /v1/labels``: a JSON array (or one
+  object) or NDJSON of events, optionally gzip. The batch is validated whole
+  (422 with one entry per bad event, nothing stored), queued for the single
+  writer and answered only once committed: 200 ``{"accepted", "inserted",
+  "duplicates", ...}``; 409 when an event reuses a stored (model,
+  request_id) with a different payload; 413 / 415 for the body; 429 / 503
+  with ``Retry-After`` under back-pressure or while the store is reopened.
+- ``GET /v1/models`` and ``GET /v1/models/{model}``: what the tenant has sent.
+- ``GET /healthz`` (the process answers) and ``GET /readyz`` (the writer runs
+  and the store is writable).
+
+With tokens configured, every ``/v1`` call needs ``Authorization: Bearer
+TOKEN``; a token belongs to one tenant and sees nothing of the others (404).
+
+Example:
+    >>> from fastapi.testclient import TestClient
+    >>> from xebench.store import EventStore
+    >>> with TestClient(create_app(EventStore(":memory:"))) as client:
+    ...     response = client.post("/v1/predictions", json=[
+    ...         {"request_id": "r1", "model": "fraud", "probabilities": 0.8}])
+    ...     print(response.status_code, response.json())
+    ...     print(client.get("/v1/models").json()["models"][0]["predictions"])
+    200 {'accepted': 1, 'inserted': 1, 'duplicates': 0}
+    1
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
+
+from ._version import __version__
+from .config import ServiceConfig, TokenEntry
+from .errors import XebenchError
+from .events import (
+    JSON_TYPES,
+    NDJSON_TYPES,
+    BatchError,
+    LabelEvent,
+    PredictionEvent,
+    decode_body,
+    parse_labels,
+    parse_predictions,
+)
+from .store import EventBatch, EventStore, WriteOutcome
+from .writer import StoreUnavailable, Writer, WriterBusy
+
+__all__ = ["DEFAULT_TENANT", "Principal", "create_app"]
+
+log = logging.getLogger("xebench.service")
+access_log = logging.getLogger("xebench.access")
+
+#: The tenant of every event when no tokens are configured.
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant and what it may do.
+
+    Example:
+        >>> Principal("acme", frozenset({"read"})).may("ingest")
+        False
+    """
+
+    tenant: str
+    scopes: frozenset[str]
+
+    def may(self, scope: str) -> bool:
+        """Whether this caller holds ``scope``."""
+        return scope in self.scopes
+
+
+class _HttpError(XebenchError):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def _principal(request: Request, scope: str) -> Principal:
+    """The caller of ``request``, who must hold ``scope`` (401 / 403 otherwise)."""
+    tokens = request.app.state.config.tokens
+    if not tokens.enabled:
+        who = Principal(DEFAULT_TENANT, frozenset({"ingest", "read"}))
+    else:
+        kind, _, token = request.headers.get("authorization", "").partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise _HttpError(
+                401,
+                "missing bearer token: send Authorization: Bearer TOKEN",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        entry: TokenEntry | None = tokens.authenticate(token.strip())
+        if entry is None:
+            raise _HttpError(401, "invalid token", {"WWW-Authenticate": "Bearer"})
+        who = Principal(entry.tenant, entry.scopes)
+    if not who.may(scope):
+        raise _HttpError(403, f"this token lacks the {scope!r} scope")
+    request.state.tenant = who.tenant
+    return who
+
+
+def _ingester(request: Request) -> Principal:
+    return _principal(request, "ingest")
+
+
+def _reader(request: Request) -> Principal:
+    return _principal(request, "read")
+
+
+Ingester = Annotated[Principal, Depends(_ingester)]
+Reader = Annotated[Principal, Depends(_reader)]
+
+
+def _body_schema(model: type[Any]) -> dict[str, Any]:
+    schema = TypeAdapter(list[model]).json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    item = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    item.pop("$defs", None)
+    content = {media: {"schema": schema} for media in sorted(JSON_TYPES)}
+    content.update({media: {"schema": item} for media in sorted(NDJSON_TYPES)})
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _outcome(outcome: WriteOutcome, n: int, kind: str) -> JSONResponse:
+    if outcome.conflicts:
+        conflicts = [
+            {
+                "index": c.index,
+                "field": f"/{c.index}/request_id",
+                "model": c.model,
+                "request_id": c.request_id,
+                "message": "already stored with a different payload",
+            }
+            for c in outcome.conflicts[:100]
+        ]
+        detail = (
+            f"{len(outcome.conflicts)} event(s) reuse a stored (model, request_id) with a "
+            "different payload; nothing of the batch was stored"
+        )
+        return JSONResponse({"detail": detail, "conflicts": conflicts}, status_code=409)
+    body: dict[str, Any] = {
+        "accepted": n,
+        "inserted": outcome.inserted,
+        "duplicates": outcome.duplicates,
+    }
+    if kind == "labels":
+        body.update(joined=outcome.joined, pending=outcome.pending)
+    return JSONResponse(body)
+
+
+def create_app(
+    store: EventStore,
+    config: ServiceConfig | None = None,
+    *,
+    reopen: Callable[[], EventStore] | None = None,
+    close_store: bool = False,
+) -> FastAPI:
+    """The FastAPI application over ``store``; the writer thread runs while the app does.
+
+    ``reopen`` makes a fresh store after a storage failure (``xebench serve``
+    passes one that reopens the database file); ``close_store`` closes the
+    store at shutdown, after the writer has committed everything queued.
+    """
+    config = config or ServiceConfig()
+    writer = Writer(store, reopen=reopen, max_events=config.queue_events)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+            if close_store:
+                writer.store.close()  # the writer may have reopened it: the current one
+
+    app = FastAPI(
+        title="xebench",
+        version=__version__,
+        description="Cross-entropy monitoring of probabilistic models: event ingestion.",
+        lifespan=lifespan,
+    )
+    app.state.writer = writer
+    app.state.config = config
+
+    # --- errors ---------------------------------------------------------------------
+
+    def error(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+        return JSONResponse({"detail": detail, **extra}, status_code=status, headers=headers)
+
+    @app.exception_handler(_HttpError)
+    async def _http_error(_: Request, exc: _HttpError) -> JSONResponse:
+        return error(exc.status, exc.detail, exc.headers)
+
+    @app.exception_handler(BatchError)
+    async def _batch_error(_: Request, exc: BatchError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(WriterBusy)
+    async def _busy(_: Request, exc: WriterBusy) -> JSONResponse:
+        return error(429, str(exc), {"Retry-After": f"{exc.retry_after:g}"})
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return error(503, str(exc), {"Retry-After": f"{exc.retry_after:g}"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _query_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": "/" + "/".join(str(p) for p in e["loc"]), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return error(422, "invalid request parameters", errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.error(
+            "unhandled error",
+            exc_info=exc,
+            extra={"incident": incident, "path": request.url.path},
+        )
+        return error(500, f"internal error (incident {incident}); see the server log")
+
+    # --- access log -------------------------------------------------------------------
+
+    @app.middleware("http")
+    async def _access(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
+        started = time.perf_counter()
+        response = await call_next(request)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "tenant": getattr(request.state, "tenant", None),
+                    "events": getattr(request.state, "events", None),
+                },
+            )
+        return response
+
+    # --- ingestion ------------------------------------------------------------------
+
+    async def read_body(request: Request) -> bytes:
+        limit = config.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BatchError(413, f"body exceeds {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BatchError(413, f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def ingest(request: Request, kind: str, who: Principal) -> JSONResponse:
+        raw = await read_body(request)
+        body, ndjson = decode_body(
+            raw,
+            request.headers.get("content-type"),
+            request.headers.get("content-encoding"),
+            config.limits,
+        )
+        if kind == "predictions":
+            table = parse_predictions(
+                body, tenant=who.tenant, ndjson=ndjson, limits=config.limits, pii=config.pii
+            )
+        else:
+            table = parse_labels(
+                body,
+                tenant=who.tenant,
+                ndjson=ndjson,
+                limits=config.limits,
+                known_labels=lambda model: writer.store.known_labels(who.tenant, model),
+            )
+        request.state.events = table.num_rows
+        outcome = await writer.write(EventBatch(kind, table))
+        return _outcome(outcome, table.num_rows, kind)
+
+    @app.post(
+        "/v1/predictions",
+        summary="Send prediction events",
+        openapi_extra=_body_schema(PredictionEvent),
+        tags=["ingest"],
+    )
+    async def post_predictions(request: Request, who: Ingester) -> JSONResponse:
+        """Store a batch of predictions; answered once durably committed."""
+        return await ingest(request, "predictions", who)
+
+    @app.post(
+        "/v1/labels",
+        summary="Send label events",
+        openapi_extra=_body_schema(LabelEvent),
+        tags=["ingest"],
+    )
+    async def post_labels(request: Request, who: Ingester) -> JSONResponse:
+        """Store a batch of labels; a label whose prediction has not arrived waits for it."""
+        return await ingest(request, "labels", who)
+
+    # --- reading ----------------------------------------------------------------------
+
+    @app.get("/v1/models", summary="Models and versions of the tenant", tags=["read"])
+    def get_models(who: Reader) -> dict[str, Any]:
+        """Every (model, version) with its prediction, label and joined counts."""
+        return {"models": writer.store.models(who.tenant)}
+
+    @app.get("/v1/models/{model}", summary="One model's versions", tags=["read"])
+    def get_model(model: str, who: Reader) -> dict[str, Any]:
+        """The versions of ``model``; 404 when the tenant has no such model."""
+        rows = [row for row in writer.store.models(who.tenant) if row["model"] == model]
+        if not rows:
+            raise _HttpError(404, f"no model {model!r}")
+        return {"model": model, "versions": rows}
+
+    # --- health -------------------------------------------------------------------------
+
+    @app.get("/healthz", summary="Liveness", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Ready when the writer runs, the store is writable and the queue has room."""
+        problems = []
+        if not writer.alive:
+            problems.append("writer thread is not running")
+        if writer.failure is not None:
+            problems.append(f"event store unavailable: {writer.failure}")
+        if writer.queued_events >= 0.9 * writer.max_events:
+            problems.append(f"write queue nearly full ({writer.queued_events} events)")
+        status = 503 if problems else 200
+        body = {
+            "status": "unready" if problems else "ready",
+            "problems": problems,
+            "queued_events": writer.queued_events,
+        }
+        return JSONResponse(body, status_code=status)
+
+    return app
