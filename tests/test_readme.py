@@ -6,6 +6,7 @@ these tests cover the shell commands, which are not doctests.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -69,3 +70,56 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert _first_command().startswith(
         "python3 -m venv .venv && . .venv/bin/activate && pip install ."
     )
+
+
+def _section(title: str) -> str:
+    start = README.index(title)
+    return README[start : README.index("\n## ", start + 1)]
+
+
+def test_serve_examples_answer_as_shown() -> None:
+    """Each `curl ... -d '...'` of the serve section, sent in process, answers what is shown."""
+    from fastapi.testclient import TestClient
+
+    from xebench.service import create_app
+    from xebench.store import EventStore
+
+    text = _section("## Ingest production events")
+    calls = re.findall(r"\$ curl -s localhost:8000(\S+)(.*?)\n(\{.*?\})\n", text, re.S)
+    assert len(calls) == 4
+    with EventStore(":memory:") as store, TestClient(create_app(store)) as client:
+        for path, options, shown in calls:
+            body = re.search(r"-d '(.*?)'", options, re.S)
+            if body:
+                answer = client.post(
+                    path, content=body[1], headers={"content-type": "application/json"}
+                )
+            else:
+                answer = client.get(path)
+            expected = json.loads(shown)
+            got = answer.json()
+            if path == "/v1/models":  # the second event took the time of receipt
+                for entry in (*got["models"], *expected["models"]):
+                    entry.pop("last_event")
+            assert got == expected
+
+
+def test_ingest_examples_print_as_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        f"tx-{i},fraud,v7,2026-11-24T{i % 24:02d}:00:00Z,{(i * 37 % 1000) / 1000},eu"
+        for i in range(1000)
+    ]
+    header = "request_id,model,version,timestamp,p_fraud,region\n"
+    (tmp_path / "preds.csv").write_text(header + "\n".join(rows) + "\n")
+    rows[7] = "tx-7,fraud,v7,2026-11-24T07:00:00Z,1.3,eu"  # data row 8
+    (tmp_path / "bad.csv").write_text(header + "\n".join(rows) + "\n")
+    labels = "\n".join(f"tx-{i},{i % 3 == 0:d}" for i in range(0, 1000, 2))
+    (tmp_path / "labels.csv").write_text("request_id,is_fraud\n" + labels + "\n")
+    monkeypatch.chdir(tmp_path)
+    text = _section("### Import files")
+    for command, shown in re.findall(r"\$ (xebench ingest .*?)\n(.*?)\n", text):
+        main(shlex.split(command)[1:])
+        captured = capsys.readouterr()
+        assert (captured.out + captured.err).strip() == shown

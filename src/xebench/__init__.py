@@ -45,11 +45,17 @@ from .metrics import (
 )
 from .stats import ScoreStats
 
-_LAZY = {"benchmark": "offline", "BenchmarkResult": "offline"}
+_LAZY = {
+    "benchmark": "offline",
+    "BenchmarkResult": "offline",
+    "Client": "client",
+    "ClientError": "client",
+    "EventStore": "store",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the benchmark (and pyarrow with it) only when it is used."""
+    """Import the benchmark, the client and the store (and their dependencies) on first use."""
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
@@ -59,9 +65,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BenchmarkResult",
     "CategoricalHistogram",
+    "Client",
+    "ClientError",
     "Comparison",
     "DataError",
     "Decision",
+    "EventStore",
     "InvalidInputError",
     "NumericHistogram",
     "PairedStats",

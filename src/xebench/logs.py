@@ -29,7 +29,12 @@ class JsonFormatter(logging.Formatter):
         ('hello', 200)
     """
 
-    _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+    # uvicorn adds ``color_message``, the message with terminal colour codes.
+    _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {
+        "message",
+        "asctime",
+        "color_message",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
