@@ -20,6 +20,7 @@ the service; every key is optional::
       max_events: 10000
       max_future_seconds: 3600
     queue_events: 200000                     # writer queue bound (then 429)
+    memory_limit: 256MB                      # DuckDB buffer pool
     join_window_days: 7                      # pending labels older: orphans
 
 ``XEBENCH_TOKENS`` adds tokens as ``tenant:scope+scope:token`` entries
@@ -161,6 +162,8 @@ class ServiceConfig:
     limits: Limits = field(default_factory=Limits)
     queue_events: int = 200_000
     join_window: timedelta = timedelta(days=7)
+    #: DuckDB's buffer pool; without a bound it grows with the database file.
+    memory_limit: str = "256MB"
 
 
 def default_db_path() -> Path:
@@ -277,7 +280,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         raw = loaded or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: must be a YAML mapping")
-    known = {"db", "tokens", "pii", "limits", "queue_events", "join_window_days"}
+    known = {"db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit"}
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}; keys are {sorted(known)}")
@@ -294,4 +297,5 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         limits=limits,
         queue_events=int(_positive(raw, "queue_events", 200_000, "")),
         join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
+        memory_limit=str(raw.get("memory_limit", "256MB")),
     )

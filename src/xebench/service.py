@@ -34,14 +34,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from ._version import __version__
@@ -54,10 +54,10 @@ from .events import (
     LabelEvent,
     PredictionEvent,
     decode_body,
-    parse_labels,
-    parse_predictions,
+    label_columns,
+    prediction_columns,
 )
-from .store import EventBatch, EventStore, WriteOutcome
+from .store import EventStore, WriteOutcome
 from .writer import StoreUnavailable, Writer, WriterBusy
 
 __all__ = ["DEFAULT_TENANT", "Principal", "create_app"]
@@ -92,6 +92,46 @@ class _HttpError(XebenchError):
         self.status = status
         self.detail = detail
         self.headers = headers or {}
+
+
+class _AccessLog:
+    """One log line per request (method, path, status, duration, tenant, events).
+
+    Plain ASGI rather than ``@app.middleware``: Starlette's BaseHTTPMiddleware
+    costs a task group and a memory stream per request.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            state = scope.get("state", {})
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "tenant": state.get("tenant"),
+                    "events": state.get("events"),
+                },
+            )
 
 
 def _principal(request: Request, scope: str) -> Principal:
@@ -242,23 +282,7 @@ def create_app(
 
     # --- access log -------------------------------------------------------------------
 
-    @app.middleware("http")
-    async def _access(request: Request, call_next: Callable[[Request], Awaitable[Response]]):
-        started = time.perf_counter()
-        response = await call_next(request)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "tenant": getattr(request.state, "tenant", None),
-                    "events": getattr(request.state, "events", None),
-                },
-            )
-        return response
+    app.add_middleware(_AccessLog)
 
     # --- ingestion ------------------------------------------------------------------
 
@@ -276,6 +300,9 @@ def create_app(
         return b"".join(chunks)
 
     async def ingest(request: Request, kind: str, who: Principal) -> JSONResponse:
+        # Refuse before reading and validating: under overload, parsing bodies that
+        # will be refused anyway would starve the requests that can be served.
+        writer.check_room()
         raw = await read_body(request)
         body, ndjson = decode_body(
             raw,
@@ -284,20 +311,21 @@ def create_app(
             config.limits,
         )
         if kind == "predictions":
-            table = parse_predictions(
+            columns = prediction_columns(
                 body, tenant=who.tenant, ndjson=ndjson, limits=config.limits, pii=config.pii
             )
         else:
-            table = parse_labels(
+            columns = label_columns(
                 body,
                 tenant=who.tenant,
                 ndjson=ndjson,
                 limits=config.limits,
                 known_labels=lambda model: writer.store.known_labels(who.tenant, model),
             )
-        request.state.events = table.num_rows
-        outcome = await writer.write(EventBatch(kind, table))
-        return _outcome(outcome, table.num_rows, kind)
+        n = len(columns["fp"])
+        request.state.events = n
+        outcome = await writer.write(kind, columns)
+        return _outcome(outcome, n, kind)
 
     @app.post(
         "/v1/predictions",

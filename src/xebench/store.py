@@ -425,6 +425,21 @@ class _Call:
     prediction_rfps: list[NDArray[np.int64]] = field(default_factory=list)
     label_fps: list[NDArray[np.int64]] = field(default_factory=list)
     classes: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+    # Rows are inserted once per table at the end of the call (an INSERT costs ~1 ms
+    # whatever its size); until then their payload hashes answer duplicate checks.
+    rows: dict[str, list[pa.Table]] = field(default_factory=dict)
+    releases: list[pa.Table] = field(default_factory=list)
+    payloads: dict[str, dict[tuple[str, str, str], int]] = field(
+        default_factory=lambda: {"predictions": {}, "labels": {}}
+    )
+
+    def defer(self, target: str, rows: pa.Table) -> None:
+        """Queue ``rows`` for ``INSERT INTO target`` at the end of the call."""
+        self.rows.setdefault(target, []).append(rows)
+        if target in self.payloads:
+            parts = (rows[name].to_pylist() for name in ("tenant", "model", "request_id"))
+            hashes = rows["payload_hash"].to_pylist()
+            self.payloads[target].update(zip(zip(*parts, strict=True), hashes, strict=True))
 
     @staticmethod
     def contains(parts: list[NDArray[np.int64]], keys: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -730,6 +745,7 @@ class EventStore:
                     else self._write_labels(con, batch.table, call)
                     for batch in batches
                 ]
+                self._flush(con, call)
                 con.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already ended it
@@ -767,6 +783,7 @@ class EventStore:
         table: pa.Table,
         fps: NDArray[np.int64],
         candidates: NDArray[np.bool_],
+        call: _Call,
     ) -> tuple[NDArray[np.bool_], int, list[Conflict]]:
         """Which rows are new; count duplicates; list conflicts.
 
@@ -788,7 +805,7 @@ class EventStore:
         hashes = part["payload_hash"].to_pylist()
         stored_here = candidates[rows]
         wanted = {identity for identity, hit in zip(identities, stored_here, strict=True) if hit}
-        seen = self._stored(con, kind, fps[rows[stored_here]], wanted)
+        seen = self._stored(con, kind, fps[rows[stored_here]], wanted, call)
         duplicates, conflicts = 0, []
         for row, identity, payload in zip(rows.tolist(), identities, hashes, strict=True):
             stored = seen.get(identity)
@@ -808,6 +825,7 @@ class EventStore:
         kind: str,
         fps: NDArray[np.int64],
         wanted: set[tuple[str, str, str]],
+        call: _Call,
     ) -> dict[tuple[str, str, str], int]:
         """Payload hash of the stored rows with these fingerprints, by identity.
 
@@ -815,8 +833,9 @@ class EventStore:
         table only for fingerprints not found there (an old duplicate, or a
         64-bit collision).
         """
-        found: dict[tuple[str, str, str], int] = {}
-        if not fps.size:
+        written = call.payloads[kind]
+        found = {identity: written[identity] for identity in wanted if identity in written}
+        if not fps.size or wanted <= found.keys():
             return found
         sql = (
             f"SELECT tenant, model, request_id, payload_hash FROM {kind} "
@@ -853,23 +872,24 @@ class EventStore:
             return WriteOutcome(0, 0, [])
         fps = _int64(table["fp"])
         candidates = self._prediction_fps.contains(fps) | _Call.contains(call.prediction_fps, fps)
-        keep, duplicates, conflicts = self._resolve(con, "predictions", table, fps, candidates)
+        keep, duplicates, conflicts = self._resolve(
+            con, "predictions", table, fps, candidates, call
+        )
         if conflicts:
             return WriteOutcome(0, 0, conflicts)
         new = table if keep.all() else table.filter(pa.array(keep))
         if not new.num_rows:
             return WriteOutcome(0, duplicates, [])
         fps, rfps = fps[keep], _int64(new["rfp"])
-        self._insert(con, "predictions", new)
+        call.defer("predictions", new)
         # Does a label wait for (or already exist for) any of the new predictions?
         labelled = np.zeros(new.num_rows, dtype=bool)
         for keys in (fps, rfps):
             labelled |= self._label_fps.contains(keys) | _Call.contains(call.label_fps, keys)
         if labelled.any():
-            self._release_pending(con, new.filter(pa.array(labelled)))
+            call.releases.append(new.filter(pa.array(labelled)))
         call.prediction_fps.append(fps)
         call.prediction_rfps.append(rfps)
-        call.classes.extend(self._classes_of(con, new))
         return WriteOutcome(int(new.num_rows), duplicates, [], joined=int(labelled.sum()))
 
     def _classes_of(
@@ -893,6 +913,19 @@ class EventStore:
             ).fetchall()
         finally:
             con.unregister("_xb_rows")
+
+    def _flush(self, con: duckdb.DuckDBPyConnection, call: _Call) -> None:
+        """Insert the call's rows, one statement per table, then release pending labels
+        (after the pending rows of this very call are in)."""
+        for target in ("predictions", "labels", "pending_labels"):
+            if call.rows.get(target):
+                # One chunk: DuckDB scans a table of many tiny chunks slowly.
+                rows = pa.concat_tables(call.rows[target]).combine_chunks()
+                self._insert(con, target, rows)
+                if target == "predictions":
+                    call.classes.extend(self._classes_of(con, rows))
+        if call.releases:
+            self._release_pending(con, pa.concat_tables(call.releases))
 
     def _release_pending(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
         """Delete the pending labels that these new predictions satisfy (exact identity)."""
@@ -919,14 +952,14 @@ class EventStore:
             return WriteOutcome(0, 0, [])
         fps = _int64(table["fp"])
         candidates = self._label_fps.contains(fps) | _Call.contains(call.label_fps, fps)
-        keep, duplicates, conflicts = self._resolve(con, "labels", table, fps, candidates)
+        keep, duplicates, conflicts = self._resolve(con, "labels", table, fps, candidates, call)
         if conflicts:
             return WriteOutcome(0, 0, conflicts)
         new = table if keep.all() else table.filter(pa.array(keep))
         if not new.num_rows:
             return WriteOutcome(0, duplicates, [])
         fps = fps[keep]
-        self._insert(con, "labels", new)
+        call.defer("labels", new)
         # A label naming a model matches that prediction's fp; a model-less label has
         # fp = fingerprint(tenant, "", request_id), which is every prediction's rfp.
         model_less = _numpy_bool(pc.equal(new["model"], ""))
@@ -939,7 +972,7 @@ class EventStore:
                 ["fp", "tenant", "model", "request_id", "ingest_time"]
             )
             received = pending.rename_columns([*pending.column_names[:4], "received_at"])
-            self._insert(con, "pending_labels", received)
+            call.defer("pending_labels", received)
         call.label_fps.append(fps)
         return WriteOutcome(
             int(new.num_rows),

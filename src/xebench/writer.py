@@ -35,8 +35,12 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
 
 from .errors import XebenchError
+from .event_schema import LABEL_SCHEMA, PREDICTION_SCHEMA
 from .store import STORE_FAILURES, EventBatch, EventStore, WriteOutcome
 
 __all__ = ["StoreUnavailable", "Writer", "WriterBusy"]
@@ -73,8 +77,37 @@ class StoreUnavailable(XebenchError):
 
 @dataclass
 class _Item:
-    batch: EventBatch
+    kind: str
+    n: int
     future: Future[WriteOutcome]
+    table: pa.Table | None = None  # or, from the service, the columns of one
+    columns: dict[str, list[Any]] | None = None
+
+
+_SCHEMAS = {"predictions": PREDICTION_SCHEMA, "labels": LABEL_SCHEMA}
+
+
+def _batches(group: list[_Item]) -> list[EventBatch]:
+    """The group as store batches; all column items of a kind become one Arrow table,
+    sliced per request (building a table costs ~100 us whatever its size)."""
+    tables: dict[int, pa.Table] = {}
+    for kind, schema in _SCHEMAS.items():
+        items = [i for i, item in enumerate(group) if item.kind == kind and item.columns]
+        if not items:
+            continue
+        merged: dict[str, list[Any]] = {name: [] for name in schema.names}
+        for i in items:
+            for name, values in group[i].columns.items():  # type: ignore[union-attr]
+                merged[name].extend(values)
+        table = pa.table(merged, schema=schema)
+        offset = 0
+        for i in items:
+            tables[i] = table.slice(offset, group[i].n)
+            offset += group[i].n
+    return [
+        EventBatch(item.kind, item.table if item.table is not None else tables[i])  # type: ignore[arg-type]
+        for i, item in enumerate(group)
+    ]
 
 
 class Writer:
@@ -125,13 +158,28 @@ class Writer:
         """Whether the writer thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
+    def check_room(self) -> None:
+        """Raise :class:`WriterBusy` / :class:`StoreUnavailable` now if a batch would be refused."""
+        if self._failure is not None:
+            raise StoreUnavailable(self._failure, 5.0)
+        if self._queued_events >= self.max_events:
+            raise WriterBusy(1.0)
+
     def submit(self, batch: EventBatch) -> Future[WriteOutcome]:
         """Queue ``batch``; the future resolves once it is committed (or rejected).
 
         Raises :class:`WriterBusy` when the queue is full and
         :class:`StoreUnavailable` while the store is being reopened.
         """
-        n = batch.table.num_rows
+        return self._enqueue(_Item(batch.kind, batch.table.num_rows, Future(), table=batch.table))
+
+    def submit_columns(self, kind: str, columns: dict[str, list[Any]]) -> Future[WriteOutcome]:
+        """:meth:`submit` for the columns of one batch (``events.prediction_columns``)."""
+        n = len(columns["fp"])
+        return self._enqueue(_Item(kind, n, Future(), columns=columns))
+
+    def _enqueue(self, item: _Item) -> Future[WriteOutcome]:
+        n = item.n
         with self._cond:
             if self._stopping:
                 raise StoreUnavailable("the server is shutting down", 5.0)
@@ -139,15 +187,14 @@ class Writer:
                 raise StoreUnavailable(self._failure, 5.0)
             if self._queued_events and self._queued_events + n > self.max_events:
                 raise WriterBusy(1.0)
-            item = _Item(batch, Future())
             self._queue.append(item)
             self._queued_events += n
             self._cond.notify()
         return item.future
 
-    async def write(self, batch: EventBatch) -> WriteOutcome:
-        """:meth:`submit` for asyncio code: await the commit without blocking the loop."""
-        return await asyncio.wrap_future(self.submit(batch))
+    async def write(self, kind: str, columns: dict[str, list[Any]]) -> WriteOutcome:
+        """:meth:`submit_columns` for asyncio code: await the commit without blocking the loop."""
+        return await asyncio.wrap_future(self.submit_columns(kind, columns))
 
     # --- the writer thread ------------------------------------------------------------
 
@@ -175,12 +222,12 @@ class Writer:
             while self._queue and (not group or events < self.max_group_events):
                 item = self._queue.popleft()
                 group.append(item)
-                events += item.batch.table.num_rows
+                events += item.n
             return group
 
     def _done(self, group: list[_Item]) -> None:
         with self._cond:
-            self._queued_events -= sum(item.batch.table.num_rows for item in group)
+            self._queued_events -= sum(item.n for item in group)
 
     def _run(self) -> None:
         while (group := self._take_group()) is not None:
@@ -191,7 +238,7 @@ class Writer:
 
     def _write(self, group: list[_Item]) -> None:
         try:
-            outcomes = self.store.write([item.batch for item in group])
+            outcomes = self.store.write(_batches(group))
         except Exception as error:
             self._recover(group, error)
             return
