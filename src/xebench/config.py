@@ -19,7 +19,7 @@ the service; every key is optional::
       max_body_bytes: 20971520
       max_events: 10000
       max_future_seconds: 3600
-    queue_events: 200000                     # writer queue bound (then 429)
+    queue_events: 50000                      # writer queue bound (then 429)
     memory_limit: 256MB                      # DuckDB buffer pool
     join_window_days: 7                      # pending labels older: orphans
 
@@ -153,14 +153,14 @@ class ServiceConfig:
 
     Example:
         >>> ServiceConfig().queue_events
-        200000
+        50000
     """
 
     db: Path | None = None
     tokens: TokenRegistry = field(default_factory=lambda: TokenRegistry([]))
     pii: PiiPolicy = field(default_factory=PiiPolicy)
     limits: Limits = field(default_factory=Limits)
-    queue_events: int = 200_000
+    queue_events: int = 50_000
     join_window: timedelta = timedelta(days=7)
     #: DuckDB's buffer pool; without a bound it grows with the database file.
     memory_limit: str = "256MB"
@@ -295,7 +295,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         tokens=TokenRegistry(_token_entries(raw.get("tokens"), env)),
         pii=_pii(raw.get("pii"), env),
         limits=limits,
-        queue_events=int(_positive(raw, "queue_events", 200_000, "")),
+        queue_events=int(_positive(raw, "queue_events", 50_000, "")),
         join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
         memory_limit=str(raw.get("memory_limit", "256MB")),
     )

@@ -126,7 +126,7 @@ class Writer:
         store: EventStore,
         *,
         reopen: Callable[[], EventStore] | None = None,
-        max_events: int = 200_000,
+        max_events: int = 50_000,
         max_group_events: int = 50_000,
     ) -> None:
         self.store = store
