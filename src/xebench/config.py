@@ -20,7 +20,7 @@ the service; every key is optional::
       max_events: 10000
       max_future_seconds: 3600
     queue_events: 50000                      # writer queue bound (then 429)
-    memory_limit: 256MB                      # DuckDB buffer pool
+    memory_limit: 128MB                      # DuckDB buffer pool
     join_window_days: 7                      # pending labels older: orphans
 
 ``XEBENCH_TOKENS`` adds tokens as ``tenant:scope+scope:token`` entries
@@ -163,7 +163,7 @@ class ServiceConfig:
     queue_events: int = 50_000
     join_window: timedelta = timedelta(days=7)
     #: DuckDB's buffer pool; without a bound it grows with the database file.
-    memory_limit: str = "256MB"
+    memory_limit: str = "128MB"
 
 
 def default_db_path() -> Path:
@@ -297,5 +297,5 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         limits=limits,
         queue_events=int(_positive(raw, "queue_events", 50_000, "")),
         join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
-        memory_limit=str(raw.get("memory_limit", "256MB")),
+        memory_limit=str(raw.get("memory_limit", "128MB")),
     )
