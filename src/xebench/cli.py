@@ -341,10 +341,12 @@ def token_create(
     ] = "ingest,read",
 ) -> None:
     """Print a new random token and the config entry that stores only its salted hash."""
-    from .config import TokenEntry, _scopes, _tenant, hash_token, new_token
+    from .config import TokenEntry, check_tenant, hash_token, new_token, parse_scopes
 
     entry = TokenEntry(
-        _tenant(tenant, "--tenant"), _scopes(scopes, "--scopes"), hash_token(token := new_token())
+        check_tenant(tenant, "--tenant"),
+        parse_scopes(scopes, "--scopes"),
+        hash_token(token := new_token()),
     )
     typer.echo(f"token (give it to the client; it is not stored anywhere): {token}")
     typer.echo("config entry (add under `tokens:` in the --config file):")
@@ -490,7 +492,7 @@ def _ingest(
 ) -> None:
     from contextlib import ExitStack
 
-    from .config import _tenant, default_db_path, load_config
+    from .config import check_tenant, default_db_path, load_config
     from .ingest import HttpTarget, _paths, import_labels, import_predictions
 
     if db is not None and url is not None:
@@ -507,7 +509,7 @@ def _ingest(
         else:
             from .store import EventStore, StoreLockedError
 
-            tenant = _tenant(tenant, "--tenant")
+            tenant = check_tenant(tenant, "--tenant")
             settings = load_config(config)
             path = Path(db or settings.db or default_db_path()).expanduser()
             try:

@@ -58,10 +58,12 @@ __all__ = [
     "ServiceConfig",
     "TokenEntry",
     "TokenRegistry",
+    "check_tenant",
     "default_db_path",
     "hash_token",
     "load_config",
     "new_token",
+    "parse_scopes",
 ]
 
 #: What a token may do: send events, read metrics.
@@ -179,7 +181,13 @@ def default_db_path() -> Path:
     return Path(base) / "xebench" / "xebench.duckdb"
 
 
-def _scopes(value: Any, where: str) -> frozenset[str]:
+def parse_scopes(value: Any, where: str) -> frozenset[str]:
+    """Scopes from a list or an ``"ingest,read"`` string; ``where`` names the key in errors.
+
+    Example:
+        >>> sorted(parse_scopes("ingest+read", "--scopes"))
+        ['ingest', 'read']
+    """
     if isinstance(value, str):
         value = re.split(r"[+,\s]+", value.strip())
     if not isinstance(value, list) or not value:
@@ -190,7 +198,13 @@ def _scopes(value: Any, where: str) -> frozenset[str]:
     return frozenset(value)
 
 
-def _tenant(value: Any, where: str) -> str:
+def check_tenant(value: Any, where: str) -> str:
+    """A valid tenant name (1-64 letters, digits, ``.``, ``_``, ``-``) or :class:`ConfigError`.
+
+    Example:
+        >>> check_tenant("acme", "--tenant")
+        'acme'
+    """
     if not isinstance(value, str) or not _TENANT.match(value):
         raise ConfigError(f"{where}: a tenant is 1-64 letters, digits, '.', '_' or '-'")
     return value
@@ -209,8 +223,8 @@ def _token_entries(raw: Any, env: Mapping[str, str]) -> list[TokenEntry]:
         unknown = set(item) - {"tenant", "scopes", "hash", "token_env"}
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-        tenant = _tenant(item.get("tenant"), f"{where}.tenant")
-        scopes = _scopes(item.get("scopes"), f"{where}.scopes")
+        tenant = check_tenant(item.get("tenant"), f"{where}.tenant")
+        scopes = parse_scopes(item.get("scopes"), f"{where}.scopes")
         if "hash" in item:
             digest = str(item["hash"])
             if not re.fullmatch(r"sha256:[0-9a-f]+:[0-9a-f]{64}", digest):
@@ -231,8 +245,8 @@ def _token_entries(raw: Any, env: Mapping[str, str]) -> list[TokenEntry]:
         parts = text.split(":", 2)
         if len(parts) != 3 or not parts[2]:
             raise ConfigError(f"XEBENCH_TOKENS entry {i}: expected tenant:scope+scope:token")
-        tenant = _tenant(parts[0], f"XEBENCH_TOKENS entry {i}")
-        scopes = _scopes(parts[1], f"XEBENCH_TOKENS entry {i}")
+        tenant = check_tenant(parts[0], f"XEBENCH_TOKENS entry {i}")
+        scopes = parse_scopes(parts[1], f"XEBENCH_TOKENS entry {i}")
         entries.append(TokenEntry(tenant, scopes, hash_token(parts[2])))
     return entries
 
