@@ -127,13 +127,18 @@ def store() -> Iterator[EventStore]:
 
 
 def test_tables_follow_the_event_schemas(store: EventStore) -> None:
-    assert store.schema_version == SCHEMA_VERSION == 1
-    assert rows(store, "SELECT key, value FROM meta") == [("schema_version", "1")]
+    assert store.schema_version == SCHEMA_VERSION == 2
+    assert rows(store, "SELECT key, value FROM meta ORDER BY key") == [
+        ("folded_labels", "-1"),
+        ("folded_predictions", "-1"),
+        ("schema_version", "2"),
+    ]
+    # Every event row carries the sequence number of its commit (what the bucket fold reads).
     for table, schema in (("predictions", PREDICTION_SCHEMA), ("labels", LABEL_SCHEMA)):
         columns = [name for name, *_ in rows(store, f"DESCRIBE {table}")]
-        assert columns == schema.names
+        assert columns == [*schema.names, "seq"]
     joined = [name for name, *_ in rows(store, "DESCRIBE joined")]
-    assert joined == [*PREDICTION_SCHEMA.names, "label", "label_time", "label_ingest_time"]
+    assert joined == [*PREDICTION_SCHEMA.names, "seq", "label", "label_time", "label_ingest_time"]
 
 
 def test_migrations_run_once_in_order_in_one_transaction(
@@ -149,30 +154,33 @@ def test_migrations_run_once_in_order_in_one_transaction(
         con.execute("INSERT INTO extra VALUES (3)")
 
     first = list(store_module.MIGRATIONS)
+    base = len(first)  # the real migrations; two made-up ones follow
     monkeypatch.setattr(store_module, "MIGRATIONS", [*first, "CREATE TABLE extra (x INT)", third])
     with EventStore(path) as store:
-        assert store.schema_version == 3
-        assert rows(store, "SELECT value FROM meta") == [("3",)]
+        assert store.schema_version == base + 2
+        assert rows(store, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+            (str(base + 2),)
+        ]
         assert rows(store, "SELECT x FROM extra") == [(3,)]
         assert rows(store, "SELECT request_id FROM predictions") == [("a",)]
-    with EventStore(path) as store:  # already at 3: nothing runs again
-        assert store.schema_version == 3
+    with EventStore(path) as store:  # already up to date: nothing runs again
+        assert store.schema_version == base + 2
     assert calls == [0]
 
     def failing(con: duckdb.DuckDBPyConnection) -> None:
-        raise RuntimeError("migration 5 failed")
+        raise RuntimeError("the last migration failed")
 
     upgrades = [*first, "CREATE TABLE extra (x INT)", third, "CREATE TABLE four (y INT)", failing]
     monkeypatch.setattr(store_module, "MIGRATIONS", upgrades)
-    with pytest.raises(RuntimeError, match="migration 5"):
+    with pytest.raises(RuntimeError, match="the last migration failed"):
         EventStore(path)
     monkeypatch.setattr(store_module, "MIGRATIONS", [*first, "CREATE TABLE extra (x INT)", third])
-    with EventStore(path) as store:  # migration 4 was rolled back with 5
-        assert store.schema_version == 3
+    with EventStore(path) as store:  # the table of the one before was rolled back with it
+        assert store.schema_version == base + 2
         assert rows(store, "SELECT count(*) FROM information_schema.tables "
                            "WHERE table_name = 'four'") == [(0,)]  # fmt: skip
     monkeypatch.setattr(store_module, "MIGRATIONS", first)
-    with pytest.raises(StoreError, match="schema version 3, newer than this xebench knows"):
+    with pytest.raises(StoreError, match=f"schema version {base + 2}, newer than this xebench"):
         EventStore(path)
 
 
@@ -549,10 +557,10 @@ def test_a_failure_mid_write_rolls_back_the_batches_before_it(
     before = store.checksum()
     real = store._insert
 
-    def insert(con: Any, target: str, table: pa.Table) -> None:
+    def insert(con: Any, target: str, table: pa.Table, seq: int | None = None) -> None:
         if target == "labels":
             raise duckdb.IOException("disk I/O error")
-        real(con, target, table)
+        real(con, target, table, seq)
 
     monkeypatch.setattr(store, "_insert", insert)
     batches = [EventBatch("predictions", predictions("a")), EventBatch("labels", labels("a"))]

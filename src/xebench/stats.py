@@ -70,6 +70,8 @@ __all__ = [
     "Moments",
     "ScoreStats",
     "ScoredRows",
+    "combine_moments",
+    "group_score_sums",
     "standard_error",
     "t_interval",
 ]
@@ -133,6 +135,78 @@ class Moments:
             self.mean + delta * (other.weight / total),
             self.m2 + other.m2 + delta * delta * (self.weight * other.weight / total),
         )
+
+
+def combine_moments(
+    group: NDArray[np.intp],
+    n_groups: int,
+    weight: NDArray[np.float64],
+    mean: NDArray[np.float64],
+    m2: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Merge many :class:`Moments` at once: part ``i`` goes into group ``group[i]``.
+
+    The k-part form of Chan's formula, ``M2 = sum m2_i + sum w_i (mean_i - mean)^2``:
+    equal in exact arithmetic to merging the parts one by one, and vectorized,
+    so a window of ten thousand one-minute buckets merges in a millisecond.
+    Returns per-group (weight, mean, m2); empty groups are all zero.
+
+    Example:
+        >>> w, mean, m2 = combine_moments(
+        ...     np.array([0, 0]), 1, np.array([2.0, 3.0]), np.array([1.5, 4.0]),
+        ...     np.array([0.5, 2.0]))
+        >>> float(w[0]), float(mean[0]), float(m2[0])    # as Moments.merge: values 1..5
+        (5.0, 3.0, 10.0)
+    """
+    total = np.bincount(group, weights=weight, minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = np.bincount(group, weights=weight * mean, minlength=n_groups) / total
+    center[total == 0.0] = 0.0
+    deviation = mean - center[group]
+    spread = np.bincount(group, weights=m2 + weight * deviation * deviation, minlength=n_groups)
+    return total, center, spread
+
+
+def group_score_sums(
+    group: NDArray[np.intp], n_groups: int, rows: ScoredRows, n_classes: int
+) -> dict[str, NDArray[Any]]:
+    """Unweighted statistics of many groups of scored rows, as columns.
+
+    Row ``i`` counts in group ``group[i]``. The columnar twin of
+    :meth:`ScoreStats.add_groups` for callers that store the groups as table
+    rows (the event store's time buckets): the same quantities, with the
+    calibration bins sparse -- ``cal_key = group * FINE_BINS + bin`` for the
+    filled bins only -- so a million small groups need no dense
+    million-by-300 array. Keys: ``n``, ``nll_mean``, ``nll_m2``,
+    ``brier_mean``, ``brier_m2``, ``hits``, ``clipped``, ``label_weight``
+    (n_groups x n_classes), ``cal_key``, ``cal_count``, ``cal_score_sum``,
+    ``cal_hit_sum``.
+
+    Example:
+        >>> rows = ScoreStats().score([1, 0, 1, 1], [0.9, 0.2, 0.4, 0.7])
+        >>> sums = group_score_sums(np.array([0, 1, 0, 1]), 2, rows, 2)
+        >>> sums["n"].tolist(), sums["label_weight"].tolist()
+        ([2, 2], [[0.0, 2.0], [1.0, 1.0]])
+    """
+    count = np.bincount(group, minlength=n_groups)
+    ones = np.ones(rows.n_rows)
+    columns: dict[str, NDArray[Any]] = {"n": count}
+    for name, values in (("nll", rows.nll), ("brier", rows.brier)):
+        _, mean, m2 = combine_moments(group, n_groups, ones, values, np.zeros(rows.n_rows))
+        columns[f"{name}_mean"], columns[f"{name}_m2"] = mean, m2
+    columns["hits"] = np.bincount(group, weights=rows.hit, minlength=n_groups).astype(np.float64)
+    columns["clipped"] = np.bincount(group[rows.clipped], minlength=n_groups)
+    labels = np.bincount(group * n_classes + rows.codes, minlength=n_groups * n_classes)
+    columns["label_weight"] = labels.reshape(n_groups, n_classes).astype(np.float64)
+    fine = group.astype(np.int64) * FINE_BINS + rows.fine_bin
+    keys, inverse = np.unique(fine, return_inverse=True)
+    columns["cal_key"] = keys
+    columns["cal_count"] = np.bincount(inverse, minlength=keys.shape[0]).astype(np.float64)
+    columns["cal_score_sum"] = np.bincount(inverse, weights=rows.score, minlength=keys.shape[0])
+    columns["cal_hit_sum"] = np.bincount(
+        inverse, weights=rows.score_hit, minlength=keys.shape[0]
+    ).astype(np.float64)
+    return columns
 
 
 def standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:

@@ -69,6 +69,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from .buckets import MIGRATION_2, Buckets, MonitorConfig
 from .errors import InvalidInputError, XebenchError
 from .event_schema import LABEL_SCHEMA, PREDICTION_SCHEMA
 
@@ -217,12 +218,14 @@ WHERE m.fp IS NOT NULL OR a.fp IS NOT NULL;
 
 #: ``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1``: SQL
 #: text, or a function of the DuckDB connection. Append, never edit.
-MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [_MIGRATION_1]
+MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [_MIGRATION_1, MIGRATION_2]
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _TABLES = ("predictions", "labels", "pending_labels")
+# Delta rows of the bucket tables tolerated before a fold also compacts them.
+_COMPACT_AFTER = 5_000
 _SCHEMAS = {"predictions": PREDICTION_SCHEMA, "labels": LABEL_SCHEMA}
 
 # Rows ingested within this span are looked up first when a fingerprint hits:
@@ -424,6 +427,7 @@ class _Call:
     prediction_fps: list[NDArray[np.int64]] = field(default_factory=list)
     prediction_rfps: list[NDArray[np.int64]] = field(default_factory=list)
     label_fps: list[NDArray[np.int64]] = field(default_factory=list)
+    seq: int = 0  # written on every event row: what the bucket fold has seen (buckets.py)
     classes: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
     # Rows are inserted once per table at the end of the call (an INSERT costs ~1 ms
     # whatever its size); until then their payload hashes answer duplicate checks.
@@ -487,6 +491,8 @@ class EventStore:
         path: a DuckDB file (created if missing; its directory must exist) or
             ``":memory:"``.
         join_window: pending labels received longer ago than this are orphans.
+        monitor: what the per-minute monitoring statistics keep (see
+            :mod:`xebench.buckets`); :meth:`update_buckets` folds new events in.
         memory_limit: DuckDB's memory limit, e.g. ``"512MB"`` (None: DuckDB's
             default, 80% of RAM). The fingerprint indexes are outside it.
 
@@ -507,9 +513,11 @@ class EventStore:
         *,
         join_window: timedelta = timedelta(days=7),
         memory_limit: str | None = None,
+        monitor: MonitorConfig | None = None,
     ) -> None:
         self.path: str | Path = path if str(path) == ":memory:" else Path(path)
         self.join_window = join_window
+        self.buckets = Buckets(monitor)
         self._closed = True
         self._stale: str | None = None  # why the memory state may be wrong after a commit
         self._key = None if str(path) == ":memory:" else str(Path(path).resolve())
@@ -593,6 +601,11 @@ class EventStore:
         self._prediction_rfps = FingerprintIndex(keys("SELECT rfp AS fp FROM predictions"))
         self._label_fps = FingerprintIndex(keys("SELECT fp FROM labels"))
         self._load_classes(con)
+        (self._seq,) = con.execute(
+            "SELECT greatest((SELECT coalesce(max(seq), 0) FROM predictions),"
+            " (SELECT coalesce(max(seq), 0) FROM labels))"
+        ).fetchone()
+        self.buckets.load(con)
 
     def _load_classes(self, con: duckdb.DuckDBPyConnection) -> None:
         rows = con.execute("SELECT DISTINCT tenant, model, version, classes FROM predictions")
@@ -657,8 +670,8 @@ class EventStore:
         Example:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
-            ...     cursor.execute("SELECT value FROM meta").fetchall()
-            [('1',)]
+            ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+            [('2',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")
@@ -736,7 +749,7 @@ class EventStore:
             return []
         with self._write_lock:
             con = self._open_writer()
-            call = _Call()
+            call = _Call(seq=self._seq + 1)
             con.execute("BEGIN TRANSACTION")
             try:
                 outcomes = [
@@ -751,6 +764,7 @@ class EventStore:
                 with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already ended it
                     con.execute("ROLLBACK")
                 raise
+            self._seq = call.seq
             self._publish(call)
             return outcomes
 
@@ -857,11 +871,14 @@ class EventStore:
         finally:
             con.unregister("_xb_keys")
 
-    def _insert(self, con: duckdb.DuckDBPyConnection, target: str, rows: pa.Table) -> None:
-        """``INSERT INTO target`` the Arrow ``rows``, matched by column name."""
+    def _insert(
+        self, con: duckdb.DuckDBPyConnection, target: str, rows: pa.Table, seq: int | None = None
+    ) -> None:
+        """``INSERT INTO target`` the Arrow ``rows``, matched by column name (plus ``seq``)."""
         con.register("_xb_rows", rows)
+        extra = "" if seq is None else f", {int(seq)} AS seq"
         try:
-            con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _xb_rows")
+            con.execute(f"INSERT INTO {target} BY NAME SELECT *{extra} FROM _xb_rows")
         finally:
             con.unregister("_xb_rows")
 
@@ -921,7 +938,8 @@ class EventStore:
             if call.rows.get(target):
                 # One chunk: DuckDB scans a table of many tiny chunks slowly.
                 rows = pa.concat_tables(call.rows[target]).combine_chunks()
-                self._insert(con, target, rows)
+                seq = call.seq if target in _SCHEMAS else None
+                self._insert(con, target, rows, seq)
                 if target == "predictions":
                     call.classes.extend(self._classes_of(con, rows))
         if call.releases:
@@ -981,6 +999,83 @@ class EventStore:
             pending=int(waiting.sum()),
             joined=int(matched.sum()),
         )
+
+    # --- monitoring statistics -------------------------------------------------------------
+
+    def update_buckets(self, *, compact: bool | None = None) -> dict[str, int]:
+        """Fold every event committed since the last call into the bucket statistics.
+
+        Each step (about ``monitor.fold_rows`` events) is its own transaction
+        with the high-water marks, so a crash loses nothing and folds nothing
+        twice. Then the delta rows are compacted (``compact=None``: when more
+        than a few thousand have piled up). Returns what was folded.
+
+        Example:
+            >>> from xebench.events import parse_labels, parse_predictions
+            >>> store = EventStore(":memory:")
+            >>> _ = store.insert_predictions(parse_predictions(
+            ...     [{"request_id": "a", "model": "m", "probabilities": 0.8}], tenant="t"))
+            >>> _ = store.insert_labels(parse_labels([{"request_id": "a", "label": 1}], tenant="t"))
+            >>> store.update_buckets()
+            {'predictions': 1, 'joined': 1, 'compacted': 0}
+        """
+        done = {"predictions": 0, "joined": 0, "compacted": 0}
+        with self._write_lock:
+            con = self._open_writer()
+            done.update(self._fold_steps(con))
+            if compact is None:
+                (pending,) = con.execute(
+                    "SELECT (SELECT count(*) FROM bucket_scores WHERE delta)"
+                    " + (SELECT count(*) FROM bucket_features WHERE delta)"
+                ).fetchone()
+                compact = pending > _COMPACT_AFTER
+            if compact:
+                done["compacted"] = self._transaction(con, self.buckets.compact, con)
+        return done
+
+    def rebuild_buckets(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        """Recompute every bucket from the stored events (after an upgrade, or to audit).
+
+        Feature bins and the cohort vocabulary are kept, so the result equals
+        what incremental folding produced. ``progress`` gets the predictions
+        folded after each step.
+
+        Example:
+            >>> EventStore(":memory:").rebuild_buckets()
+            {'predictions': 0, 'joined': 0, 'compacted': 0}
+        """
+        with self._write_lock:
+            con = self._open_writer()
+            self._transaction(con, self.buckets.reset, con)
+            done = {**self._fold_steps(con, progress), "compacted": 0}
+            done["compacted"] = self._transaction(con, self.buckets.compact, con)
+            return done
+
+    def _fold_steps(
+        self, con: duckdb.DuckDBPyConnection, progress: Callable[[int], None] | None = None
+    ) -> dict[str, int]:
+        """Fold from the high-water marks to the last commit, one transaction per step."""
+        done = {"predictions": 0, "joined": 0}
+        p_mark, l_mark = Buckets.marks(con)
+        for step in list(self.buckets.steps(con, p_mark, l_mark)):
+            folded = self._transaction(con, self.buckets.fold, con, *step)
+            done["predictions"] += folded["predictions"]
+            done["joined"] += folded["joined"]
+            if progress is not None:
+                progress(folded["predictions"])
+        return done
+
+    @staticmethod
+    def _transaction(con: duckdb.DuckDBPyConnection, work: Callable[..., Any], *args: Any) -> Any:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = work(*args)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        return result
 
     # --- reads ----------------------------------------------------------------------------
 

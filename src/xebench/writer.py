@@ -119,6 +119,9 @@ class Writer:
             failed, as for ``":memory:"``, which a reopen would empty).
         max_events: events queued before :class:`WriterBusy`.
         max_group_events: events written per transaction at most.
+        fold_interval: seconds between folds of new events into the monitoring
+            buckets (:meth:`EventStore.update_buckets`) while writes keep
+            coming; an idle writer folds at once. None: never (tests, tools).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class Writer:
         reopen: Callable[[], EventStore] | None = None,
         max_events: int = 50_000,
         max_group_events: int = 50_000,
+        fold_interval: float | None = 1.0,
     ) -> None:
         self.store = store
         self._reopen = reopen
@@ -140,6 +144,10 @@ class Writer:
         self._failure: str | None = None
         self._thread: threading.Thread | None = None
         self.commits = 0
+        self.fold_interval = fold_interval
+        self.fold_failure: str | None = None
+        self._unfolded = False
+        self._last_fold = time.monotonic()
 
     # --- the caller's side --------------------------------------------------------
 
@@ -213,10 +221,13 @@ class Writer:
             self._thread.join(timeout)
 
     def _take_group(self) -> list[_Item] | None:
+        """The next group of batches; [] when it is time to fold; None when stopping."""
         with self._cond:
             while not self._queue:
                 if self._stopping:
                     return None
+                if self._unfolded and self.fold_interval is not None:
+                    return []  # idle with commits not yet in the buckets: fold them now
                 self._cond.wait()
             group, events = [], 0
             while self._queue and (not group or events < self.max_group_events):
@@ -231,10 +242,30 @@ class Writer:
 
     def _run(self) -> None:
         while (group := self._take_group()) is not None:
-            try:
-                self._write(group)
-            finally:
-                self._done(group)
+            if group:
+                try:
+                    self._write(group)
+                finally:
+                    self._done(group)
+            due = time.monotonic() - self._last_fold >= (self.fold_interval or 0.0)
+            if self._unfolded and (not group or due):
+                self._fold()
+        if self._unfolded and self.fold_interval is not None:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Fold committed events into the buckets; a failure is logged, never fatal:
+        the events are safe and the next fold retries them."""
+        self._last_fold = time.monotonic()
+        self._unfolded = False
+        if self._failure is not None:
+            return
+        try:
+            self.store.update_buckets()
+            self.fold_failure = None
+        except Exception as error:
+            self.fold_failure = f"{type(error).__name__}: {error}"
+            log.error("folding events into the monitoring buckets failed", exc_info=error)
 
     def _write(self, group: list[_Item]) -> None:
         try:
@@ -243,6 +274,7 @@ class Writer:
             self._recover(group, error)
             return
         self.commits += 1
+        self._unfolded = self.fold_interval is not None
         for item, outcome in zip(group, outcomes, strict=True):
             item.future.set_result(outcome)
 
