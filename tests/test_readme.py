@@ -29,18 +29,59 @@ def _first_command() -> str:
     return re.search(r"```bash\n(.*?)\n```", README, re.S)[1]
 
 
-def test_first_command_output_is_shown_verbatim(
+def test_first_command_runs_the_demo_as_described(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     command = _first_command().split(" && ")[-1]
-    args = shlex.split(command)
-    assert args[0] == "xebench"
+    assert shlex.split(command) == ["xebench", "demo"]
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    # What the README says the demo shows: provisional recent windows, the drift
+    # standing out in eu, the canary failing on android and passing on ios.
+    assert "│ 1h     │" in out and "provisional" in out
+    eu = out[out.index("fraud drift, region:eu") :]
+    first_row = eu.splitlines()[4]
+    assert first_row.split("│")[1].strip() == "amount" and "drift" in first_row
+    assert "FAIL  fraud:v2 vs fraud:v1 (canary, device:android)" in out
+    assert "PASS  fraud:v2 vs fraud:v1 (canary, device:ios)" in out
+    assert (tmp_path / "xebench-demo" / "xebench.duckdb").exists()
+    assert "xebench serve --config" in out
+
+
+def test_bench_example_output_is_shown_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = next(line for line in README.splitlines() if line.startswith("$ xebench bench "))
+    args = shlex.split(line)[1:]
     monkeypatch.chdir(ROOT)
     report = tmp_path / "report.html"
     args[args.index("--html") + 1] = str(report)
     assert main(args[1:]) == 0
     assert _strip_lines(capsys.readouterr().out) in _strip_lines(README)
     assert report.stat().st_size > 0
+
+
+def test_monitoring_examples_answer_on_the_demo_store(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from xebench.config import load_config
+    from xebench.demo import run_demo
+    from xebench.service import create_app
+    from xebench.store import EventStore
+
+    run_demo(tmp_path, hours=12, quiet=True)
+    config = load_config(tmp_path / "xebench.yaml")
+    section = _section("## Monitor: windows, drift, canaries")
+    urls = re.findall(r"curl '(http://127\.0\.0\.1:8000[^']+)'", section)
+    assert len(urls) == 4
+    store = EventStore(config.db, monitor=config.monitor)
+    with TestClient(create_app(store, config, close_store=True)) as client:
+        for url in urls:
+            reply = client.get(url.removeprefix("http://127.0.0.1:8000"))
+            assert reply.status_code == 200, (url, reply.text)
+        android = client.get(urls[-1].removeprefix("http://127.0.0.1:8000").replace("48h", "12h"))
+        assert android.json()["decision"]["status"] in {"fail", "inconclusive"}
 
 
 def test_gate_example_is_shown_verbatim(

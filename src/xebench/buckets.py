@@ -634,14 +634,25 @@ class Buckets:
     ) -> dict[str, int]:
         """Fold predictions with seq in (p0, p1] and labels in (l0, l1]; set the marks.
 
-        Runs in the caller's transaction. Returns counts of what was folded.
+        Runs in the caller's transaction. Returns counts of what was folded. If it
+        raises (the caller rolls back), the in-memory vocabulary and bins are restored.
         """
-        predictions = 0
-        if p1 > p0:
-            predictions = self._fold_predictions(con, p0, p1)
-        pairs = self._fold_pairs(con, p0, p1, l0, l1)
-        self._save_vocabulary(con)
-        self._set_marks(con, p1, l1)
+        saved = (
+            {key: dict(values) for key, values in self._vocabulary.values.items()},
+            list(self._vocabulary.added),
+            {key: dict(bins) for key, bins in self._bins.items()},
+            dict(self._unbinned),
+        )
+        try:
+            predictions = 0
+            if p1 > p0:
+                predictions = self._fold_predictions(con, p0, p1)
+            pairs = self._fold_pairs(con, p0, p1, l0, l1)
+            self._save_vocabulary(con)
+            self._set_marks(con, p1, l1)
+        except BaseException:
+            self._vocabulary.values, self._vocabulary.added, self._bins, self._unbinned = saved
+            raise
         return {"predictions": predictions, "joined": pairs}
 
     def _save_vocabulary(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -742,9 +753,15 @@ class Buckets:
             """,
             [p0, p1],
         ).fetchall()
-        for tenant, model, names in models:
+        names_of = {(tenant, model): names for tenant, model, names in models}
+        for tenant, model in con.execute(
+            "SELECT DISTINCT tenant, model FROM predictions WHERE seq > ? AND seq <= ?", [p0, p1]
+        ).fetchall():
+            names = names_of.get((tenant, model), [])
             bins = self._bins.setdefault((tenant, model), {})
-            binned = [bins[name] for name in names if name in bins]
+            # Every monitored feature, present in this step or not: an absent value counts
+            # in the missing bin (else the counts would depend on how the folds were cut).
+            binned = list(bins.values())
             if binned:
                 self._histogram(con, tenant, model, binned, p0, p1)
             room = self.config.max_features - len(bins)
@@ -763,10 +780,15 @@ class Buckets:
     ) -> None:
         """Fix the bins of features seen ``learn_after`` times; histogram all they stored."""
         seen = self._feature_values(con, tenant, model, names, p0, p1)
+        # Not counted since the store was opened: the values stored before this step count too.
+        unseen = [name for name in names if (tenant, model, name) not in self._unbinned]
+        before = self._feature_values(con, tenant, model, unseen, -1, p0) if unseen else {}
         ready = []
         for name in names:
             key = (tenant, model, name)
             present = sum(t is not None for t in seen[name][1])
+            if name in before:
+                present += sum(t is not None for t in before[name][1])
             self._unbinned[key] = self._unbinned.get(key, 0) + present
             if self._unbinned[key] >= self.config.learn_after:
                 ready.append(name)
@@ -1104,7 +1126,11 @@ class Buckets:
             keys = {name: _column(rows, name).take(pa.array(first)) for name in key}
             if table == "bucket_scores":
                 merged = merge_scores(rows, group, n_groups)
-                merged["lag"] = merged["lag"]
+                # merge_scores pads label_weight to the widest class list of all the keys.
+                widths = pc.list_value_length(keys["classes"]).to_numpy(zero_copy_only=False)
+                merged["label_weight"] = [
+                    w[:k] for w, k in zip(merged["label_weight"], widths.tolist(), strict=True)
+                ]
                 out = self.score_rows(keys, **merged)
             else:
                 out = _merge_features(rows, group, n_groups, keys)

@@ -631,6 +631,316 @@ def ingest_labels(
     )  # fmt: skip
 
 
+# --- monitoring over a database file ---------------------------------------------
+
+MonitorDb = Annotated[
+    Path | None,
+    typer.Option("--db", help="The event database (default: --config's db, else the default)."),
+]
+MonitorConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="Service config (its monitoring: section).")
+]
+Tenant = Annotated[str, typer.Option("--tenant", help="Whose events.")]
+Cohort = Annotated[str | None, typer.Option("--cohort", help="key:value, e.g. region:eu.")]
+Window = Annotated[
+    str | None, typer.Option("--window", help="Rolling window: 1h, 6h, 24h, 7d, 30m... (24h).")
+]
+Start = Annotated[str | None, typer.Option("--from", help="Start of the range, RFC 3339.")]
+End = Annotated[str | None, typer.Option("--to", help="End of the range (exclusive), RFC 3339.")]
+
+
+def _open_monitor(
+    db: Path | None, config: Path | None, stack: Any, tenant: str = "default", *models: str
+) -> Any:
+    """The store (folded up to date) and a Monitor over it, from --db / --config;
+    fails when ``tenant`` has no prediction of one of ``models``."""
+    from .config import default_db_path, load_config
+    from .monitor import Monitor
+    from .store import EventStore, StoreLockedError
+
+    settings = load_config(config)
+    path = Path(db or settings.db or default_db_path()).expanduser()
+    if not path.exists():
+        raise _Fail(f"no event database at {path} (run `xebench demo` or `xebench ingest`)")
+    try:
+        store = stack.enter_context(
+            EventStore(path, join_window=settings.join_window, monitor=settings.monitor)
+        )
+    except StoreLockedError as error:
+        raise _Fail(f"{_one_line(error)}; ask that server instead (GET /v1/...)") from None
+    for model in models:
+        if store.known_labels(tenant, model.partition(":")[0]) is None:
+            raise _Fail(f"no model {model.partition(':')[0]!r} for tenant {tenant!r} in {path}")
+    store.update_buckets()
+    return Monitor(store, settings.monitoring)
+
+
+@app.command()
+def metrics(
+    model: Annotated[str, typer.Option("--model", help="The model.")],
+    db: MonitorDb = None,
+    version: Annotated[str | None, typer.Option("--version", help="One version.")] = None,
+    cohort: Cohort = None,
+    window: Window = None,
+    start: Start = None,
+    end: End = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="A series of windows of this length (e.g. 1h).")
+    ] = None,
+    base: Annotated[str, typer.Option("--base", help="Log base: e (nats), 2 (bits) or 10.")] = "e",
+    tenant: Tenant = "default",
+    config: MonitorConfigFile = None,
+    json_path: JsonOut = None,
+) -> None:
+    """Windowed metrics of a model from the event database, as GET /v1/metrics returns them."""
+    from contextlib import ExitStack
+
+    from .monitor_render import print_series, print_windows
+
+    with ExitStack() as stack:
+        monitor = _open_monitor(db, config, stack, tenant, model)
+        options = {
+            "version": version,
+            "cohort": cohort,
+            "window": window,
+            "start": start,
+            "end": end,
+            "base": _parse_base(base),
+        }
+        if step is not None:
+            document = monitor.series(tenant, model, step=step, **options)
+        else:
+            document = monitor.window(tenant, model, **options)
+    if json_path is not None:
+        _write(json_path, json.dumps(document, indent=2) + "\n")
+    scope = f"{model}" + (f" {version}" if version else "") + (f" {cohort}" if cohort else "")
+    if step is not None:
+        print_series(f"{scope}: every {step}", document["series"])
+    else:
+        print_windows(f"{scope}: {document['from']} to {document['to']}", [("window", document)])
+        if document["provisional"]:
+            typer.echo(f"provisional: {document['provisional_reason']}")
+
+
+@app.command()
+def compare(
+    candidate: Annotated[str, typer.Option("--candidate", help="model or model:version.")],
+    baseline: Annotated[str, typer.Option("--baseline", help="model or model:version.")],
+    db: MonitorDb = None,
+    cohort: Cohort = None,
+    window: Window = None,
+    start: Start = None,
+    end: End = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="auto, canary (two versions) or shadow (two models).")
+    ] = "auto",
+    max_degradation: Annotated[
+        float | None, typer.Option("--max-degradation", help="Allowed relative increase.")
+    ] = None,
+    min_samples: Annotated[
+        int | None, typer.Option("--min-samples", help="Labelled events needed per side.")
+    ] = None,
+    confidence: Annotated[float | None, typer.Option("--confidence")] = None,
+    tenant: Tenant = "default",
+    config: MonitorConfigFile = None,
+    json_path: JsonOut = None,
+) -> None:
+    """Canary or shadow gate from the event database. Exit 0 pass, 1 fail, 3 inconclusive."""
+    from contextlib import ExitStack
+
+    from .monitor_render import print_compare
+
+    with ExitStack() as stack:
+        monitor = _open_monitor(db, config, stack, tenant, candidate, baseline)
+        document = monitor.compare(
+            tenant,
+            candidate,
+            baseline,
+            cohort=cohort,
+            window=window,
+            start=start,
+            end=end,
+            mode=mode,
+            max_degradation=max_degradation,
+            min_samples=min_samples,
+            confidence=confidence,
+        )
+    if json_path is not None:
+        _write(json_path, json.dumps(document, indent=2) + "\n")
+    print_compare(document)
+    raise typer.Exit({"pass": 0, "fail": 1, "inconclusive": 3}[document["decision"]["status"]])
+
+
+@app.command()
+def rebuild(
+    db: MonitorDb = None,
+    config: MonitorConfigFile = None,
+) -> None:
+    """Recompute every monitoring bucket from the stored events (after an upgrade, or to audit)."""
+    from contextlib import ExitStack
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with ExitStack() as stack:
+        store = _open_monitor(db, config, stack).store
+        with store.cursor() as cursor:
+            (total,) = cursor.execute("SELECT count(*) FROM predictions").fetchone()
+        progress = Progress(
+            TextColumn("folding predictions"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            disable=not sys.stderr.isatty(),
+        )
+        with progress:
+            task = progress.add_task("fold", total=total)
+            done = store.rebuild_buckets(lambda n: progress.advance(task, n))
+    typer.echo(
+        f"rebuilt the buckets of {done['predictions']:,} predictions and "
+        f"{done['joined']:,} labelled ones in {store.path}"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for the demo database, config and summary.")
+    ] = Path("xebench-demo"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic stream.")] = 0,
+    hours: Annotated[float, typer.Option("--hours", help="Length of the stream.")] = 48.0,
+) -> None:
+    """A synthetic production stream, monitored end to end: windows, drift, canary.
+
+    Writes a fresh event database to --out, prints what an on-call engineer
+    would check, and tells how to serve it. Finishes in well under a minute.
+    """
+    from .demo import run_demo
+
+    if hours < 2:
+        raise _Fail("--hours must be at least 2 (the canary and the drift need a history)")
+    run_demo(out, seed=seed, hours=hours, echo=typer.echo)
+
+
+# --- drift ---------------------------------------------------------------------
+
+
+def _drift_offline(
+    reference: Sequence[Path],
+    current: Sequence[Path],
+    **options: Any,
+) -> Any:
+    """``drift_files`` on the given files, with a progress bar for big inputs."""
+    from .drift import drift_files
+
+    on_chunk, progress = _progress([*reference, *current])
+    if progress is None:
+        return drift_files(list(reference), list(current), progress=on_chunk, **options)
+    with progress:
+        return drift_files(list(reference), list(current), progress=on_chunk, **options)
+
+
+@app.command()
+def drift(
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference",
+            metavar="FILE",
+            help="Reference data (the baseline the bins are fixed from): CSV, Parquet or "
+            "JSON Lines; repeat for several files.",
+        ),
+    ] = None,
+    current: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--current",
+            metavar="FILE",
+            help="Current data compared with the reference; repeat for several files.",
+        ),
+    ] = None,
+    feature: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feature",
+            metavar="COL",
+            help="Compare this column (repeat). Default: every column in all files of both sides.",
+        ),
+    ] = None,
+    bins: Annotated[
+        int, typer.Option("--bins", help="Quantile bins of a numeric feature (from the reference).")
+    ] = 10,
+    top_k: Annotated[
+        int,
+        typer.Option(
+            "--top-k",
+            help="Categories of a categorical feature: the most frequent reference values; "
+            "the rest count as (other).",
+        ),
+    ] = 20,
+    min_samples: Annotated[
+        int,
+        typer.Option(
+            "--min-samples",
+            help="Fewer values than this on either side: verdict 'insufficient', no alarm.",
+        ),
+    ] = 500,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold",
+            help="Jensen-Shannon divergence (nats) at or above which a feature has drifted "
+            "(0.01 = Evidently's JS distance 0.1, squared).",
+        ),
+    ] = 0.01,
+    smoothing: Annotated[
+        float,
+        typer.Option("--smoothing", help="Added to every bin share for KL and PSI."),
+    ] = 1e-4,
+    json_path: JsonOut = None,
+    html_path: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print no table.")] = False,
+) -> None:
+    """Feature drift between reference and current data: KL, JS and PSI per feature.
+
+    Bins are fixed from the reference (quantiles for numbers, the most frequent
+    values for categories, plus out-of-range / NaN / other / missing bins);
+    features are ranked drifted first. The exit code is 0 whether or not drift
+    is found (read the verdicts, or "drifted" in --json); 2 on bad usage or
+    bad input.
+    """
+    reference, current = reference or [], current or []
+    if not reference and not current:
+        raise _Fail("give the data to compare: --reference FILE... --current FILE...")
+    if not reference or not current:
+        missing = "--reference" if not reference else "--current"
+        raise _Fail(f"{missing} FILE is needed too: drift compares reference with current data")
+    report = _drift_offline(
+        reference,
+        current,
+        features=feature or None,
+        n_bins=bins,
+        top_k=top_k,
+        min_samples=min_samples,
+        threshold=threshold,
+        smoothing=smoothing,
+    )
+    document = report.to_dict()
+    if json_path is not None:
+        _write(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    if html_path is not None:
+        from .report.drift import render_drift_html
+
+        _write(html_path, render_drift_html(document))
+    if not quiet:
+        from .render import print_drift
+
+        print_drift(document)
+
+
 # --- entry point ---------------------------------------------------------------
 
 

@@ -22,6 +22,18 @@ the service; every key is optional::
     queue_events: 50000                      # writer queue bound (then 429)
     memory_limit: 128MB                      # DuckDB buffer pool
     join_window_days: 7                      # pending labels older: orphans
+    monitoring:                              # what the buckets keep and how windows read
+      cohort_cap: 100                        # values per cohort key, then "__other__"
+      cohort_features: false                 # feature histograms per cohort too
+      max_features: 50
+      learn_after: 1000                      # values before a feature's bins are fixed
+      fold_interval: 1                       # seconds between folds under load; 0: never
+      label_delay: 30m                       # omit: the observed p90 label lag
+      min_coverage: 0.5                      # below: the window is provisional
+      drift: {min_samples: 500, threshold: 0.01, bins: 10}
+      gate: {max_degradation: 0.02, min_samples: 1000, confidence: 0.95}
+      models:
+        fraud: {label_delay: 2h, min_coverage: 0.8, reference: "version:v1"}
 
 ``XEBENCH_TOKENS`` adds tokens as ``tenant:scope+scope:token`` entries
 separated by commas or whitespace. Tokens are kept only as salted SHA-256
@@ -49,8 +61,10 @@ from typing import Any
 
 import yaml
 
+from .buckets import MonitorConfig
 from .errors import XebenchError
 from .events import Limits, PiiPolicy
+from .monitor import ModelPolicy, MonitorSettings, parse_duration
 
 __all__ = [
     "SCOPES",
@@ -166,6 +180,13 @@ class ServiceConfig:
     join_window: timedelta = timedelta(days=7)
     #: DuckDB's buffer pool; without a bound it grows with the database file.
     memory_limit: str = "128MB"
+    #: What the bucket statistics keep (fixed when events are folded).
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    #: How windows, drift and comparisons read them (may change at any restart).
+    monitoring: MonitorSettings = field(default_factory=MonitorSettings)
+    #: Seconds between folds of new events into the buckets while writes keep coming
+    #: (an idle writer folds at once); None: never (the buckets then go stale).
+    fold_interval: float | None = 1.0
 
 
 def default_db_path() -> Path:
@@ -294,7 +315,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         raw = loaded or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: must be a YAML mapping")
-    known = {"db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit"}
+    known = {
+        "db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit",
+        "monitoring",
+    }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}; keys are {sorted(known)}")
@@ -312,4 +336,83 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         queue_events=int(_positive(raw, "queue_events", 50_000, "")),
         join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
         memory_limit=str(raw.get("memory_limit", "128MB")),
+        **_monitoring(raw.get("monitoring")),
     )
+
+
+def _monitoring(raw: Any) -> dict[str, Any]:
+    """``monitor`` and ``monitoring`` of :class:`ServiceConfig` from the ``monitoring:`` key."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("monitoring: must be a mapping")
+    where = "monitoring."
+    known = {
+        "cohort_cap", "cohort_features", "max_features", "learn_after", "label_delay",
+        "min_coverage", "drift", "gate", "models", "fold_interval",
+    }  # fmt: skip
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key; keys are {sorted(known)}")
+    monitor = MonitorConfig(
+        cohort_cap=int(_positive(raw, "cohort_cap", 100, where)),
+        cohort_features=bool(raw.get("cohort_features", False)),
+        max_features=int(_positive(raw, "max_features", 50, where)),
+        learn_after=int(_positive(raw, "learn_after", 1000, where)),
+    )
+    drift = _section(raw, "drift", {"min_samples", "threshold", "bins"})
+    gate = _section(raw, "gate", {"max_degradation", "min_samples", "confidence"})
+    models, references = {}, {}
+    for name, entry in _section(raw, "models", None).items():
+        entry = entry or {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}models.{name}: must be a mapping")
+        extra = set(entry) - {"label_delay", "min_coverage", "reference"}
+        if extra:
+            raise ConfigError(f"{where}models.{name}.{sorted(extra)[0]}: unknown key")
+        models[str(name)] = _policy(entry, raw, f"{where}models.{name}.")
+        if entry.get("reference"):
+            references[str(name)] = str(entry["reference"])
+    settings = MonitorSettings(
+        default=_policy(raw, {}, where),
+        models=models,
+        references=references,
+        drift_min_samples=int(drift.get("min_samples", 500)),
+        drift_threshold=float(_positive(drift, "threshold", 0.01, f"{where}drift.")),
+        drift_bins=int(_positive(drift, "bins", 10, f"{where}drift.")),
+        gate_max_degradation=float(gate.get("max_degradation", 0.02)),
+        gate_min_samples=int(gate.get("min_samples", 1000)),
+        gate_confidence=float(_positive(gate, "confidence", 0.95, f"{where}gate.")),
+    )
+    interval = raw.get("fold_interval", 1.0)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
+        raise ConfigError(f"{where}fold_interval: must be seconds >= 0; got {interval!r}")
+    return {
+        "monitor": monitor,
+        "monitoring": settings,
+        "fold_interval": float(interval) or None,
+    }
+
+
+def _section(raw: dict[str, Any], key: str, known: set[str] | None) -> dict[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"monitoring.{key}: must be a mapping")
+    if known is not None and set(value) - known:
+        raise ConfigError(
+            f"monitoring.{key}.{sorted(set(value) - known)[0]}: unknown key; keys are "
+            f"{sorted(known)}"
+        )
+    return value
+
+
+def _policy(entry: dict[str, Any], defaults: dict[str, Any], where: str) -> ModelPolicy:
+    delay = entry.get("label_delay", defaults.get("label_delay"))
+    try:
+        label_delay = None if delay is None else parse_duration(delay, f"{where}label_delay")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    coverage = float(entry.get("min_coverage", defaults.get("min_coverage", 0.5)))
+    if not 0.0 <= coverage <= 1.0:
+        raise ConfigError(f"{where}min_coverage: must be between 0 and 1; got {coverage}")
+    return ModelPolicy(label_delay=label_delay, min_coverage=coverage)

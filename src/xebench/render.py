@@ -10,7 +10,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["fmt", "markdown_report", "print_report", "verdict"]
+__all__ = [
+    "drift_headline",
+    "drift_rows",
+    "fmt",
+    "markdown_report",
+    "print_drift",
+    "print_report",
+    "verdict",
+]
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -203,3 +211,98 @@ def markdown_report(data: dict[str, Any]) -> str:
         parts += [_markdown_table(*_cohort_rows(data, column)), ""]
     parts.append(f"<sub>xebench {data['xebench_version']}</sub>")
     return "\n".join(parts) + "\n"
+
+
+# --- drift -----------------------------------------------------------------------
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _divergence(value: float | None) -> str:
+    """4 decimals; tiny non-zero values in scientific notation rather than 0.0000."""
+    if value is not None and 0 < abs(value) < 5e-5:
+        return f"{value:.1e}"
+    return fmt(value)
+
+
+def drift_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the drift ranking (the ``drift --json`` document).
+
+    Example:
+        >>> from xebench.drift import drift_frames
+        >>> doc = drift_frames({"x": [0.0, 1.0] * 300}, {"x": [1.0] * 600}).to_dict()
+        >>> drift_rows(doc)[1]
+        [['1', 'x', 'numeric', '600', '600', '0.2158', '4.6029', '0.6919', 'drift']]
+    """
+    header = ["#", "feature", "kind", "n ref", "n cur", "JS", "PSI", "KL", "verdict"]
+    rows = [
+        [
+            str(rank),
+            f["feature"],
+            f["kind"],
+            _count(f["n_reference"]),
+            _count(f["n_current"]),
+            _divergence(f["js"]),
+            _divergence(f["psi"]),
+            _divergence(f["kl"]),
+            f["verdict"],
+        ]
+        for rank, f in enumerate(data["features"], start=1)
+    ]
+    return header, rows
+
+
+def drift_headline(data: dict[str, Any]) -> str:
+    """One line: rows on each side and how many features drifted.
+
+    Example:
+        >>> from xebench.drift import drift_frames
+        >>> drift_headline(drift_frames({"x": [0.0, 1.0] * 300}, {"x": [1.0] * 600}).to_dict())
+        '600 reference rows, 600 current rows: 1 of 1 feature(s) drifted (JS >= 0.01 nats)'
+    """
+    return (
+        f"{data['n_reference']:,} reference rows, {data['n_current']:,} current rows: "
+        f"{len(data['drifted'])} of {len(data['features'])} feature(s) drifted "
+        f"(JS >= {data['threshold']:g} nats)"
+    )
+
+
+def print_drift(data: dict[str, Any], console: Any = None) -> None:
+    """Print the drift ranking with rich: drifted first, then stable, then insufficient.
+
+    Example:
+        >>> from xebench.drift import drift_frames
+        >>> from rich.console import Console
+        >>> doc = drift_frames({"x": [0.0, 1.0] * 300}, {"x": [1.0] * 600}).to_dict()
+        >>> print_drift(doc, Console(width=100, color_system=None))  # doctest: +ELLIPSIS
+        600 reference rows, 600 current rows: 1 of 1 feature(s) drifted (JS >= 0.01 nats)
+        ...
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    console.print(drift_headline(data))
+    caption = (
+        f"JS: Jensen-Shannon divergence, KL: KL(current || reference), both in nats; "
+        f"PSI and KL with smoothing {data['smoothing']:g}. 'insufficient': fewer than "
+        f"{data['min_samples']:,} values on a side."
+    )
+    table = Table(
+        title="Drift by feature (drifted first)",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
+    header, rows = drift_rows(data)
+    for index, name in enumerate(header):
+        numeric = index == 0 or 3 <= index <= 7
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=numeric)
+    styles = {"drift": "bold red", "insufficient": "dim"}
+    for row in rows:
+        table.add_row(*row, style=styles.get(row[-1]))
+    console.print(table)
+    for name, reason in data.get("skipped", {}).items():
+        console.print(f"skipped {name!r}: {reason}", markup=False, highlight=False)

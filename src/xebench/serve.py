@@ -88,7 +88,12 @@ def run_server(
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def open_store() -> EventStore:
-        return EventStore(path, join_window=config.join_window, memory_limit=config.memory_limit)
+        return EventStore(
+            path,
+            join_window=config.join_window,
+            memory_limit=config.memory_limit,
+            monitor=config.monitor,
+        )
 
     store = open_store()
     configure_logging(log_level)

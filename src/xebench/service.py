@@ -11,6 +11,14 @@ runs it under uvicorn. Routes (DESIGN.md, HTTP):
   request_id) with a different payload; 413 / 415 for the body; 429 / 503
   with ``Retry-After`` under back-pressure or while the store is reopened.
 - ``GET /v1/models`` and ``GET /v1/models/{model}``: what the tenant has sent.
+- ``GET /v1/metrics``: one window, or a series with ``step=``, of a model
+  (``version``, ``cohort=key:value``, ``window=1h|6h|24h|7d`` or ``from``/``to``):
+  counts, label coverage and lag, log loss with CI, Brier, ECE, skill,
+  perplexity, ``provisional``; merged from the one-minute buckets.
+- ``GET /v1/drift``: KL, JS and PSI per feature, score and label of the
+  window against a reference (``reference=rolling|version:V|range:A/B``), ranked.
+- ``GET /v1/compare``: the gate decision for ``candidate`` vs ``baseline``
+  (``model`` or ``model:version``): canary (unpaired) or shadow (paired).
 - ``GET /healthz`` (the process answers) and ``GET /readyz`` (the writer runs
   and the store is writable).
 
@@ -39,14 +47,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from ._version import __version__
 from .config import ServiceConfig, TokenEntry
-from .errors import XebenchError
+from .errors import InvalidInputError, XebenchError
 from .events import (
     JSON_TYPES,
     NDJSON_TYPES,
@@ -57,6 +65,7 @@ from .events import (
     label_columns,
     prediction_columns,
 )
+from .monitor import Monitor
 from .store import EventStore, WriteOutcome
 from .writer import StoreUnavailable, Writer, WriterBusy
 
@@ -206,6 +215,16 @@ def _outcome(outcome: WriteOutcome, n: int, kind: str) -> JSONResponse:
     return JSONResponse(body)
 
 
+# Query parameters shared by the monitoring routes (module level: FastAPI resolves
+# the annotations by name).
+Window = Annotated[
+    str | None, Query(description="Rolling window: 1h, 6h, 24h, 7d or any duration (30m).")
+]
+From = Annotated[str | None, Query(alias="from", description="Start, RFC 3339.")]
+To = Annotated[str | None, Query(alias="to", description="End (exclusive), RFC 3339.")]
+Cohort = Annotated[str | None, Query(description="key:value, e.g. region:eu.")]
+
+
 def create_app(
     store: EventStore,
     config: ServiceConfig | None = None,
@@ -220,7 +239,13 @@ def create_app(
     store at shutdown, after the writer has committed everything queued.
     """
     config = config or ServiceConfig()
-    writer = Writer(store, reopen=reopen, max_events=config.queue_events)
+    writer = Writer(
+        store,
+        reopen=reopen,
+        max_events=config.queue_events,
+        fold_interval=config.fold_interval,
+    )
+    monitor = Monitor(store, config.monitoring)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -235,7 +260,10 @@ def create_app(
     app = FastAPI(
         title="xebench",
         version=__version__,
-        description="Cross-entropy monitoring of probabilistic models: event ingestion.",
+        description=(
+            "Cross-entropy monitoring of probabilistic models: event ingestion, windowed "
+            "metrics, drift and canary/shadow comparison."
+        ),
         lifespan=lifespan,
     )
     app.state.writer = writer
@@ -261,6 +289,11 @@ def create_app(
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
         return error(503, str(exc), {"Retry-After": f"{exc.retry_after:g}"})
+
+    @app.exception_handler(InvalidInputError)
+    async def _bad_query(_: Request, exc: InvalidInputError) -> JSONResponse:
+        errors = [{"field": f"/query/{exc.argument}", "message": str(exc)}]
+        return error(422, str(exc), errors=errors)
 
     @app.exception_handler(RequestValidationError)
     async def _query_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -362,6 +395,108 @@ def create_app(
             raise _HttpError(404, f"no model {model!r}")
         return {"model": model, "versions": rows}
 
+    # --- monitoring -----------------------------------------------------------------------
+
+    def monitor_of(who: Principal, model: str) -> Monitor:
+        """The monitor over the current store (the writer may have reopened it); 404 when
+        the tenant has no prediction of ``model``."""
+        if writer.store.known_labels(who.tenant, model) is None:
+            raise _HttpError(404, f"no model {model!r}")
+        monitor.store = writer.store
+        return monitor
+
+    @app.get("/v1/metrics", summary="Windowed metrics of a model", tags=["monitoring"])
+    def get_metrics(
+        who: Reader,
+        model: str,
+        version: str | None = None,
+        cohort: Cohort = None,
+        window: Window = None,
+        start: From = None,
+        end: To = None,
+        step: Annotated[str | None, Query(description="Series step, e.g. 1h.")] = None,
+        base: Annotated[str, Query(description="Log base: e, 2 or 10.")] = "e",
+        confidence: float = 0.95,
+    ) -> dict[str, Any]:
+        """One window (default: the last 24h), or ``{"series": [...]}`` with ``step``."""
+        units: str | int = base if base == "e" else _base(base)
+        arguments = {
+            "version": version,
+            "cohort": cohort,
+            "window": window,
+            "start": start,
+            "end": end,
+            "base": units,
+            "confidence": confidence,
+        }
+        if step is not None:
+            return monitor_of(who, model).series(who.tenant, model, step=step, **arguments)
+        return monitor_of(who, model).window(who.tenant, model, **arguments)
+
+    @app.get("/v1/drift", summary="Drift of features, score and labels", tags=["monitoring"])
+    def get_drift(
+        who: Reader,
+        model: str,
+        version: str | None = None,
+        cohort: Cohort = None,
+        window: Window = None,
+        start: From = None,
+        end: To = None,
+        reference: Annotated[
+            str | None, Query(description="rolling, version:V, range:FROM/TO or file:PATH.")
+        ] = None,
+        min_samples: int | None = None,
+        threshold: float | None = None,
+    ) -> dict[str, Any]:
+        """Per-feature KL, JS and PSI of the window against the reference, drifted first."""
+        if reference is not None and reference.startswith("file:"):
+            raise InvalidInputError(
+                "reference", "file references are configured (monitoring.models), not passed"
+            )
+        return monitor_of(who, model).drift(
+            who.tenant,
+            model,
+            version=version,
+            cohort=cohort,
+            window=window,
+            start=start,
+            end=end,
+            reference=reference,
+            min_samples=min_samples,
+            threshold=threshold,
+        )
+
+    @app.get("/v1/compare", summary="Canary or shadow gate decision", tags=["monitoring"])
+    def get_compare(
+        who: Reader,
+        candidate: Annotated[str, Query(description="model or model:version.")],
+        baseline: Annotated[str, Query(description="model or model:version.")],
+        cohort: Cohort = None,
+        window: Window = None,
+        start: From = None,
+        end: To = None,
+        mode: Annotated[str, Query(description="auto, canary or shadow.")] = "auto",
+        max_degradation: float | None = None,
+        min_samples: int | None = None,
+        confidence: float | None = None,
+    ) -> dict[str, Any]:
+        """Pass, fail or inconclusive, with the delta, its interval and the sample sizes."""
+        for name in (candidate, baseline):
+            monitor_of(who, name.partition(":")[0])
+        return monitor.compare(
+            who.tenant,
+            candidate,
+            baseline,
+            cohort=cohort,
+            window=window,
+            start=start,
+            end=end,
+            mode=mode,
+            max_degradation=max_degradation,
+            min_samples=min_samples,
+            confidence=confidence,
+        )
+
     # --- health -------------------------------------------------------------------------
 
     @app.get("/healthz", summary="Liveness", tags=["health"])
@@ -388,3 +523,9 @@ def create_app(
         return JSONResponse(body, status_code=status)
 
     return app
+
+
+def _base(text: str) -> int:
+    if text not in ("2", "10"):
+        raise InvalidInputError("base", "must be e, 2 or 10", value=text)
+    return int(text)

@@ -1,0 +1,79 @@
+"""The drift report as one self-contained HTML page (plotly.js inlined, no CDN).
+
+It renders the ``xebench drift --json`` document (:meth:`DriftReport.to_dict
+<xebench.drift.DriftReport.to_dict>`), so the page, the terminal table and the
+JSON show the same numbers: the ranking table, then one bar chart per feature
+with the reference and current share of every bin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _environment, _plotly_js, _script_json
+
+__all__ = ["render_drift_html"]
+
+_COLORS = {"reference": "#7f8c9a", "current": "#1f77b4", "drift": "#c0392b"}
+
+
+def _chart(feature: dict[str, Any]) -> dict[str, Any]:
+    """A grouped bar chart: share of each bin, reference vs current."""
+    current_color = _COLORS["drift"] if feature["verdict"] == "drift" else _COLORS["current"]
+    js = feature["js"]
+    if js is None:
+        title = f"{feature['feature']} ({feature['verdict']})"
+    else:
+        title = f"{feature['feature']}: JS {js:.4f} ({feature['verdict']})"
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "name": "reference",
+                "x": feature["bins"],
+                "y": feature["reference_share"],
+                "marker": {"color": _COLORS["reference"]},
+            },
+            {
+                "type": "bar",
+                "name": "current",
+                "x": feature["bins"],
+                "y": feature["current_share"],
+                "marker": {"color": current_color},
+            },
+        ],
+        "layout": {
+            "title": {"text": title, "x": 0.01, "xanchor": "left"},
+            "barmode": "group",
+            "xaxis": {"type": "category", "automargin": True, "title": {"text": "bin"}},
+            "yaxis": {"title": {"text": "share of values"}, "tickformat": ".0%"},
+            "height": 340,
+            "legend": {
+                "orientation": "h",
+                "x": 1,
+                "xanchor": "right",
+                "y": 1.02,
+                "yanchor": "bottom",
+            },
+            "margin": {"t": 70, "b": 40},
+        },
+    }
+
+
+def render_drift_html(data: dict[str, Any]) -> str:
+    """Render a ``drift --json`` document as one self-contained HTML page.
+
+    Example:
+        >>> from xebench.drift import drift_frames
+        >>> doc = drift_frames({"x": [0.0, 1.0] * 300}, {"x": [1.0] * 600}).to_dict()
+        >>> page = render_drift_html(doc)
+        >>> page.startswith("<!DOCTYPE html>"), "chart-feature-0" in page, "<script src=" in page
+        (True, True, False)
+    """
+    template = _environment().get_template("drift.html.j2")
+    charts = [_chart(feature) for feature in data["features"]]
+    return template.render(
+        data=data,
+        charts_json=_script_json(charts),
+        plotly_js=_plotly_js(),
+    )
