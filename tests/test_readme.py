@@ -62,6 +62,25 @@ def test_bench_example_output_is_shown_verbatim(
     assert report.stat().st_size > 0
 
 
+def test_drift_example_is_shown_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = next(line for line in README.splitlines() if line.startswith("$ xebench drift "))
+    args = shlex.split(line)[1:]
+    monkeypatch.chdir(ROOT)
+    report = tmp_path / "drift.html"
+    args[args.index("--html") + 1] = str(report)
+    assert main(args[1:]) == 0
+    out = _strip_lines(capsys.readouterr().out)
+    assert out in _strip_lines(README)
+    # The two planted drifts, and only they, come first.
+    assert [line.split("│")[2].strip() for line in out.splitlines() if "drift  " in line] == [
+        "income",
+        "channel",
+    ]
+    assert report.read_text().startswith("<!DOCTYPE html>")
+
+
 def test_monitoring_examples_answer_on_the_demo_store(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 

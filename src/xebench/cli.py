@@ -844,12 +844,13 @@ def _drift_offline(
 @app.command()
 def drift(
     reference: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(
             "--reference",
-            metavar="FILE",
-            help="Reference data (the baseline the bins are fixed from): CSV, Parquet or "
-            "JSON Lines; repeat for several files.",
+            metavar="FILE|SPEC",
+            help="Offline: reference data (the baseline the bins are fixed from), CSV, Parquet "
+            "or JSON Lines; repeat for several files. With --model: rolling (the previous "
+            "window, the default), version:V, range:FROM/TO or file:PATH.",
         ),
     ] = None,
     current: Annotated[
@@ -857,7 +858,7 @@ def drift(
         typer.Option(
             "--current",
             metavar="FILE",
-            help="Current data compared with the reference; repeat for several files.",
+            help="Offline: current data compared with the reference; repeat for several files.",
         ),
     ] = None,
     feature: Annotated[
@@ -868,67 +869,131 @@ def drift(
             help="Compare this column (repeat). Default: every column in all files of both sides.",
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Drift of this model's events in the event database."),
+    ] = None,
+    db: MonitorDb = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="With --model: one version.")
+    ] = None,
+    cohort: Cohort = None,
+    window: Window = None,
+    start: Start = None,
+    end: End = None,
+    tenant: Tenant = "default",
+    config: MonitorConfigFile = None,
     bins: Annotated[
-        int, typer.Option("--bins", help="Quantile bins of a numeric feature (from the reference).")
-    ] = 10,
+        int | None,
+        typer.Option("--bins", help="Offline: quantile bins of a numeric feature (10)."),
+    ] = None,
     top_k: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--top-k",
-            help="Categories of a categorical feature: the most frequent reference values; "
-            "the rest count as (other).",
+            help="Offline: categories of a categorical feature, the most frequent reference "
+            "values; the rest count as (other) (20).",
         ),
-    ] = 20,
+    ] = None,
     min_samples: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--min-samples",
-            help="Fewer values than this on either side: verdict 'insufficient', no alarm.",
+            help="Fewer values than this on either side: verdict 'insufficient', no alarm (500).",
         ),
-    ] = 500,
+    ] = None,
     threshold: Annotated[
-        float,
+        float | None,
         typer.Option(
             "--threshold",
             help="Jensen-Shannon divergence (nats) at or above which a feature has drifted "
             "(0.01 = Evidently's JS distance 0.1, squared).",
         ),
-    ] = 0.01,
+    ] = None,
     smoothing: Annotated[
-        float,
-        typer.Option("--smoothing", help="Added to every bin share for KL and PSI."),
-    ] = 1e-4,
+        float | None,
+        typer.Option("--smoothing", help="Offline: added to every bin share for KL and PSI."),
+    ] = None,
     json_path: JsonOut = None,
     html_path: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report here.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print no table.")] = False,
 ) -> None:
-    """Feature drift between reference and current data: KL, JS and PSI per feature.
+    """Feature drift: KL, JS and PSI per feature, drifted first.
 
-    Bins are fixed from the reference (quantiles for numbers, the most frequent
-    values for categories, plus out-of-range / NaN / other / missing bins);
-    features are ranked drifted first. The exit code is 0 whether or not drift
-    is found (read the verdicts, or "drifted" in --json); 2 on bad usage or
-    bad input.
+    Offline, between two sets of files: --reference FILE... --current FILE....
+    Bins are fixed from the reference (quantiles for numbers, the most
+    frequent values for categories, plus out-of-range / NaN / other / missing
+    bins).
+
+    In production, with --model: the window of the model's events in the
+    event database (--db or the --config's) against a reference (--reference
+    rolling, version:V, range:FROM/TO or file:PATH; default: the model's
+    configured reference, else rolling), for its features, score and labels,
+    from the monitoring buckets, as GET /v1/drift answers.
+
+    The exit code is 0 whether or not drift is found (read the verdicts, or
+    "drifted" in --json); 2 on bad usage or bad input.
     """
-    reference, current = reference or [], current or []
-    if not reference and not current:
-        raise _Fail("give the data to compare: --reference FILE... --current FILE...")
-    if not reference or not current:
-        missing = "--reference" if not reference else "--current"
-        raise _Fail(f"{missing} FILE is needed too: drift compares reference with current data")
-    report = _drift_offline(
-        reference,
-        current,
-        features=feature or None,
-        n_bins=bins,
-        top_k=top_k,
-        min_samples=min_samples,
-        threshold=threshold,
-        smoothing=smoothing,
-    )
-    document = report.to_dict()
+    if model is not None:
+        offline_only = {
+            "--current": current,
+            "--feature": feature,
+            "--bins": bins,
+            "--top-k": top_k,
+            "--smoothing": smoothing,
+        }
+        given = [name for name, value in offline_only.items() if value]
+        if given:
+            raise _Fail(
+                f"{', '.join(given)} compare files offline; with --model the bins and "
+                "features are the monitoring ones"
+            )
+        if reference is not None and len(reference) > 1:
+            raise _Fail(
+                "with --model, give one --reference (rolling, version:V, range:A/B, file:P)"
+            )
+        document = _drift_of_model(
+            model,
+            db=db,
+            config=config,
+            tenant=tenant,
+            reference=reference[0] if reference else None,
+            version=version,
+            cohort=cohort,
+            window=window,
+            start=start,
+            end=end,
+            min_samples=min_samples,
+            threshold=threshold,
+        )
+    else:
+        store_only = {
+            "--db": db,
+            "--config": config,
+            "--version": version,
+            "--cohort": cohort,
+            "--window": window,
+            "--from": start,
+            "--to": end,
+        }
+        given = [name for name, value in store_only.items() if value]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise _Fail(f"{', '.join(given)} {verb} --model (drift of a model's stored events)")
+        from . import drift as offline
+
+        document = _drift_of_files(
+            [Path(r) for r in reference or []],
+            current or [],
+            features=feature or None,
+            n_bins=offline.DEFAULT_BINS if bins is None else bins,
+            top_k=offline.DEFAULT_TOP_K if top_k is None else top_k,
+            min_samples=offline.DEFAULT_MIN_SAMPLES if min_samples is None else min_samples,
+            threshold=offline.DEFAULT_THRESHOLD if threshold is None else threshold,
+            smoothing=offline.DEFAULT_SMOOTHING if smoothing is None else smoothing,
+        )
     if json_path is not None:
         _write(json_path, json.dumps(document, indent=2, allow_nan=False) + "\n")
     if html_path is not None:
@@ -939,6 +1004,30 @@ def drift(
         from .render import print_drift
 
         print_drift(document)
+
+
+def _drift_of_files(reference: list[Path], current: list[Path], **options: Any) -> dict[str, Any]:
+    """The offline drift document of two sets of files."""
+    if not reference and not current:
+        raise _Fail(
+            "give the data to compare: --reference FILE... --current FILE..., "
+            "or --model M for a model's stored events"
+        )
+    if not reference or not current:
+        missing = "--reference" if not reference else "--current"
+        raise _Fail(f"{missing} FILE is needed too: drift compares reference with current data")
+    return _drift_offline(reference, current, **options).to_dict()
+
+
+def _drift_of_model(
+    model: str, *, db: Path | None, config: Path | None, tenant: str, **options: Any
+) -> dict[str, Any]:
+    """The drift document of a model's window in the event database."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        monitor = _open_monitor(db, config, stack, tenant, model)
+        return monitor.drift(tenant, model, **options)
 
 
 # --- entry point ---------------------------------------------------------------

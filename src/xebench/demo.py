@@ -6,7 +6,8 @@ what an on-call engineer looks at: the rolling windows with label coverage
 and lag, the cohorts, the drift ranking, and the canary decision. Everything
 printed comes from the same :class:`~xebench.monitor.Monitor` calls that
 serve ``/v1/metrics``, ``/v1/drift`` and ``/v1/compare``. It leaves behind
-the database, a config for ``xebench serve`` and ``summary.json``.
+the database, a config for ``xebench serve``, the drift report of the
+drifted region (``drift.html``) and ``summary.json``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .buckets import MonitorConfig
+from .config import load_config
 from .demo_data import generate, load
-from .monitor import ModelPolicy, Monitor, MonitorSettings
+from .monitor import Monitor
+from .report.drift import render_drift_html
 from .store import EventStore
 
 __all__ = ["DEMO_CONFIG", "run_demo"]
@@ -40,12 +41,6 @@ monitoring:
     triage: {{label_delay: 1h, reference: rolling}}
 """
 
-_SETTINGS = MonitorSettings(
-    models={
-        "fraud": ModelPolicy(label_delay=timedelta(hours=1)),
-        "triage": ModelPolicy(label_delay=timedelta(hours=1)),
-    }
-)
 _TENANT = "default"
 
 
@@ -80,16 +75,23 @@ def run_demo(
         f"Generated {len(stream.predictions):,} predictions and {len(stream.labels):,} labels "
         f"over {hours:g} h (seed {seed}); writing {db}"
     )
-    with EventStore(db, monitor=MonitorConfig(cohort_features=True)) as store:
+    # The settings come from the config written for `xebench serve`: one definition.
+    config = out / "xebench.yaml"
+    config.write_text(DEMO_CONFIG.format(config=config, db=db), encoding="utf-8")
+    settings = load_config(config)
+    with EventStore(db, monitor=settings.monitor) as store:
         load(store, stream, tenant=_TENANT)
         store.update_buckets(compact=True)
-        monitor = Monitor(store, _SETTINGS)
+        monitor = Monitor(store, settings.monitoring)
         summary = _tour(monitor, stream.now, stream.facts, say, quiet)
         summary["database"] = str(db)
         summary["models"] = store.models(_TENANT)
-    config = out / "xebench.yaml"
-    config.write_text(DEMO_CONFIG.format(config=config, db=db), encoding="utf-8")
     summary["config"] = str(config)
+    # The drifted region's report, as `xebench drift --html` writes it.
+    report = out / "drift.html"
+    drift_cohort = f"region:{stream.facts['drift_region']}"
+    report.write_text(render_drift_html(summary["drift"][drift_cohort]), encoding="utf-8")
+    summary["report"] = str(report)
     summary["seconds"] = round(time.monotonic() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     say("")
@@ -99,7 +101,8 @@ def run_demo(
     say("  curl 'http://127.0.0.1:8000/v1/metrics?model=fraud&window=24h&step=1h&cohort=region:eu'")
     say("  curl 'http://127.0.0.1:8000/v1/drift?model=fraud&window=24h&cohort=region:eu'")
     say("  curl 'http://127.0.0.1:8000/v1/compare?candidate=fraud:v2&baseline=fraud:v1&window=48h'")
-    say(f"or the CLI (stop the server first): xebench metrics --db {db} --model fraud --step 6h")
+    say(f"or the CLI (stop the server first): xebench metrics --config {config} --model fraud")
+    say(f"The drift report of {drift_cohort}: {report}")
     return summary
 
 

@@ -205,7 +205,7 @@ class Monitor:
         self.store = store
         self.settings = settings or MonitorSettings()
         self._lag_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
-        self._file_references: dict[tuple[str, str], dict[str, Any]] = {}
+        self._file_references: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     # --- ranges -------------------------------------------------------------------------
 
@@ -545,6 +545,12 @@ class Monitor:
             n_current=int(current_scores["n_predictions"].to_numpy().sum()),
             min_samples=min_samples,
             threshold=threshold,
+            n_bins=self.settings.drift_bins,
+            top_k=self.store.buckets.config.top_k,
+            reference_files=[
+                _describe(model, ref_version or version, key, kind, ref_span, ref_file)
+            ],
+            current_files=[_describe(model, version, key, "window", span, None)],
         )
         out = report.to_dict()
         out.update(
@@ -563,11 +569,10 @@ class Monitor:
                 },
             }
         )
-        if key[0] != ALL and not self.store.buckets.config.cohort_features:
+        if key[0] != ALL and not current:
             out["note"] = (
-                "feature histograms are kept for the model as a whole; this cohort's drift "
-                "covers its score and labels (set monitoring.cohort_features to keep them "
-                "per cohort)"
+                "no feature histograms of this cohort in the window (they are kept per cohort "
+                "only with monitoring.cohort_features): its drift covers its score and labels"
             )
         return out
 
@@ -599,8 +604,8 @@ class Monitor:
     def _feature_counts(
         self, tenant: str, model: str, version: str | None, cohort: tuple[str, str], span: _Range
     ) -> dict[str, NDArray[np.float64]]:
-        if cohort[0] != ALL and not self.store.buckets.config.cohort_features:
-            return {}
+        # Per-cohort histograms exist only where monitoring.cohort_features was on when
+        # the events were folded: read what is stored rather than trust today's setting.
         sql = (
             "SELECT feature, counts FROM bucket_features WHERE tenant = $tenant "
             "AND model = $model AND cohort_key = $key AND cohort_value = $value "
@@ -637,7 +642,8 @@ class Monitor:
 
     def _file_counts(self, tenant: str, model: str, path: Path) -> dict[str, Any]:
         """Counts of a reference file's columns in the model's monitoring bins (cached)."""
-        key = (tenant, str(path))
+        # Per model: the counts are in that model's bins.
+        key = (tenant, model, str(path))
         if key not in self._file_references:
             from .io import read_chunks
 
@@ -822,6 +828,34 @@ class Monitor:
         if k == 2:
             return stats.update(labels[keep], cand[:, 1], base[:, 1])
         return stats.update(labels[keep], cand, base)
+
+
+def _describe(
+    model: str,
+    version: str | None,
+    cohort: tuple[str, str],
+    kind: str,
+    span: _Range | None,
+    path: Path | None,
+) -> str:
+    """One side of a drift comparison in words, for the report's inputs table.
+
+    Example:
+        >>> start = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> _describe("fraud", "v2", ("region", "eu"), "rolling",
+        ...           _Range(start, start + timedelta(hours=1)), None)
+        'fraud v2 region:eu, rolling: 2026-01-01T00:00:00Z to 2026-01-01T01:00:00Z'
+    """
+    if path is not None:
+        return f"{model}: file {path}"
+    scope = " ".join(
+        part
+        for part in (model, version, None if cohort[0] == ALL else f"{cohort[0]}:{cohort[1]}")
+        if part
+    )
+    assert span is not None
+    start = "the first event" if span.start.year == 1970 else _iso(span.start)
+    return f"{scope}, {kind}: {start} to {_iso(span.end)}"
 
 
 def _model_version(text: str, argument: str) -> tuple[str, str | None]:

@@ -284,6 +284,9 @@ def print_drift(data: dict[str, Any], console: Any = None) -> None:
     from rich.table import Table
 
     console = console or Console(width=None if sys.stdout.isatty() else 160)
+    if "model" in data:  # a monitored window (GET /v1/drift), not two files
+        for side in ("current", "reference"):
+            console.print(f"{side}: {data[f'{side}_files'][0]}", markup=False, highlight=False)
     console.print(drift_headline(data))
     caption = (
         f"JS: Jensen-Shannon divergence, KL: KL(current || reference), both in nats; "
@@ -306,3 +309,5 @@ def print_drift(data: dict[str, Any], console: Any = None) -> None:
     console.print(table)
     for name, reason in data.get("skipped", {}).items():
         console.print(f"skipped {name!r}: {reason}", markup=False, highlight=False)
+    if data.get("note"):
+        console.print(data["note"], markup=False, highlight=False)
