@@ -187,7 +187,7 @@ def test_drift_against_a_version_reference(stream, capsys, tmp_path) -> None:
     assert features["__score__"]["verdict"] == "drift"
     assert document["reference"] == {
         "kind": "version", "version": "v1", "from": "1970-01-01T00:00:00Z",
-        "to": _iso(END), "file": None,
+        "to": _iso(END), "file": None, "source": None, "uploaded_at": None,
     }  # fmt: skip
 
 

@@ -83,6 +83,7 @@ __all__ = [
     "PredictionEvent",
     "check_event",
     "decode_body",
+    "decompress_body",
     "label_columns",
     "label_text",
     "parse_labels",
@@ -339,6 +340,20 @@ def decode_body(
             f"unsupported content type {media or '(none)'!r}: send application/json "
             "(an array of events) or application/x-ndjson (one event per line)",
         )
+    return decompress_body(raw, content_encoding, limits), media in NDJSON_TYPES
+
+
+def decompress_body(raw: bytes, content_encoding: str | None, limits: Limits = Limits()) -> bytes:
+    """The body after its ``Content-Encoding`` (gzip or none), within ``limits.max_body_bytes``.
+
+    Raises :class:`BatchError` 415 for another encoding, 413 for a body over
+    the limit after decompression, 400 for a corrupt gzip stream.
+
+    Example:
+        >>> import gzip
+        >>> decompress_body(gzip.compress(b"a,b"), "gzip")
+        b'a,b'
+    """
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
         body = _gunzip(raw, limits.max_body_bytes)
@@ -348,7 +363,7 @@ def decode_body(
         raise BatchError(415, f"unsupported content encoding {encoding!r}: use gzip or none")
     if len(body) > limits.max_body_bytes:
         raise BatchError(413, f"body exceeds {limits.max_body_bytes} bytes")
-    return body, media in NDJSON_TYPES
+    return body
 
 
 def _path(loc: Sequence[Any]) -> str:

@@ -205,7 +205,7 @@ class Monitor:
         self.store = store
         self.settings = settings or MonitorSettings()
         self._lag_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
-        self._file_references: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._file_references: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     # --- ranges -------------------------------------------------------------------------
 
@@ -251,8 +251,21 @@ class Monitor:
         cohort: tuple[str, str],
         span: _Range,
     ) -> pa.Table:
+        return self._bucket_rows("bucket_scores", "*", tenant, model, version, cohort, span)
+
+    def _bucket_rows(
+        self,
+        table: str,
+        columns: str,
+        tenant: str,
+        model: str,
+        version: str | None,
+        cohort: tuple[str, str],
+        span: _Range,
+    ) -> pa.Table:
+        """The rows of a bucket table for one model (and version), cohort and range."""
         sql = (
-            "SELECT * FROM bucket_scores WHERE tenant = $tenant AND model = $model "
+            f"SELECT {columns} FROM {table} WHERE tenant = $tenant AND model = $model "
             "AND cohort_key = $key AND cohort_value = $value "
             "AND bucket >= $start AND bucket < $end"
         )
@@ -476,9 +489,11 @@ class Monitor:
         """Per feature, score and label: KL, JS, PSI of the window vs a reference, ranked.
 
         ``reference``: ``"rolling"`` (the previous window of the same length, the
-        default), ``"version:V"`` (everything of version V), ``"range:FROM/TO"``
+        default), ``"version:V"`` (everything of version V), ``"range:FROM/TO"``,
+        ``"uploaded"`` (the data uploaded with ``PUT /v1/references/{model}``)
         or ``"file:PATH"`` (a CSV/Parquet/JSON Lines file of feature columns);
-        the model's configured reference when None.
+        the model's configured reference when None. A reference given as data
+        has no scores or labels: only the features are compared.
 
         Example:
             >>> d = Monitor(EventStore(":memory:")).drift("t", "m", window="1h")
@@ -495,22 +510,32 @@ class Monitor:
         threshold = self.settings.drift_threshold if threshold is None else threshold
         kind, ref_version, ref_span, ref_file = self._reference(spec, span)
         current_scores = self._scores(tenant, model, version, key, span)
-        reference_scores = (
-            None
-            if ref_file is not None
-            else self._scores(tenant, model, ref_version or version, key, ref_span)
-        )
         current = self._feature_counts(tenant, model, version, key, span)
-        if ref_file is not None:
+        # A reference given as data (a file, an upload) has features only; one of the
+        # model's own events also has its scores and labels.
+        reference_scores = None
+        uploaded: dict[str, Any] | None = None
+        if kind == "file":
+            assert ref_file is not None
             ref_counts = self._file_counts(tenant, model, ref_file)
+        elif kind == "uploaded":
+            uploaded = self.store.reference(tenant, model)
+            if uploaded is None:
+                raise InvalidInputError(
+                    "reference",
+                    f"model {model!r} has no uploaded reference (PUT /v1/references/{model})",
+                    value=spec,
+                )
+            ref_counts = {**uploaded["counts"], "__rows__": uploaded["rows"]}
         else:
+            reference_scores = self._scores(tenant, model, ref_version or version, key, ref_span)
             ref_counts = self._feature_counts(tenant, model, ref_version or version, key, ref_span)
         bins = self.store.buckets.feature_bins(tenant, model)
         results = []
         for name, spec_bins in sorted(bins.items()):
             ref = ref_counts.get(name)
             cur = current.get(name)
-            if ref is None or cur is None:
+            if ref is None or cur is None or len(ref) != spec_bins.n_bins:
                 continue
             reference_hist, current_hist = _grouped(spec_bins, ref, cur, self.settings.drift_bins)
             results.append(
@@ -548,7 +573,7 @@ class Monitor:
             n_bins=self.settings.drift_bins,
             top_k=self.store.buckets.config.top_k,
             reference_files=[
-                _describe(model, ref_version or version, key, kind, ref_span, ref_file)
+                _describe(model, ref_version or version, key, kind, ref_span, ref_file, uploaded)
             ],
             current_files=[_describe(model, version, key, "window", span, None)],
         )
@@ -566,6 +591,8 @@ class Monitor:
                     "from": None if ref_span is None else _iso(ref_span.start),
                     "to": None if ref_span is None else _iso(ref_span.end),
                     "file": None if ref_file is None else str(ref_file),
+                    "source": None if uploaded is None else uploaded["source"],
+                    "uploaded_at": None if uploaded is None else _iso(uploaded["uploaded_at"]),
                 },
             }
         )
@@ -595,9 +622,11 @@ class Monitor:
             )
         if kind == "file" and rest:
             return "file", None, None, Path(rest)
+        if kind == "uploaded" and not rest:
+            return "uploaded", None, None, None
         raise InvalidInputError(
             "reference",
-            "must be rolling, version:V, range:FROM/TO or file:PATH",
+            "must be rolling, version:V, range:FROM/TO, uploaded or file:PATH",
             value=spec,
         )
 
@@ -606,71 +635,44 @@ class Monitor:
     ) -> dict[str, NDArray[np.float64]]:
         # Per-cohort histograms exist only where monitoring.cohort_features was on when
         # the events were folded: read what is stored rather than trust today's setting.
-        sql = (
-            "SELECT feature, counts FROM bucket_features WHERE tenant = $tenant "
-            "AND model = $model AND cohort_key = $key AND cohort_value = $value "
-            "AND bucket >= $start AND bucket < $end"
+        table = self._bucket_rows(
+            "bucket_features", "feature, counts", tenant, model, version, cohort, span
         )
-        params: dict[str, Any] = {
-            "tenant": tenant,
-            "model": model,
-            "key": cohort[0],
-            "value": cohort[1],
-            "start": span.start,
-            "end": span.end,
-        }
-        if version is not None:
-            sql += " AND version = $version"
-            params["version"] = version
-        with self.store.cursor() as cursor:
-            table = cursor.sql(sql, params=params).to_arrow_table()
         if not table.num_rows:
             return {}
         group, first = group_ids([table["feature"].combine_chunks()])
         names = table["feature"].take(pa.array(first)).to_pylist()
         counts = table["counts"].combine_chunks()
-        lengths = pc.list_value_length(counts).to_numpy(zero_copy_only=False)
+        lengths = pc.list_value_length(counts).to_numpy(zero_copy_only=False).astype(np.intp)
         flat = pc.list_flatten(counts).to_numpy(zero_copy_only=False)
-        out = {}
-        starts = np.concatenate([[0], np.cumsum(lengths)])
-        for g, name in enumerate(names):
-            rows = np.flatnonzero(group == g)
-            width = int(lengths[rows[0]])
-            block = np.stack([flat[starts[r] : starts[r] + width] for r in rows])
-            out[name] = block.sum(axis=0).astype(np.float64)
-        return out
+        # One bincount for every feature: value j of a row of feature g lands in slot
+        # offset[g] + j (all rows of a feature have its width: its bins are fixed once).
+        width = lengths[first]
+        offset = np.concatenate([[0], np.cumsum(width)])
+        row_of_value = np.repeat(np.arange(lengths.size), lengths)
+        row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        slot = offset[group][row_of_value] + np.arange(flat.size) - row_start[row_of_value]
+        totals = np.bincount(slot, weights=flat, minlength=int(offset[-1]))
+        return {name: totals[offset[g] : offset[g + 1]] for g, name in enumerate(names)}
 
     def _file_counts(self, tenant: str, model: str, path: Path) -> dict[str, Any]:
-        """Counts of a reference file's columns in the model's monitoring bins (cached)."""
-        # Per model: the counts are in that model's bins.
-        key = (tenant, model, str(path))
-        if key not in self._file_references:
-            from .io import read_chunks
+        """Counts of a reference file's columns in the model's monitoring bins, cached
+        until the file or the model's set of binned features changes."""
+        from .reference import count_file
 
-            bins = self.store.buckets.feature_bins(tenant, model)
-            counts: dict[str, Any] = {}
-            rows = 0
-            for chunk in read_chunks([path], columns=None):
-                rows += chunk.num_rows
-                for name, spec in bins.items():
-                    if name not in chunk.column_names:
-                        continue
-                    column = chunk[name]
-                    if spec.kind == "numeric":
-                        values = pc.cast(column, pa.float64(), safe=False).to_numpy(
-                            zero_copy_only=False
-                        )
-                    else:
-                        values = np.array(
-                            [None if v is None else str(v) for v in column.to_pylist()],
-                            dtype=object,
-                        )
-                    index = spec.index(values)
-                    counts[name] = counts.get(name, 0) + np.bincount(
-                        index, minlength=spec.n_bins
-                    ).astype(np.float64)
-            counts["__rows__"] = rows
-            self._file_references[key] = counts
+        bins = self.store.buckets.feature_bins(tenant, model)
+        try:
+            stat = path.stat()
+        except OSError as error:
+            raise InvalidInputError(
+                "reference", f"cannot read the reference file {path}: {error.strerror}"
+            ) from None
+        key = (tenant, model, str(path), stat.st_mtime_ns, stat.st_size, tuple(sorted(bins)))
+        if key not in self._file_references:
+            counted = count_file(path, bins)
+            for stale in [k for k in self._file_references if k[:3] == key[:3]]:
+                del self._file_references[stale]  # one entry per file: the latest
+            self._file_references[key] = {**counted.counts, "__rows__": counted.rows}
         return self._file_references[key]
 
     # --- comparisons ------------------------------------------------------------------
@@ -837,6 +839,7 @@ def _describe(
     kind: str,
     span: _Range | None,
     path: Path | None,
+    uploaded: Mapping[str, Any] | None = None,
 ) -> str:
     """One side of a drift comparison in words, for the report's inputs table.
 
@@ -848,6 +851,8 @@ def _describe(
     """
     if path is not None:
         return f"{model}: file {path}"
+    if uploaded is not None:
+        return f"{model}: uploaded {uploaded['source']} at {_iso(uploaded['uploaded_at'])}"
     scope = " ".join(
         part
         for part in (model, version, None if cohort[0] == ALL else f"{cohort[0]}:{cohort[1]}")

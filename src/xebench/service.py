@@ -16,7 +16,11 @@ runs it under uvicorn. Routes (DESIGN.md, HTTP):
   counts, label coverage and lag, log loss with CI, Brier, ECE, skill,
   perplexity, ``provisional``; merged from the one-minute buckets.
 - ``GET /v1/drift``: KL, JS and PSI per feature, score and label of the
-  window against a reference (``reference=rolling|version:V|range:A/B``), ranked.
+  window against a reference (``reference=rolling|version:V|range:A/B|uploaded``),
+  ranked.
+- ``PUT /v1/references/{model}`` (CSV, JSON Lines or Parquet), ``GET`` and
+  ``DELETE``: a drift reference supplied as data, kept as counts in the
+  model's monitoring bins (``reference=uploaded``).
 - ``GET /v1/compare``: the gate decision for ``candidate`` vs ``baseline``
   (``model`` or ``model:version``): canary (unpaired) or shadow (paired).
 - ``GET /healthz`` (the process answers) and ``GET /readyz`` (the writer runs
@@ -48,13 +52,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from ._version import __version__
 from .config import ServiceConfig, TokenEntry
-from .errors import InvalidInputError, XebenchError
+from .errors import DataError, InvalidInputError, XebenchError
 from .events import (
     JSON_TYPES,
     NDJSON_TYPES,
@@ -62,11 +67,13 @@ from .events import (
     LabelEvent,
     PredictionEvent,
     decode_body,
+    decompress_body,
     label_columns,
     prediction_columns,
 )
 from .monitor import Monitor
-from .store import EventStore, WriteOutcome
+from .reference import UPLOAD_TYPES, count_tables, read_upload
+from .store import STORE_FAILURES, EventStore, WriteOutcome
 from .writer import StoreUnavailable, Writer, WriterBusy
 
 __all__ = ["DEFAULT_TENANT", "Principal", "create_app"]
@@ -443,7 +450,11 @@ def create_app(
         start: From = None,
         end: To = None,
         reference: Annotated[
-            str | None, Query(description="rolling, version:V, range:FROM/TO or file:PATH.")
+            str | None,
+            Query(
+                description="rolling, version:V, range:FROM/TO or uploaded (default: the "
+                "model's configured reference, else rolling)."
+            ),
         ] = None,
         min_samples: int | None = None,
         threshold: float | None = None,
@@ -465,6 +476,101 @@ def create_app(
             min_samples=min_samples,
             threshold=threshold,
         )
+
+    # --- drift references given as data ------------------------------------------------
+
+    def reference_summary(model: str, found: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "model": model,
+            "rows": found["rows"],
+            "source": found["source"],
+            "uploaded_at": found["uploaded_at"].isoformat().replace("+00:00", "Z"),
+            "features": {name: int(c.sum()) for name, c in found["counts"].items()},
+        }
+
+    @app.put(
+        "/v1/references/{model}",
+        summary="Upload a drift reference",
+        tags=["monitoring"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    media: {"schema": {"type": "string", "format": "binary"}}
+                    for media in sorted(UPLOAD_TYPES)
+                },
+            }
+        },
+    )
+    async def put_reference(model: str, request: Request, who: Ingester) -> dict[str, Any]:
+        """Store a CSV, JSON Lines or Parquet file as ``model``'s drift reference
+        (``GET /v1/drift?reference=uploaded``): each column named like a monitored
+        feature is counted in that feature's bins and only the counts are kept."""
+        monitor_of(who, model)
+        media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if media not in UPLOAD_TYPES:
+            raise _HttpError(
+                415,
+                f"unsupported content type {media or '(none)'!r}: send the reference as "
+                + ", ".join(sorted(UPLOAD_TYPES)),
+            )
+        body = decompress_body(
+            await read_body(request), request.headers.get("content-encoding"), config.limits
+        )
+        bins = writer.store.buckets.feature_bins(who.tenant, model)
+        if not bins:
+            raise _HttpError(
+                409,
+                f"model {model!r} has no monitored features with fixed bins yet (bins are "
+                "learned from its first predictions' features): upload the reference later",
+            )
+        try:
+            counted = await run_in_threadpool(
+                lambda: count_tables([read_upload(body, media)], bins)
+            )
+        except DataError as exc:
+            raise BatchError(422, str(exc), [{"field": "/body", "message": str(exc)}]) from None
+        if not counted.counts:
+            detail = (
+                f"no column of the reference is a monitored feature of {model!r} "
+                f"(columns: {', '.join(counted.ignored)}; features: {', '.join(sorted(bins))})"
+            )
+            raise BatchError(422, detail, [{"field": "/body", "message": detail}])
+        source = request.headers.get("x-reference-name") or f"upload ({media})"
+        request.state.events = counted.rows
+        try:
+            await run_in_threadpool(
+                writer.store.put_reference, who.tenant, model, counted.counts, counted.rows, source
+            )
+        except STORE_FAILURES as exc:  # nothing was stored: the client retries
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StoreUnavailable(reason, 5.0) from None
+        found = writer.store.reference(who.tenant, model)
+        assert found is not None
+        return {
+            **reference_summary(model, found),
+            "ignored_columns": counted.ignored,
+            "missing_features": sorted(set(bins) - set(counted.counts)),
+        }
+
+    @app.get("/v1/references/{model}", summary="The uploaded drift reference", tags=["monitoring"])
+    def get_reference(model: str, who: Reader) -> dict[str, Any]:
+        """Rows, source, upload time and counted values per feature; 404 when none."""
+        monitor_of(who, model)
+        found = writer.store.reference(who.tenant, model)
+        if found is None:
+            raise _HttpError(404, f"model {model!r} has no uploaded reference")
+        return reference_summary(model, found)
+
+    @app.delete(
+        "/v1/references/{model}", summary="Remove the uploaded drift reference", tags=["monitoring"]
+    )
+    def delete_reference(model: str, who: Ingester) -> dict[str, Any]:
+        """Remove ``model``'s uploaded reference; 404 when there is none."""
+        monitor_of(who, model)
+        if not writer.store.delete_reference(who.tenant, model):
+            raise _HttpError(404, f"model {model!r} has no uploaded reference")
+        return {"model": model, "deleted": True}
 
     @app.get("/v1/compare", summary="Canary or shadow gate decision", tags=["monitoring"])
     def get_compare(

@@ -15,6 +15,9 @@ older file when it is opened):
 - the view ``joined``: each prediction that has a label, with ``label``,
   ``label_time`` and ``label_ingest_time``; a label naming the model wins over
   a model-less one.
+- ``drift_references``: a drift reference supplied as data, per (tenant,
+  model), as counts of each feature in its monitoring bins
+  (:mod:`xebench.reference`); the bucket tables are :mod:`xebench.buckets`'.
 
 Idempotency without a database index. DuckDB's ART index on 1e7 keys outgrew a
 300 MB memory limit (it is not evictable) and multi-column keys are not used
@@ -57,7 +60,7 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -216,9 +219,23 @@ LEFT JOIN labels a
 WHERE m.fp IS NOT NULL OR a.fp IS NOT NULL;
 """
 
+# Migration 3: drift references supplied as data (xebench.reference), as counts in the
+# model's monitoring bins -- never the uploaded rows themselves. Frozen.
+_MIGRATION_3 = """
+CREATE TABLE drift_references (
+    tenant VARCHAR NOT NULL, model VARCHAR NOT NULL, feature VARCHAR NOT NULL,
+    counts DOUBLE[] NOT NULL, n_rows BIGINT NOT NULL, source VARCHAR NOT NULL,
+    uploaded_at TIMESTAMPTZ NOT NULL
+);
+"""
+
 #: ``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1``: SQL
 #: text, or a function of the DuckDB connection. Append, never edit.
-MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [_MIGRATION_1, MIGRATION_2]
+MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
+    _MIGRATION_1,
+    MIGRATION_2,
+    _MIGRATION_3,
+]
 
 #: The schema version this code writes.
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -671,7 +688,7 @@ class EventStore:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
             ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            [('2',)]
+            [('3',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")
@@ -1076,6 +1093,90 @@ class EventStore:
                 con.execute("ROLLBACK")
             raise
         return result
+
+    # --- drift references ------------------------------------------------------------------
+
+    def put_reference(
+        self,
+        tenant: str,
+        model: str,
+        counts: Mapping[str, NDArray[np.float64]],
+        rows: int,
+        source: str,
+        *,
+        now: datetime | None = None,
+    ) -> datetime:
+        """Replace ``model``'s uploaded drift reference (counts per feature) in one
+        transaction; returns when it was stored.
+
+        Example:
+            >>> store = EventStore(":memory:")
+            >>> at = store.put_reference("t", "m", {"x": np.array([1.0, 2.0])}, 3, "ref.csv")
+            >>> ref = store.reference("t", "m")
+            >>> ref["rows"], ref["counts"]["x"].tolist(), ref["source"], ref["uploaded_at"] == at
+            (3, [1.0, 2.0], 'ref.csv', True)
+        """
+        at = now or datetime.now(UTC)
+        rows_of = [
+            (tenant, model, name, np.asarray(c, dtype=np.float64).tolist(), rows, source, at)
+            for name, c in sorted(counts.items())
+        ]
+
+        def replace() -> None:
+            con.execute(
+                "DELETE FROM drift_references WHERE tenant = ? AND model = ?", [tenant, model]
+            )
+            if rows_of:
+                con.executemany(
+                    "INSERT INTO drift_references VALUES (?, ?, ?, ?, ?, ?, ?)", rows_of
+                )
+
+        with self._write_lock:
+            con = self._open_writer()
+            self._transaction(con, replace)
+        return at
+
+    def reference(self, tenant: str, model: str) -> dict[str, Any] | None:
+        """``model``'s uploaded drift reference: ``counts`` (feature -> array), ``rows``,
+        ``source`` and ``uploaded_at``; None when there is none.
+
+        Example:
+            >>> EventStore(":memory:").reference("t", "m") is None
+            True
+        """
+        sql = (
+            "SELECT feature, counts, n_rows, source, uploaded_at FROM drift_references "
+            "WHERE tenant = ? AND model = ? ORDER BY feature"
+        )
+        with self.cursor() as cursor:
+            found = cursor.execute(sql, [tenant, model]).fetchall()
+        if not found:
+            return None
+        return {
+            "counts": {row[0]: np.array(row[1], dtype=np.float64) for row in found},
+            "rows": int(found[0][2]),
+            "source": found[0][3],
+            "uploaded_at": found[0][4].astimezone(UTC),
+        }
+
+    def delete_reference(self, tenant: str, model: str) -> bool:
+        """Remove ``model``'s uploaded drift reference; False when there was none.
+
+        Example:
+            >>> store = EventStore(":memory:")
+            >>> _ = store.put_reference("t", "m", {"x": np.ones(2)}, 2, "r.csv")
+            >>> store.delete_reference("t", "m"), store.delete_reference("t", "m")
+            (True, False)
+        """
+        with self._write_lock:
+            con = self._open_writer()
+            (n,) = self._transaction(
+                con,
+                lambda: con.execute(
+                    "DELETE FROM drift_references WHERE tenant = ? AND model = ?", [tenant, model]
+                ).fetchone(),
+            )
+        return n > 0
 
     # --- reads ----------------------------------------------------------------------------
 
