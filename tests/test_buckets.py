@@ -161,13 +161,22 @@ _SCORE_COLUMNS = (
 )
 
 
-def snapshot(store: EventStore) -> dict[tuple, dict[str, Any]]:
-    """Every bucket_scores key with its rows merged (delta rows summed, moments combined)."""
+def _hour(micros: int) -> int:
+    """The start of the hour of a bucket given as epoch microseconds."""
+    return micros // 3_600_000_000 * 3_600_000_000
+
+
+def snapshot(
+    store: EventStore, table: str = "bucket_scores", *, by_hour: bool = False
+) -> dict[tuple, dict[str, Any]]:
+    """Every key of a bucket_scores table with its rows merged (delta rows summed, moments
+    combined); ``by_hour``: the minute rows merged per hour instead."""
     with store.cursor() as cursor:
-        rows = cursor.execute(f"SELECT {_SCORE_COLUMNS} FROM bucket_scores").fetchall()
+        rows = cursor.execute(f"SELECT {_SCORE_COLUMNS} FROM {table}").fetchall()
     grouped: dict[tuple, list[tuple]] = defaultdict(list)
     for row in rows:
-        grouped[(*row[:5], tuple(row[5]))].append(row[6:])
+        bucket = _hour(row[4]) if by_hour else row[4]
+        grouped[(*row[:4], bucket, tuple(row[5]))].append(row[6:])
     out = {}
     for key, parts in grouped.items():
         merged: dict[str, Any] = {
@@ -203,6 +212,35 @@ def snapshot(store: EventStore) -> dict[tuple, dict[str, Any]]:
         merged["cal"] = {k: v for k, v in cal.items() if v[0] != 0}
         out[key] = merged
     return out
+
+
+def feature_snapshot(
+    store: EventStore, table: str = "bucket_features", *, by_hour: bool = False
+) -> dict[tuple, np.ndarray]:
+    """Every key of a bucket_features table with its counts summed (per hour: ``by_hour``)."""
+    with store.cursor() as cursor:
+        rows = cursor.execute(
+            "SELECT tenant, model, version, cohort_key, cohort_value, epoch_us(bucket), feature, "
+            "counts "
+            f"FROM {table}"
+        ).fetchall()
+    out: dict[tuple, np.ndarray] = {}
+    for *key, counts in rows:
+        if by_hour:
+            key[5] = _hour(key[5])
+        key = tuple(key)
+        out[key] = out.get(key, 0) + np.asarray(counts, dtype=np.int64)
+    return out
+
+
+def assert_hours_merge_the_minutes(store: EventStore) -> None:
+    """Each hourly row holds exactly what the minute rows of its hour hold."""
+    assert_same_buckets(snapshot(store, "bucket_scores_hour"), snapshot(store, by_hour=True))
+    hours = feature_snapshot(store, "bucket_features_hour")
+    minutes = feature_snapshot(store, by_hour=True)
+    assert hours.keys() == minutes.keys()
+    for key, counts in minutes.items():
+        np.testing.assert_array_equal(hours[key], counts, err_msg=str(key))
 
 
 def assert_same_buckets(got: dict, want: dict) -> None:
@@ -424,12 +462,14 @@ def test_interleaved_folds_equal_rebuild_and_the_raw_events(seed: int) -> None:
     store.update_buckets(compact=False)
     incremental = snapshot(store)
     assert_matches_events(incremental, expected_scores(ledger))
+    assert_hours_merge_the_minutes(store)
     for model in ("m", "m2", "k"):
         assert_window_matches_sklearn(store, ledger, model)
 
     store.rebuild_buckets()
     rebuilt = snapshot(store)
     assert_same_buckets(incremental, rebuilt)
+    assert_hours_merge_the_minutes(store)
     with store.cursor() as cursor:
         assert cursor.execute("SELECT count(*) FROM bucket_scores WHERE delta").fetchone() == (0,)
     # Pending: the labels whose prediction never came (m2 labels of requests m2 did not score).
@@ -981,3 +1021,85 @@ def test_a_failed_step_that_learned_bins_leaves_no_trace_in_memory(
     assert _feature_totals(store) == {("m", "amount"): 81}
     assert_matches_events(snapshot(store), expected_scores(ledger))
     store.close()
+
+
+# --- hourly twins ---------------------------------------------------------------------------
+
+
+def test_hourly_rows_merge_their_minutes_and_answer_like_them() -> None:
+    """Five hours of predictions with features and cohorts, labels late and out of order,
+    folds and compactions in between: each hourly row holds exactly its minutes, and
+    windows and series read through the hours answer as the minutes alone do."""
+    rng = np.random.default_rng(17)
+    store = EventStore(
+        ":memory:", monitor=MonitorConfig(learn_after=50, cohort_features=True, fold_rows=300)
+    )
+    start = NOW.replace(minute=0, second=0) - timedelta(hours=6)
+    n = 1500
+    offsets = np.sort(rng.integers(0, 5 * 3600 * 1000, n))
+    predictions = [
+        {
+            "request_id": f"h{i}",
+            "model": "m",
+            "version": "v1" if i % 3 else "v2",
+            "timestamp": _stamp(start + timedelta(milliseconds=int(offsets[i]))),
+            "probabilities": float(rng.uniform(0.05, 0.95)),
+            "cohort": {"region": str(rng.choice(["eu", "us"]))},
+            "features": {"x": float(rng.normal()), "c": str(rng.choice(["a", "b", "c"]))},
+        }
+        for i in range(n)
+    ]
+    labels = [
+        {"request_id": f"h{i}", "model": "m", "label": int(rng.random() < 0.3)}
+        for i in rng.permutation(n)[: int(0.8 * n)]
+    ]
+    ledger = Ledger(store)
+    for i in range(0, n, 250):
+        ledger.predict(predictions[i : i + 250])
+        ledger.label(labels[i // 2 : i // 2 + 125])  # late, in random order
+        store.update_buckets(compact=bool(i % 500))
+    ledger.label(labels[n // 2 :])
+    store.update_buckets(compact=False)
+    with store.cursor() as cursor:
+        hours = cursor.execute("SELECT count(DISTINCT bucket) FROM bucket_scores_hour").fetchone()
+    assert hours[0] >= 5
+    assert_hours_merge_the_minutes(store)
+
+    monitor = Monitor(store)
+    minute_only = Monitor(store)
+    original = minute_only._bucket_rows
+
+    def minutes(*args: Any, **kwargs: Any) -> Any:
+        return original(*args, **{**kwargs, "hours": False})
+
+    minute_only._bucket_rows = minutes  # type: ignore[method-assign]
+    ragged = {"start": start + timedelta(minutes=37), "end": start + timedelta(hours=4, minutes=13)}
+    for cohort in (None, "region:eu"):
+        via_hours = monitor.window(TENANT, "m", cohort=cohort, now=NOW, **ragged)
+        via_minutes = minute_only.window(TENANT, "m", cohort=cohort, now=NOW, **ragged)
+        assert via_hours.keys() == via_minutes.keys()
+        for key, value in via_minutes.items():
+            if isinstance(value, float):
+                assert via_hours[key] == pytest.approx(value, rel=1e-12), key
+            elif key not in ("log_loss_ci", "brier_ci"):
+                assert via_hours[key] == value, key
+    series = monitor.series(TENANT, "m", step="1h", window="6h", now=start + timedelta(hours=6))
+    flat = minute_only.series(TENANT, "m", step="1h", window="6h", now=start + timedelta(hours=6))
+    assert [w["n_predictions"] for w in series["series"]] == [
+        w["n_predictions"] for w in flat["series"]
+    ]
+    assert sum(w["n_predictions"] for w in series["series"]) == n
+    for a, b in zip(series["series"], flat["series"], strict=True):
+        assert a["n_labelled"] == b["n_labelled"]
+        if b["log_loss"] is None:  # the sixth hour has no events
+            assert a["log_loss"] is None and b["n_predictions"] == 0
+        else:
+            assert a["log_loss"] == pytest.approx(b["log_loss"], rel=1e-12)
+    drift_hours = monitor.drift(TENANT, "m", window="2h", now=start + timedelta(hours=5))
+    drift_minutes = minute_only.drift(TENANT, "m", window="2h", now=start + timedelta(hours=5))
+    assert [f["feature"] for f in drift_hours["features"]] == [
+        f["feature"] for f in drift_minutes["features"]
+    ]
+    for a, b in zip(drift_hours["features"], drift_minutes["features"], strict=True):
+        assert a["n_reference"] == b["n_reference"] and a["n_current"] == b["n_current"]
+        assert a["js"] == pytest.approx(b["js"], rel=1e-9, abs=1e-15)

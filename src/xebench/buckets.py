@@ -114,6 +114,27 @@ CREATE TABLE cohort_values (
 INSERT INTO meta VALUES ('folded_predictions', '-1'), ('folded_labels', '-1');
 """
 
+#: Each bucket table has an hourly twin holding the same statistics per hour of the
+#: prediction's time: a long window or series reads its whole hours there (60x fewer
+#: rows to merge) and only its ragged ends from the minutes. Every delta row folded
+#: into a minute table is folded into its twin with the bucket floored to the hour,
+#: and compaction merges both alike, so an hour row is the merge of its minutes.
+HOURLY = {"bucket_scores": "bucket_scores_hour", "bucket_features": "bucket_features_hour"}
+HOUR_SECONDS = 3600
+
+#: Part of migration 3 (the store's): the hourly twins, filled from the minute rows of
+#: a database folded before they existed (as deltas, merged by the next compaction).
+MIGRATION_3_HOURS = """
+CREATE TABLE bucket_scores_hour AS SELECT * FROM bucket_scores LIMIT 0;
+CREATE TABLE bucket_features_hour AS SELECT * FROM bucket_features LIMIT 0;
+INSERT INTO bucket_scores_hour SELECT * REPLACE (
+    to_timestamp(epoch_us(bucket) // 3600000000 * 3600) AS bucket, true AS delta
+) FROM bucket_scores;
+INSERT INTO bucket_features_hour SELECT * REPLACE (
+    to_timestamp(epoch_us(bucket) // 3600000000 * 3600) AS bucket, true AS delta
+) FROM bucket_features;
+"""
+
 _KEY = ("tenant", "model", "version", "cohort_key", "cohort_value", "bucket")
 _SCORE_KEY = (*_KEY, "classes")
 _FEATURE_KEY = (*_KEY, "feature")
@@ -740,7 +761,7 @@ class Buckets:
             n_predictions=np.bincount(group, minlength=n_groups),
             score_hist=hist,
         )
-        _insert(con, "bucket_scores", out)
+        _insert_deltas(con, "bucket_scores", out)
         self._fold_features(con, table, p0, p1)
         return table.num_rows
 
@@ -911,7 +932,7 @@ class Buckets:
             columns["delta"] = pa.array(np.ones(n_groups, dtype=bool))
             columns["counts"] = _dense_list(counts.reshape(n_groups, spec.n_bins), pa.uint32())
             parts.append(pa.table(columns, schema=_FEATURE_SCHEMA))
-        _insert(con, "bucket_features", pa.concat_tables(parts))
+        _insert_deltas(con, "bucket_features", pa.concat_tables(parts))
 
     # --- labels --------------------------------------------------------------------------
 
@@ -978,7 +999,7 @@ class Buckets:
             "lag": (lag_index, lag_offsets, np.bincount(lag_inverse, minlength=lag_keys.shape[0])),
         }
         columns.update(self._score_sums(table, rows, group, n_groups, key_rows["classes"]))
-        _insert(con, "bucket_scores", self.score_rows(key_rows, **columns))
+        _insert_deltas(con, "bucket_scores", self.score_rows(key_rows, **columns))
         return table.num_rows
 
     @staticmethod
@@ -1130,7 +1151,8 @@ class Buckets:
     def compact(self, con: duckdb.DuckDBPyConnection) -> int:
         """Merge the rows of every key that has delta rows into one; returns rows removed."""
         removed = 0
-        for table, key in (("bucket_scores", _SCORE_KEY), ("bucket_features", _FEATURE_KEY)):
+        tables = [("bucket_scores", _SCORE_KEY), ("bucket_features", _FEATURE_KEY)]
+        for table, key in [*tables, *((HOURLY[t], k) for t, k in tables)]:
             columns = ", ".join(key)
             rows = _arrow(
                 con,
@@ -1144,7 +1166,7 @@ class Buckets:
             group, first = group_ids([_column(rows, name) for name in key])
             n_groups = first.shape[0]
             keys = {name: _column(rows, name).take(pa.array(first)) for name in key}
-            if table == "bucket_scores":
+            if table.startswith("bucket_scores"):
                 merged = merge_scores(rows, group, n_groups)
                 # merge_scores pads label_weight to the widest class list of all the keys.
                 widths = pc.list_value_length(keys["classes"]).to_numpy(zero_copy_only=False)
@@ -1171,8 +1193,8 @@ class Buckets:
     def reset(self, con: duckdb.DuckDBPyConnection) -> None:
         """Forget every bucket (keeping feature bins and the cohort vocabulary) so that the
         next folds recompute them from the raw events. In the caller's transaction."""
-        con.execute("DELETE FROM bucket_scores")
-        con.execute("DELETE FROM bucket_features")
+        for table in (*HOURLY, *HOURLY.values()):
+            con.execute(f"DELETE FROM {table}")
         last_label = con.execute("SELECT coalesce(max(seq), -1) FROM labels").fetchone()[0]
         # Predictions are folded from the start with every label already visible: each
         # pair is counted once, in the step of its prediction.
@@ -1247,6 +1269,14 @@ def _as_arrow(values: Any, kind: pa.DataType) -> pa.Array:
 def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pa.Table:
     """The result of ``sql`` as an Arrow table (without DuckDB's extra DB-API copy)."""
     return con.sql(sql, params=params).to_arrow_table()
+
+
+def _insert_deltas(con: duckdb.DuckDBPyConnection, target: str, rows: pa.Table) -> None:
+    """Append folded delta rows to a minute bucket table and, per hour, to its twin."""
+    _insert(con, target, rows)
+    index = rows.schema.get_field_index("bucket")
+    hours = pc.floor_temporal(rows["bucket"], multiple=1, unit="hour")
+    _insert(con, HOURLY[target], rows.set_column(index, "bucket", hours))
 
 
 def _insert(con: duckdb.DuckDBPyConnection, target: str, rows: pa.Table) -> None:

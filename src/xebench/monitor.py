@@ -36,6 +36,8 @@ from numpy.typing import NDArray
 from .buckets import (
     ALL,
     BUCKET_SECONDS,
+    HOUR_SECONDS,
+    HOURLY,
     SCORE_BINS,
     FeatureBins,
     group_ids,
@@ -65,6 +67,7 @@ WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _STEP = timedelta(seconds=BUCKET_SECONDS)
+_HOUR = timedelta(seconds=HOUR_SECONDS)
 _MAX_POINTS = 10_000
 _LAG_CACHE_SECONDS = 60.0
 
@@ -189,6 +192,11 @@ def _ceil(moment: datetime, step: timedelta) -> datetime:
     return datetime.fromtimestamp(-(-stamp // seconds) * seconds, UTC)
 
 
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    seconds = step.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // seconds * seconds, UTC)
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -250,8 +258,12 @@ class Monitor:
         version: str | None,
         cohort: tuple[str, str],
         span: _Range,
+        *,
+        hours: bool = True,
     ) -> pa.Table:
-        return self._bucket_rows("bucket_scores", "*", tenant, model, version, cohort, span)
+        return self._bucket_rows(
+            "bucket_scores", "*", tenant, model, version, cohort, span, hours=hours
+        )
 
     def _bucket_rows(
         self,
@@ -262,26 +274,49 @@ class Monitor:
         version: str | None,
         cohort: tuple[str, str],
         span: _Range,
+        *,
+        hours: bool = True,
     ) -> pa.Table:
-        """The rows of a bucket table for one model (and version), cohort and range."""
-        sql = (
-            f"SELECT {columns} FROM {table} WHERE tenant = $tenant AND model = $model "
-            "AND cohort_key = $key AND cohort_value = $value "
-            "AND bucket >= $start AND bucket < $end"
-        )
+        """The rows of a bucket table for one model (and version), cohort and range.
+
+        With ``hours``, the whole hours of the range come from the table's hourly
+        twin and only its ends from the minutes: the same statistics in up to 60x
+        fewer rows. (A series whose steps do not fall on hours passes False: an hour
+        row must not straddle two of its points.)
+        """
+        first_hour = _ceil(span.start, _HOUR)
+        last_hour = _floor(span.end, _HOUR)
+        if hours and first_hour < last_hour:
+            parts = [
+                (table, span.start, first_hour),
+                (HOURLY[table], first_hour, last_hour),
+                (table, last_hour, span.end),
+            ]
+        else:
+            parts = [(table, span.start, span.end)]
         params: dict[str, Any] = {
             "tenant": tenant,
             "model": model,
             "key": cohort[0],
             "value": cohort[1],
-            "start": span.start,
-            "end": span.end,
         }
+        queries = []
+        for i, (name, start, end) in enumerate(parts):
+            if start >= end:
+                continue
+            sql = (
+                f"SELECT {columns} FROM {name} WHERE tenant = $tenant AND model = $model "
+                f"AND cohort_key = $key AND cohort_value = $value "
+                f"AND bucket >= $start{i} AND bucket < $end{i}"
+            )
+            if version is not None:
+                sql += " AND version = $version"
+            queries.append(sql)
+            params[f"start{i}"], params[f"end{i}"] = start, end
         if version is not None:
-            sql += " AND version = $version"
             params["version"] = version
         with self.store.cursor() as cursor:
-            return cursor.sql(sql, params=params).to_arrow_table()
+            return cursor.sql(" UNION ALL ".join(queries), params=params).to_arrow_table()
 
     @staticmethod
     def _classes(table: pa.Table, model: str) -> list[str] | None:
@@ -361,7 +396,10 @@ class Monitor:
                 "step", f"gives {points} points; at most {_MAX_POINTS} per series", value=step
             )
         key = parse_cohort(cohort)
-        table = self._scores(tenant, model, version, key, span)
+        on_hours = (
+            size.total_seconds() % HOUR_SECONDS == 0 and _floor(span.start, _HOUR) == span.start
+        )
+        table = self._scores(tenant, model, version, key, span, hours=on_hours)
         classes = self._classes(table, model)
         micros = pc.cast(table["bucket"], pa.int64()).to_numpy()
         offset = (micros - int(span.start.timestamp() * 1e6)) // int(size.total_seconds() * 1e6)
@@ -449,7 +487,7 @@ class Monitor:
         else:
             sql = """
                 SELECT b, sum(c) FROM (
-                    SELECT unnest(lag_bin) AS b, unnest(lag_count) AS c FROM bucket_scores
+                    SELECT unnest(lag_bin) AS b, unnest(lag_count) AS c FROM bucket_scores_hour
                     WHERE tenant = ? AND model = ? AND cohort_key = '' AND bucket >= ?
                 ) GROUP BY b
             """

@@ -72,7 +72,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from .buckets import MIGRATION_2, Buckets, MonitorConfig
+from .buckets import HOURLY, MIGRATION_2, MIGRATION_3_HOURS, Buckets, MonitorConfig
 from .errors import InvalidInputError, XebenchError
 from .event_schema import LABEL_SCHEMA, PREDICTION_SCHEMA
 
@@ -220,7 +220,8 @@ WHERE m.fp IS NOT NULL OR a.fp IS NOT NULL;
 """
 
 # Migration 3: drift references supplied as data (xebench.reference), as counts in the
-# model's monitoring bins -- never the uploaded rows themselves. Frozen.
+# model's monitoring bins -- never the uploaded rows themselves; and the hourly twins of
+# the bucket tables (buckets.MIGRATION_3_HOURS). Frozen.
 _MIGRATION_3 = """
 CREATE TABLE drift_references (
     tenant VARCHAR NOT NULL, model VARCHAR NOT NULL, feature VARCHAR NOT NULL,
@@ -234,7 +235,7 @@ CREATE TABLE drift_references (
 MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     _MIGRATION_1,
     MIGRATION_2,
-    _MIGRATION_3,
+    _MIGRATION_3 + MIGRATION_3_HOURS,
 ]
 
 #: The schema version this code writes.
@@ -1042,8 +1043,11 @@ class EventStore:
             done.update(self._fold_steps(con))
             if compact is None:
                 (pending,) = con.execute(
-                    "SELECT (SELECT count(*) FROM bucket_scores WHERE delta)"
-                    " + (SELECT count(*) FROM bucket_features WHERE delta)"
+                    "SELECT "
+                    + " + ".join(
+                        f"(SELECT count(*) FROM {table} WHERE delta)"
+                        for table in (*HOURLY, *HOURLY.values())
+                    )
                 ).fetchone()
                 compact = pending > _COMPACT_AFTER
             if compact:
