@@ -286,35 +286,39 @@ class Monitor:
         """
         first_hour = _ceil(span.start, _HOUR)
         last_hour = _floor(span.end, _HOUR)
+        # (table, ranges): the minute table is scanned once, for both ends (its rows are
+        # not ordered by time, so every scan reads it whole).
         if hours and first_hour < last_hour:
             parts = [
-                (table, span.start, first_hour),
-                (HOURLY[table], first_hour, last_hour),
-                (table, last_hour, span.end),
+                (table, [(span.start, first_hour), (last_hour, span.end)]),
+                (HOURLY[table], [(first_hour, last_hour)]),
             ]
         else:
-            parts = [(table, span.start, span.end)]
+            parts = [(table, [(span.start, span.end)])]
         params: dict[str, Any] = {
             "tenant": tenant,
             "model": model,
             "key": cohort[0],
             "value": cohort[1],
         }
-        queries = []
-        for i, (name, start, end) in enumerate(parts):
-            if start >= end:
-                continue
-            sql = (
-                f"SELECT {columns} FROM {name} WHERE tenant = $tenant AND model = $model "
-                f"AND cohort_key = $key AND cohort_value = $value "
-                f"AND bucket >= $start{i} AND bucket < $end{i}"
-            )
-            if version is not None:
-                sql += " AND version = $version"
-            queries.append(sql)
-            params[f"start{i}"], params[f"end{i}"] = start, end
         if version is not None:
             params["version"] = version
+        queries = []
+        for name, ranges in parts:
+            within = []
+            for start, end in ranges:
+                if start < end:
+                    i = len(params)
+                    within.append(f"(bucket >= $p{i} AND bucket < $p{i + 1})")
+                    params[f"p{i}"], params[f"p{i + 1}"] = start, end
+            if not within:
+                continue
+            queries.append(
+                f"SELECT {columns} FROM {name} WHERE tenant = $tenant AND model = $model "
+                "AND cohort_key = $key AND cohort_value = $value "
+                + ("AND version = $version " if version is not None else "")
+                + f"AND ({' OR '.join(within)})"
+            )
         with self.store.cursor() as cursor:
             return cursor.sql(" UNION ALL ".join(queries), params=params).to_arrow_table()
 
