@@ -221,6 +221,35 @@ def test_rebuild_recomputes_the_same_windows(stream, capsys, tmp_path) -> None:
     assert after["n_predictions"] == n and after["n_labelled"] == int(stream["labelled"].sum())
 
 
+def test_rebuild_refuses_to_lose_history_that_retention_deleted(capsys, tmp_path) -> None:
+    db = tmp_path / "old.duckdb"
+    now = datetime.now(UTC)
+    events = [
+        {
+            "request_id": f"r{i}",
+            "model": "m",
+            "timestamp": _iso(now - timedelta(hours=6 * i + 1)),
+            "probabilities": 0.3,
+        }
+        for i in range(12)
+    ]
+    with EventStore(db) as store:
+        store.insert_predictions(parse_predictions(events, tenant="default"))
+        store.update_buckets()
+        assert store.apply_retention(1.5, now=now)["predictions"] == 6
+    code, _, err = run(capsys, "rebuild", "--db", db)
+    assert code == 2
+    assert "retention deleted the rest" in err and "--force" in err
+    args = ["metrics", "--db", db, "--model", "m", "--window", "7d", "--json"]
+    assert run(capsys, *args, tmp_path / "kept.json")[0] == 0
+    assert json.loads((tmp_path / "kept.json").read_text())["n_predictions"] == 12
+    code, out, err = run(capsys, "rebuild", "--db", db, "--force")
+    assert code == 0, err
+    assert "rebuilt the buckets of 6 predictions" in out
+    assert run(capsys, *args, tmp_path / "after.json")[0] == 0
+    assert json.loads((tmp_path / "after.json").read_text())["n_predictions"] == 6
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

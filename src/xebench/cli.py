@@ -775,9 +775,19 @@ def compare(
 def rebuild(
     db: MonitorDb = None,
     config: MonitorConfigFile = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Rebuild even where retention deleted events."),
+    ] = False,
 ) -> None:
-    """Recompute every monitoring bucket from the stored events (after an upgrade, or to audit)."""
+    """Recompute every monitoring bucket from the stored events (after an upgrade, or to audit).
+
+    Events deleted by retention are gone, and a rebuild would drop their history
+    from the buckets: it refuses when the buckets are older than the oldest stored
+    event, unless --force.
+    """
     from contextlib import ExitStack
+    from datetime import UTC
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -785,7 +795,30 @@ def rebuild(
     with ExitStack() as stack:
         store = _open_monitor(db, config, stack).store
         with store.cursor() as cursor:
-            (total,) = cursor.execute("SELECT count(*) FROM predictions").fetchone()
+            total, oldest_event, oldest_bucket = cursor.execute(
+                "SELECT count(*), min(event_time), (SELECT min(bucket) FROM bucket_scores) "
+                "FROM predictions"
+            ).fetchone()
+        if oldest_event is not None:
+            oldest_event = oldest_event.astimezone(UTC)
+        if oldest_bucket is not None:
+            oldest_bucket = oldest_bucket.astimezone(UTC)
+        first_minute = oldest_event and oldest_event.replace(second=0, microsecond=0)
+        if (
+            oldest_bucket is not None
+            and not force
+            and (first_minute is None or oldest_bucket < first_minute)
+        ):
+            since = (
+                "no event"
+                if oldest_event is None
+                else f"events since {oldest_event:%Y-%m-%d %H:%M}"
+            )
+            raise _Fail(
+                f"the buckets go back to {oldest_bucket:%Y-%m-%d %H:%M} but the store keeps "
+                f"{since} (retention deleted the rest): a rebuild would lose that history; "
+                "--force to rebuild anyway"
+            )
         progress = Progress(
             TextColumn("folding predictions"),
             BarColumn(),

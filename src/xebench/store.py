@@ -1314,7 +1314,8 @@ class EventStore:
         A prediction goes when its event time is older than ``now - days``, a
         label when its ingest time is (then its pending row too); their keys
         leave the fingerprint indexes, so the same event can be sent again.
-        Per-bucket statistics (a later issue) are to outlive the raw events.
+        The bucket statistics outlive the raw events (so a later
+        :meth:`rebuild_buckets` can only recompute what is still stored).
 
         Example:
             >>> from xebench.events import parse_predictions
