@@ -65,13 +65,16 @@ def window_row(name: str, window: dict[str, Any]) -> list[str]:
     ]
 
 
-def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def _table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, labelled: bool = True
+) -> None:
+    """A rich table; ``labelled``: its first column names the rows (left-aligned)."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
+        table.add_column(column, justify="left" if labelled and i == 0 else "right")
     for row in rows:
         table.add_row(*row)
     Console(width=max(Console().width, 140)).print(table)
@@ -121,5 +124,6 @@ def print_compare(result: dict[str, Any]) -> None:
                     f"{fmt(comparison.get('delta'))} [{fmt(interval[0])}, {fmt(interval[1])}]",
                 ]
             ],
+            labelled=False,
         )
     print(compare_line(result))
