@@ -89,3 +89,36 @@ def test_token_create_prints_a_token_and_only_its_hash(
     assert token not in config_text
     path = write(tmp_path, "tokens:\n" + config_text)
     assert load_config(path, {}).tokens.authenticate(token).tenant == "acme"
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        ("weekly", "must be rolling, version:V"),
+        ("version:", "must be rolling, version:V"),
+        ("range:2026-01-02T00:00:00Z/2026-01-01T00:00:00Z", "FROM before TO"),
+        ("range:2026-01-01/2026-01-02T00:00:00Z", "reference"),
+    ],
+)
+def test_a_bad_drift_reference_is_refused_at_load(
+    tmp_path: Path, reference: str, message: str
+) -> None:
+    path = write(tmp_path, f"monitoring:\n  models:\n    fraud: {{reference: '{reference}'}}\n")
+    with pytest.raises(ConfigError, match=r"monitoring\.models\.fraud\.reference: ") as caught:
+        load_config(path, {})
+    assert message in str(caught.value)
+
+
+def test_every_kind_of_drift_reference_loads(tmp_path: Path) -> None:
+    lines = [
+        "monitoring:",
+        "  models:",
+        "    a: {reference: rolling}",
+        "    b: {reference: 'version:v1'}",
+        "    c: {reference: 'range:2026-01-01T00:00:00Z/2026-01-02T00:00:00Z'}",
+        "    d: {reference: uploaded}",
+        "    e: {reference: 'file:/data/validation.parquet'}",
+    ]
+    config = load_config(write(tmp_path, "\n".join(lines) + "\n"), {})
+    assert config.monitoring.references["d"] == "uploaded"
+    assert sorted(config.monitoring.references) == ["a", "b", "c", "d", "e"]

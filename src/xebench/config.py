@@ -34,6 +34,7 @@ the service; every key is optional::
       gate: {max_degradation: 0.02, min_samples: 1000, confidence: 0.95}
       models:
         fraud: {label_delay: 2h, min_coverage: 0.8, reference: "version:v1"}
+        # reference: rolling (default) | version:V | range:FROM/TO | uploaded | file:PATH
 
 ``XEBENCH_TOKENS`` adds tokens as ``tenant:scope+scope:token`` entries
 separated by commas or whitespace. Tokens are kept only as salted SHA-256
@@ -62,9 +63,9 @@ from typing import Any
 import yaml
 
 from .buckets import MonitorConfig
-from .errors import XebenchError
+from .errors import InvalidInputError, XebenchError
 from .events import Limits, PiiPolicy
-from .monitor import ModelPolicy, MonitorSettings, parse_duration
+from .monitor import ModelPolicy, MonitorSettings, parse_duration, parse_reference
 
 __all__ = [
     "SCOPES",
@@ -372,6 +373,10 @@ def _monitoring(raw: Any) -> dict[str, Any]:
             raise ConfigError(f"{where}models.{name}.{sorted(extra)[0]}: unknown key")
         models[str(name)] = _policy(entry, raw, f"{where}models.{name}.")
         if entry.get("reference"):
+            try:
+                parse_reference(str(entry["reference"]))
+            except InvalidInputError as error:
+                raise ConfigError(f"{where}models.{name}.reference: {error}") from None
             references[str(name)] = str(entry["reference"])
     settings = MonitorSettings(
         default=_policy(raw, {}, where),

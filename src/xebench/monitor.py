@@ -59,6 +59,7 @@ __all__ = [
     "MonitorSettings",
     "parse_cohort",
     "parse_duration",
+    "parse_reference",
     "parse_time",
 ]
 
@@ -114,6 +115,34 @@ def parse_time(text: str | datetime, argument: str) -> datetime:
     if moment.tzinfo is None:
         raise InvalidInputError(argument, "needs a timezone offset (or Z for UTC)", value=text)
     return moment.astimezone(UTC)
+
+
+def parse_reference(spec: str) -> tuple[str, str]:
+    """A drift reference as (kind, value): ``rolling``, ``version:V``, ``range:FROM/TO``
+    (RFC 3339 times, FROM before TO), ``uploaded`` or ``file:PATH``.
+
+    Example:
+        >>> parse_reference("version:v1"), parse_reference("rolling")
+        (('version', 'v1'), ('rolling', ''))
+        >>> parse_reference("weekly")
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: reference: must be rolling, version:V, \
+range:FROM/TO, uploaded or file:PATH; got 'weekly'
+    """
+    kind, _, value = str(spec).partition(":")
+    if kind in ("rolling", "uploaded") and not value:
+        return kind, ""
+    if kind in ("version", "file") and value:
+        return kind, value
+    if kind == "range" and "/" in value:
+        first, _, last = value.partition("/")
+        if parse_time(first, "reference") >= parse_time(last, "reference"):
+            raise InvalidInputError("reference", "range:FROM/TO needs FROM before TO", value=spec)
+        return kind, value
+    raise InvalidInputError(
+        "reference", "must be rolling, version:V, range:FROM/TO, uploaded or file:PATH", value=spec
+    )
 
 
 def parse_cohort(text: str | None) -> tuple[str, str]:
@@ -648,29 +677,18 @@ class Monitor:
     def _reference(
         self, spec: str, span: _Range
     ) -> tuple[str, str | None, _Range | None, Path | None]:
-        kind, _, rest = spec.partition(":")
-        if kind == "rolling" and not rest:
+        kind, value = parse_reference(spec)
+        if kind == "rolling":
             return "rolling", None, _Range(span.start - span.length, span.start), None
-        if kind == "version" and rest:
+        if kind == "version":
             epoch = datetime(1970, 1, 1, tzinfo=UTC)
-            return "version", rest, _Range(epoch, span.end), None
-        if kind == "range" and "/" in rest:
-            first, _, last = rest.partition("/")
-            return (
-                "range",
-                None,
-                _Range(parse_time(first, "reference"), parse_time(last, "reference")),
-                None,
-            )
-        if kind == "file" and rest:
-            return "file", None, None, Path(rest)
-        if kind == "uploaded" and not rest:
-            return "uploaded", None, None, None
-        raise InvalidInputError(
-            "reference",
-            "must be rolling, version:V, range:FROM/TO, uploaded or file:PATH",
-            value=spec,
-        )
+            return "version", value, _Range(epoch, span.end), None
+        if kind == "range":
+            first, _, last = value.partition("/")
+            return "range", None, _Range(parse_time(first, "from"), parse_time(last, "to")), None
+        if kind == "file":
+            return "file", None, None, Path(value)
+        return "uploaded", None, None, None
 
     def _feature_counts(
         self, tenant: str, model: str, version: str | None, cohort: tuple[str, str], span: _Range
