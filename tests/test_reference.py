@@ -104,6 +104,10 @@ def _body(table: pa.Table, kind: str) -> tuple[bytes, str]:
     return ("\n".join(lines) + "\n").encode(), "application/x-ndjson"
 
 
+def _z(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _window(store: EventStore, reference: str, settings: MonitorSettings | None = None) -> dict:
     monitor = Monitor(store, settings)
     return monitor.drift("default", "m", window="1h", now=NOW, reference=reference)
@@ -323,3 +327,38 @@ def test_cli_drift_against_a_reference_file(tmp_path: Path, capsys) -> None:
     document = json.loads(out_path.read_text())
     assert document["drifted"] == ["x"]
     assert f"reference: m: file {reference}" in out
+
+
+def test_the_client_uploads_files_and_tables(world, tmp_path: Path) -> None:
+    import httpx
+
+    from xebench.client import Client, ClientError
+
+    with TestClient(create_app(world["store"])) as app:
+
+        def forward(request: httpx.Request) -> httpx.Response:
+            reply = app.request(
+                request.method, request.url.path, content=request.content, headers=request.headers
+            )
+            return httpx.Response(reply.status_code, content=reply.content, headers=reply.headers)
+
+        path = tmp_path / "validation.csv.gz"
+        body, _ = _body(_table(world["current"]), "csv")
+        path.write_bytes(gzip.compress(body))
+        with Client("http://xebench.test", transport=httpx.MockTransport(forward)) as client:
+            answer = client.upload_reference("m", path)
+            assert (answer["rows"], answer["source"]) == (N, "validation.csv.gz")
+            hour = f"from={_z(NOW - timedelta(hours=1))}&to={_z(NOW)}"
+            stable = app.get(f"/v1/drift?model=m&{hour}&reference=uploaded").json()
+            assert [f["js"] for f in stable["features"]] == [0.0] * 4
+            answer = client.upload_reference(
+                "m", _table(world["shifted"]).to_pandas(), name="shift"
+            )
+            assert (answer["rows"], answer["source"]) == (N, "shift")
+            drifted = app.get("/v1/drift?model=m&window=1h&reference=uploaded").json()
+            assert drifted["drifted"] == ["x"]
+            with pytest.raises(ClientError) as refused:
+                client.upload_reference("nope", path)
+            assert refused.value.status == 404
+            with pytest.raises(ValueError, match=r"must be a \.csv, \.jsonl"):
+                client.upload_reference("m", tmp_path / "notes.txt")

@@ -58,6 +58,7 @@ import gzip as gzip_module
 import json
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -66,7 +67,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -636,6 +639,18 @@ class _Core:
         if self.gzip and len(body) >= GZIP_MIN_BYTES:
             body = gzip_module.compress(body, compresslevel=5, mtime=0)
             headers["Content-Encoding"] = "gzip"
+        return self.send("POST", f"/v1/{kind}", body, headers, background, deadline)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        background: bool,
+        deadline: float | None,
+    ) -> _Outcome:
+        """One request, retried (transport errors, 408, 429, 5xx) with backoff and jitter."""
         attempt = 0
         while True:
             if background:
@@ -647,8 +662,8 @@ class _Core:
                     return _Outcome("gave_up", error=self.last_error or "", timed_out=True)
             retry_after, status = None, None
             try:
-                response = self.http.post(
-                    f"/v1/{kind}", content=body, headers=headers, timeout=timeout
+                response = self.http.request(
+                    method, path, content=body, headers=headers, timeout=timeout
                 )
             except httpx.TransportError as error:  # connection refused/reset, timeouts
                 error_text = f"{type(error).__name__}: {error}" if str(error) else repr(error)
@@ -672,8 +687,9 @@ class _Core:
                 self.counts["retries"] += 1
             self.log_retry(
                 logging.WARNING,
-                "xebench client: POST /v1/%s failed (%s); retrying in %.2f s",
-                kind,
+                "xebench client: %s %s failed (%s); retrying in %.2f s",
+                method,
+                path,
                 error_text,
                 delay,
             )
@@ -1033,6 +1049,32 @@ class Client:
         """
         return self._send("labels", events)
 
+    def upload_reference(self, model: str, data: Any, *, name: str | None = None) -> dict[str, Any]:
+        """PUT ``data`` as ``model``'s drift reference and return the server's answer.
+
+        ``data`` is a CSV, Parquet or JSON Lines file (by suffix; ``.gz`` is sent
+        gzip-encoded) or a table (a pyarrow Table, a pandas or polars DataFrame,
+        a dict of columns), sent as Parquet. The server keeps only the counts of
+        the monitored features in their bins (``GET /v1/drift?reference=uploaded``).
+        Retried like ``send_*``; raises :class:`ClientError` when refused.
+
+        Example:
+            >>> import httpx
+            >>> def server(request):
+            ...     return httpx.Response(200, json={"model": "fraud", "rows": 2,
+            ...         "kind": request.headers["content-type"]})
+            >>> with Client("http://xebench.test", transport=httpx.MockTransport(server)) as c:
+            ...     c.upload_reference("fraud", {"amount": [3.5, 12.0]})
+            {'model': 'fraud', 'rows': 2, 'kind': 'application/vnd.apache.parquet'}
+        """
+        body, headers = _reference_body(data, name)
+        core = self._core
+        if core.closing:
+            raise ClientError("the client is closed")
+        deadline = time.monotonic() + core.close_timeout if core.max_retries is None else None
+        path = f"/v1/references/{quote(str(model), safe='')}"
+        return _answer_or_raise(core, core.send("PUT", path, body, headers, False, deadline))
+
     def _send(self, kind: Kind, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if isinstance(events, Mapping) or not isinstance(events, Sequence) or not events:
             raise InvalidInputError("events", "must be a non-empty list of event dicts")
@@ -1051,13 +1093,65 @@ class Client:
                 core.counts["duplicates"] += duplicates if isinstance(duplicates, int) else 0
             else:
                 core.counts["failed"] += len(events)
-        if outcome.state == "ok":
-            return body
-        if outcome.state == "refused":
-            message = _detail(outcome.status, outcome.body)
-            with core.lock:
-                core.last_error = message
-            raise ClientError(message, status=outcome.status, body=outcome.body)
-        raise ClientError(
-            f"no acknowledgement, gave up retrying: {outcome.error}", status=outcome.status
-        )
+        return _answer_or_raise(core, outcome)
+
+
+def _answer_or_raise(core: _Core, outcome: _Outcome) -> dict[str, Any]:
+    """The answer of an acknowledged request; :class:`ClientError` otherwise."""
+    if outcome.state == "ok":
+        return outcome.body if isinstance(outcome.body, dict) else {}
+    if outcome.state == "refused":
+        message = _detail(outcome.status, outcome.body)
+        with core.lock:
+            core.last_error = message
+        raise ClientError(message, status=outcome.status, body=outcome.body)
+    raise ClientError(
+        f"no acknowledgement, gave up retrying: {outcome.error}", status=outcome.status
+    )
+
+
+_REFERENCE_TYPES = {
+    ".csv": "text/csv",
+    ".parquet": "application/vnd.apache.parquet",
+    ".jsonl": "application/x-ndjson",
+    ".ndjson": "application/x-ndjson",
+}
+
+
+def _reference_body(data: Any, name: str | None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a reference upload: a file as it is, a table as Parquet."""
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        suffixes = [s.lower() for s in path.suffixes]
+        encoded = bool(suffixes) and suffixes[-1] == ".gz"
+        kind = suffixes[-2] if encoded and len(suffixes) > 1 else (suffixes[-1:] or [""])[0]
+        if kind not in _REFERENCE_TYPES:
+            raise InvalidInputError(
+                "data", f"must be a {', '.join(sorted(_REFERENCE_TYPES))} file", value=str(path)
+            )
+        try:
+            body = path.read_bytes()
+        except OSError as error:
+            raise InvalidInputError("data", f"cannot read {path}: {error.strerror}") from None
+        headers = {"Content-Type": _REFERENCE_TYPES[kind], "X-Reference-Name": name or path.name}
+        if encoded:
+            headers["Content-Encoding"] = "gzip"
+        return body, headers
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pa.table(data)
+    except (TypeError, ValueError, pa.ArrowException) as error:
+        raise InvalidInputError(
+            "data", f"must be a file path or a table ({type(error).__name__}: {error})"
+        ) from None
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    headers = {
+        "Content-Type": "application/vnd.apache.parquet",
+        "X-Reference-Name": name or f"table of {table.num_rows} rows",
+    }
+    return buffer.getvalue(), headers
