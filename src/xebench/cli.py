@@ -883,7 +883,8 @@ def drift(
             metavar="FILE|SPEC",
             help="Offline: reference data (the baseline the bins are fixed from), CSV, Parquet "
             "or JSON Lines; repeat for several files. With --model: rolling (the previous "
-            "window, the default), version:V, range:FROM/TO or file:PATH.",
+            "window, the default), version:V, range:FROM/TO, uploaded (PUT "
+            "/v1/references/MODEL) or file:PATH.",
         ),
     ] = None,
     current: Annotated[
@@ -962,8 +963,8 @@ def drift(
 
     In production, with --model: the window of the model's events in the
     event database (--db or the --config's) against a reference (--reference
-    rolling, version:V, range:FROM/TO or file:PATH; default: the model's
-    configured reference, else rolling), for its features, score and labels,
+    rolling, version:V, range:FROM/TO, uploaded or file:PATH; default: the
+    model's configured reference, else rolling), for its features, score and labels,
     from the monitoring buckets, as GET /v1/drift answers.
 
     The exit code is 0 whether or not drift is found (read the verdicts, or
@@ -985,7 +986,8 @@ def drift(
             )
         if reference is not None and len(reference) > 1:
             raise _Fail(
-                "with --model, give one --reference (rolling, version:V, range:A/B, file:P)"
+                "with --model, give one --reference (rolling, version:V, range:A/B, uploaded, "
+                "file:P)"
             )
         document = _drift_of_model(
             model,
