@@ -700,6 +700,28 @@ def test_a_failed_fold_step_is_rolled_back_and_redone_once(monkeypatch) -> None:
 # --- 4. cohort cap ------------------------------------------------------------------------
 
 
+def test_within_one_fold_the_most_frequent_values_get_the_cap() -> None:
+    store = EventStore(":memory:", monitor=MonitorConfig(cohort_cap=2))
+    cities = ["lima"] + ["oslo"] * 5 + ["bern"] * 2 + ["rome"] * 3  # lima comes first, once
+    events = [
+        {
+            "request_id": f"r{i}",
+            "model": "m",
+            "timestamp": _stamp(BASE + timedelta(seconds=20 * i)),
+            "probabilities": 0.3,
+            "cohort": {"city": city},
+        }
+        for i, city in enumerate(cities)
+    ]
+    Ledger(store).predict(events)
+    store.update_buckets()
+    totals: Counter[str] = Counter()
+    for key, stats in snapshot(store).items():
+        if key[2] == "city":
+            totals[key[3]] += stats["n_predictions"]
+    assert totals == {"oslo": 5, "rome": 3, OTHER: 3}  # lima and bern share "other"
+
+
 def test_cohort_values_beyond_the_cap_go_to_other() -> None:
     store = EventStore(":memory:", monitor=MonitorConfig(cohort_cap=2))
     ledger = Ledger(store)

@@ -29,7 +29,8 @@ Folds append *delta* rows; :meth:`Buckets.compact` merges the rows of each key
 into one, so queries read about one row per key.
 
 Cardinality is bounded: the first ``cohort_cap`` values of each cohort key of
-a model get their own buckets, later ones go to ``"__other__"``; feature
+a model get their own buckets (within one fold, the most frequent first),
+later ones go to ``"__other__"``; feature
 histograms are kept for the model as a whole (and per cohort only when
 ``cohort_features`` is set), for at most ``max_features`` features per model.
 """
@@ -736,7 +737,13 @@ class Buckets:
         group, first = group_ids([tenant, model, key, value])
         unique = combos.take(pa.array(first)).to_pylist()
         cap = self.config.cohort_cap
-        mapped = [self._vocabulary.admit(r["t"], r["m"], r["k"], r["v"], cap) for r in unique]
+        # New values are admitted most frequent first (ties by first appearance), so
+        # when the cap fills within one fold -- a bulk import -- the top values get it.
+        order = np.lexsort((first, -np.bincount(group, minlength=len(unique))))
+        mapped: list[str] = [""] * len(unique)
+        for i in order.tolist():
+            r = unique[i]
+            mapped[i] = self._vocabulary.admit(r["t"], r["m"], r["k"], r["v"], cap)
         return pa.array(mapped, pa.string()).take(pa.array(group))
 
     def _fold_predictions(self, con: duckdb.DuckDBPyConnection, p0: int, p1: int) -> int:
