@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -738,17 +739,16 @@ def _categorical_values(column: pa.ChunkedArray) -> pa.ChunkedArray:
 # --- the two kinds of input ----------------------------------------------------------
 
 
-class _Side:
+class _Side(ABC):
     """One side (reference or current): its sources, their schemas, its batches."""
 
     label: str
     sources: list[str]
     schemas: list[pa.Schema]
 
-    def batches(
-        self, columns: list[str], numeric: list[str], max_rows: int
-    ) -> Iterator[Chunk]:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def batches(self, columns: list[str], numeric: list[str], max_rows: int) -> Iterator[Chunk]:
+        """``columns`` of this side in chunks of about ``max_rows`` rows."""
 
 
 class _FileSide(_Side):
