@@ -362,3 +362,12 @@ def test_the_client_uploads_files_and_tables(world, tmp_path: Path) -> None:
             assert refused.value.status == 404
             with pytest.raises(ValueError, match=r"must be a \.csv, \.jsonl"):
                 client.upload_reference("m", tmp_path / "notes.txt")
+
+
+def test_a_tab_separated_reference_reads_like_csv(world) -> None:
+    table = _table(world["current"])
+    buffer = io.BytesIO()
+    pyarrow.csv.write_csv(table, buffer, pyarrow.csv.WriteOptions(delimiter="\t"))
+    from_tsv = read_upload(buffer.getvalue(), "text/tab-separated-values")
+    csv_body, _ = _body(table, "csv")
+    assert from_tsv.equals(read_upload(csv_body, "text/csv"))

@@ -74,7 +74,7 @@ from urllib.parse import quote
 import httpx
 
 from ._version import __version__
-from .errors import InvalidInputError, XebenchError
+from .errors import DataError, InvalidInputError, XebenchError
 from .events import EventKind, check_event, label_text
 
 __all__ = ["Client", "ClientError"]
@@ -1110,31 +1110,36 @@ def _answer_or_raise(core: _Core, outcome: _Outcome) -> dict[str, Any]:
     )
 
 
+#: The media type of a reference file, by the format its suffix names (xebench.io).
 _REFERENCE_TYPES = {
-    ".csv": "text/csv",
-    ".parquet": "application/vnd.apache.parquet",
-    ".jsonl": "application/x-ndjson",
-    ".ndjson": "application/x-ndjson",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+    "parquet": "application/vnd.apache.parquet",
+    "json": "application/x-ndjson",
 }
 
 
 def _reference_body(data: Any, name: str | None) -> tuple[bytes, dict[str, str]]:
     """The body and headers of a reference upload: a file as it is, a table as Parquet."""
     if isinstance(data, str | os.PathLike):
+        from .io import SUPPORTED_SUFFIXES, _format_of
+
         path = Path(data)
-        suffixes = [s.lower() for s in path.suffixes]
-        encoded = bool(suffixes) and suffixes[-1] == ".gz"
-        kind = suffixes[-2] if encoded and len(suffixes) > 1 else (suffixes[-1:] or [""])[0]
-        if kind not in _REFERENCE_TYPES:
+        try:
+            kind, compressed = _format_of(path)
+        except DataError:
+            suffixes = ", ".join(sorted(SUPPORTED_SUFFIXES))
             raise InvalidInputError(
-                "data", f"must be a {', '.join(sorted(_REFERENCE_TYPES))} file", value=str(path)
-            )
+                "data", f"must be a {suffixes} file (CSV, JSON Lines: .gz too)", value=str(path)
+            ) from None
+        if ".tsv" in (s.lower() for s in path.suffixes):
+            kind = "tsv"
         try:
             body = path.read_bytes()
         except OSError as error:
             raise InvalidInputError("data", f"cannot read {path}: {error.strerror}") from None
         headers = {"Content-Type": _REFERENCE_TYPES[kind], "X-Reference-Name": name or path.name}
-        if encoded:
+        if compressed:
             headers["Content-Encoding"] = "gzip"
         return body, headers
     import io

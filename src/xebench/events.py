@@ -86,6 +86,7 @@ __all__ = [
     "decompress_body",
     "label_columns",
     "label_text",
+    "media_type",
     "parse_labels",
     "parse_predictions",
     "prediction_columns",
@@ -289,7 +290,13 @@ NO_PII = PiiPolicy()
 # --- bodies -------------------------------------------------------------------------
 
 
-def _media_type(content_type: str | None) -> str:
+def media_type(content_type: str | None) -> str:
+    """The media type of a ``Content-Type`` header, without parameters, lower case.
+
+    Example:
+        >>> media_type("Text/CSV; charset=utf-8"), media_type(None)
+        ('text/csv', '')
+    """
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
@@ -333,7 +340,7 @@ def decode_body(
         xebench.events.BatchError: unsupported content type 'text/plain': send application/json
         (an array of events) or application/x-ndjson (one event per line)
     """
-    media = _media_type(content_type)
+    media = media_type(content_type)
     if media not in JSON_TYPES and media not in NDJSON_TYPES:
         raise BatchError(
             415,

@@ -44,6 +44,7 @@ __all__ = ["UPLOAD_TYPES", "ReferenceCounts", "count_file", "count_tables", "rea
 #: Media types accepted by ``PUT /v1/references/{model}``, and the format each means.
 UPLOAD_TYPES: Mapping[str, str] = {
     "text/csv": "csv",
+    "text/tab-separated-values": "tsv",
     **dict.fromkeys(NDJSON_TYPES, "jsonl"),
     "application/vnd.apache.parquet": "parquet",
     "application/x-parquet": "parquet",
@@ -158,7 +159,7 @@ def count_file(path: str | Path, bins: Mapping[str, FeatureBins]) -> ReferenceCo
 
 
 def read_upload(body: bytes, media_type: str) -> pa.Table:
-    """The table of an uploaded reference: CSV, JSON Lines or Parquet (``UPLOAD_TYPES``).
+    """The table of an uploaded reference: CSV, TSV, JSON Lines or Parquet (``UPLOAD_TYPES``).
 
     Raises:
         DataError: the body cannot be read in that format, or holds no rows.
@@ -171,17 +172,21 @@ def read_upload(body: bytes, media_type: str) -> pa.Table:
     import pyarrow.json
     import pyarrow.parquet as pq
 
+    from .io import _first_line
+
     kind = UPLOAD_TYPES[media_type]
     readers = {
         "csv": lambda data: pyarrow.csv.read_csv(data),
+        "tsv": lambda data: pyarrow.csv.read_csv(
+            data, parse_options=pyarrow.csv.ParseOptions(delimiter="\t")
+        ),
         "jsonl": lambda data: pyarrow.json.read_json(data),
         "parquet": lambda data: pq.read_table(data),
     }
     try:
         table = readers[kind](io.BytesIO(body))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataError("body", f"cannot read as {kind} ({first})") from error
+        raise DataError("body", f"cannot read as {kind} ({_first_line(error)})") from error
     if not table.num_rows:
         raise DataError("body", f"the {kind} reference holds no rows")
     return table

@@ -69,6 +69,7 @@ from .events import (
     decode_body,
     decompress_body,
     label_columns,
+    media_type,
     prediction_columns,
 )
 from .monitor import Monitor
@@ -507,7 +508,7 @@ def create_app(
         (``GET /v1/drift?reference=uploaded``): each column named like a monitored
         feature is counted in that feature's bins and only the counts are kept."""
         monitor_of(who, model)
-        media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        media = media_type(request.headers.get("content-type"))
         if media not in UPLOAD_TYPES:
             raise _HttpError(
                 415,
