@@ -9,9 +9,9 @@ least 70% of the rate without it.
 Sections:
 
 1. ``load``: events are generated directly as Arrow tables with exactly
-   :data:`~xebench.event_schema.PREDICTION_SCHEMA` / ``LABEL_SCHEMA`` (``fp``,
+   :data:`~xebench.store.schema.PREDICTION_SCHEMA` / ``LABEL_SCHEMA`` (``fp``,
    ``rfp``, ``payload_hash`` and the ``features`` JSON text computed as
-   ``xebench.events`` computes them; checked against ``prediction_columns`` /
+   ``xebench.ingest.events`` computes them; checked against ``prediction_columns`` /
    ``label_columns`` on a sample before anything is timed): ``--events``
    predictions (default 1e7) of one binary model ``m`` (versions v1, and v2
    on half the traffic of the last two days), spread over 7 days ending now,
@@ -85,7 +85,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_ingest as bi  # noqa: E402  (the open-loop generator, server helpers)
-from xebench.event_schema import LABEL_SCHEMA, PREDICTION_SCHEMA, fingerprint, hash64  # noqa: E402
+from xebench.store.schema import LABEL_SCHEMA, PREDICTION_SCHEMA, fingerprint, hash64  # noqa: E402
 
 TENANT = "default"  # the service's tenant without tokens
 MODEL = "m"
@@ -268,8 +268,8 @@ def make_chunk(spec: DataSpec, k: int) -> tuple[pa.Table, pa.Table]:
 
 
 def self_check(spec: DataSpec, n: int = 400) -> str:
-    """The generated columns equal what ``xebench.events`` makes of the same events."""
-    from xebench.events import label_columns, prediction_columns
+    """The generated columns equal what ``xebench.ingest.events`` makes of the same events."""
+    from xebench.ingest.events import label_columns, prediction_columns
 
     small = DataSpec(events=n, end=spec.end, days=spec.days, cohorts=spec.cohorts,
                      features=spec.features, chunk=n, seed=spec.seed + 999)  # fmt: skip
@@ -365,7 +365,7 @@ def section_load(spec: DataSpec, db: Path, work: Path, args: argparse.Namespace)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from xebench.store import EventBatch, EventStore
+    from xebench.store.event_store import EventBatch, EventStore
 
     out: dict[str, Any] = {"events": spec.events, "chunks": spec.chunks, "chunk": spec.chunk}
     print(f"  self-check: {self_check(spec)}", flush=True)

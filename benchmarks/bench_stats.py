@@ -36,7 +36,7 @@ import numpy as np
 
 import xebench as xb
 from _timing import median_seconds
-from xebench.stats import ScoreStats
+from xebench.stats.scores import ScoreStats
 
 CHUNK = 100_000
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from xebench.cli import main
+from xebench.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -84,10 +84,10 @@ def test_drift_example_is_shown_verbatim(
 def test_monitoring_examples_answer_on_the_demo_store(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from xebench.config import load_config
-    from xebench.demo import run_demo
-    from xebench.service import create_app
-    from xebench.store import EventStore
+    from xebench.demo.tour import run_demo
+    from xebench.service.app import create_app
+    from xebench.service.config import load_config
+    from xebench.store.event_store import EventStore
 
     run_demo(tmp_path, hours=12, quiet=True)
     config = load_config(tmp_path / "xebench.yaml")
@@ -141,8 +141,8 @@ def test_serve_examples_answer_as_shown() -> None:
     """Each `curl ... -d '...'` of the serve section, sent in process, answers what is shown."""
     from fastapi.testclient import TestClient
 
-    from xebench.service import create_app
-    from xebench.store import EventStore
+    from xebench.service.app import create_app
+    from xebench.store.event_store import EventStore
 
     text = _section("## Ingest production events")
     calls = re.findall(r"\$ curl -s localhost:8000(\S+)(.*?)\n(\{.*?\})\n", text, re.S)

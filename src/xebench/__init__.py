@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 from ._version import __version__
-from .compare import (
+from .analysis.compare import (
     Comparison,
     Decision,
     PairedStats,
@@ -22,8 +22,7 @@ from .compare import (
     unpaired_comparison,
 )
 from .errors import DataError, InvalidInputError, XebenchError
-from .histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
-from .metrics import (
+from .metrics.kernel import (
     ReliabilityCurve,
     accuracy,
     brier_decomposition,
@@ -43,14 +42,15 @@ from .metrics import (
     reliability_curve,
     skill_score,
 )
-from .stats import ScoreStats
+from .stats.histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
+from .stats.scores import ScoreStats
 
 _LAZY = {
-    "benchmark": "offline",
-    "BenchmarkResult": "offline",
-    "Client": "client",
-    "ClientError": "client",
-    "EventStore": "store",
+    "benchmark": "offline.benchmark",
+    "BenchmarkResult": "offline.benchmark",
+    "Client": "client.sdk",
+    "ClientError": "client.sdk",
+    "EventStore": "store.event_store",
 }
 
 

@@ -1,7 +1,7 @@
 """The drift report as one self-contained HTML page (plotly.js inlined, no CDN).
 
 It renders the ``xebench drift --json`` document (:meth:`DriftReport.to_dict
-<xebench.drift.DriftReport.to_dict>`), so the page, the terminal table and the
+<xebench.offline.drift.DriftReport.to_dict>`), so the page, the terminal table and the
 JSON show the same numbers: the ranking table, then one bar chart per feature
 with the reference and current share of every bin.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _environment, _plotly_js, _script_json
+from .html import environment, plotly_js, script_json
 
 __all__ = ["render_drift_html"]
 
@@ -64,16 +64,16 @@ def render_drift_html(data: dict[str, Any]) -> str:
     """Render a ``drift --json`` document as one self-contained HTML page.
 
     Example:
-        >>> from xebench.drift import drift_frames
+        >>> from xebench.offline.drift import drift_frames
         >>> doc = drift_frames({"x": [0.0, 1.0] * 300}, {"x": [1.0] * 600}).to_dict()
         >>> page = render_drift_html(doc)
         >>> page.startswith("<!DOCTYPE html>"), "chart-feature-0" in page, "<script src=" in page
         (True, True, False)
     """
-    template = _environment().get_template("drift.html.j2")
+    template = environment().get_template("drift.html.j2")
     charts = [_chart(feature) for feature in data["features"]]
     return template.render(
         data=data,
-        charts_json=_script_json(charts),
-        plotly_js=_plotly_js(),
+        charts_json=script_json(charts),
+        plotly_js=plotly_js(),
     )

@@ -1,0 +1,5 @@
+"""The ``xebench`` command line."""
+
+from .main import main
+
+__all__ = ["main"]

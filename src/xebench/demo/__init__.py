@@ -1,0 +1,1 @@
+"""The synthetic production stream (:mod:`.stream`) and the tour (:mod:`.tour`)."""

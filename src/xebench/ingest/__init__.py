@@ -1,0 +1,1 @@
+"""Event validation (:mod:`.events`) and file import into the store (:mod:`.files`)."""

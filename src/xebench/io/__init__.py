@@ -1,0 +1,1 @@
+"""Readers: CSV, Parquet, JSON Lines and in-memory tables, in bounded chunks."""

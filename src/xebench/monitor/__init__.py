@@ -1,0 +1,1 @@
+"""Windows, series, drift and canary / shadow comparisons over the event store."""

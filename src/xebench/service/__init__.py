@@ -1,0 +1,1 @@
+"""The HTTP service: app factory, configuration, the single writer, the server."""

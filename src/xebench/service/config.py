@@ -1,0 +1,423 @@
+"""Service configuration: tokens and tenants, privacy, limits, and where the database lives.
+
+A YAML file (``xebench serve --config FILE``) and the environment configure
+the service; every key is optional::
+
+    db: /var/lib/xebench/xebench.duckdb     # --db overrides it
+    tokens:
+      - tenant: acme
+        scopes: [ingest, read]
+        hash: "sha256:9c1f...:4be2..."      # from `xebench token create`
+      - tenant: beta
+        scopes: [read]
+        token_env: BETA_READ_TOKEN          # plaintext from the environment
+    pii:
+      drop: [email]                          # cohort/feature keys never stored
+      hash: [user_id]                        # stored as a keyed hash
+      key_env: XEBENCH_PII_KEY               # the secret of that hash
+    limits:
+      max_body_bytes: 20971520
+      max_events: 10000
+      max_future_seconds: 3600
+    queue_events: 50000                      # writer queue bound (then 429)
+    memory_limit: 128MB                      # DuckDB buffer pool
+    join_window_days: 7                      # pending labels older: orphans
+    monitoring:                              # what the buckets keep and how windows read
+      cohort_cap: 100                        # values per cohort key, then "__other__"
+      cohort_features: false                 # feature histograms per cohort too
+      max_features: 50
+      learn_after: 1000                      # values before a feature's bins are fixed
+      fold_interval: 1                       # seconds between folds under load; 0: never
+      label_delay: 30m                       # omit: the observed p90 label lag
+      min_coverage: 0.5                      # below: the window is provisional
+      drift: {min_samples: 500, threshold: 0.01, bins: 10}
+      gate: {max_degradation: 0.02, min_samples: 1000, confidence: 0.95}
+      models:
+        fraud: {label_delay: 2h, min_coverage: 0.8, reference: "version:v1"}
+        # reference: rolling (default) | version:V | range:FROM/TO | uploaded | file:PATH
+
+``XEBENCH_TOKENS`` adds tokens as ``tenant:scope+scope:token`` entries
+separated by commas or whitespace. Tokens are kept only as salted SHA-256
+digests and compared in constant time.
+
+Example:
+    >>> entry = hash_token("s3cret", salt=bytes(16))
+    >>> tokens = TokenRegistry([TokenEntry("acme", frozenset({"read"}), entry)])
+    >>> tokens.authenticate("s3cret").tenant, tokens.authenticate("wrong")
+    ('acme', None)
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InvalidInputError, XebenchError
+from ..ingest.events import Limits, PiiPolicy
+from ..monitor.windows import ModelPolicy, MonitorSettings, parse_duration, parse_reference
+from ..store.buckets import MonitorConfig
+
+__all__ = [
+    "SCOPES",
+    "ConfigError",
+    "ServiceConfig",
+    "TokenEntry",
+    "TokenRegistry",
+    "check_tenant",
+    "default_db_path",
+    "hash_token",
+    "load_config",
+    "new_token",
+    "parse_scopes",
+]
+
+#: What a token may do: send events, read metrics.
+SCOPES = frozenset({"ingest", "read"})
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class ConfigError(XebenchError, ValueError):
+    """The configuration file or environment is invalid; the message names the key.
+
+    Example:
+        >>> str(ConfigError("tokens[0].scopes: unknown scope 'write'"))
+        "tokens[0].scopes: unknown scope 'write'"
+    """
+
+
+def hash_token(token: str, *, salt: bytes | None = None) -> str:
+    """``sha256:SALT:DIGEST`` of a token; what the configuration stores instead of it.
+
+    Tokens are long random strings, so one salted SHA-256 is enough (a slow
+    password hash would cost milliseconds on every request for no gain).
+
+    Example:
+        >>> hash_token("abc", salt=bytes(4))
+        'sha256:00000000:0a834ab04b1628b0b4ec20ca71e77f96a80431c1da87ebf07276c438b662206a'
+    """
+    salt = secrets.token_bytes(16) if salt is None else salt
+    return f"sha256:{salt.hex()}:{sha256(salt + token.encode()).hexdigest()}"
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits, URL-safe).
+
+    Example:
+        >>> len(new_token()) >= 43
+        True
+    """
+    return "xeb_" + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class TokenEntry:
+    """One configured token: its tenant, its scopes and its salted digest.
+
+    Example:
+        >>> TokenEntry("acme", frozenset({"ingest"}), hash_token("t")).matches("t")
+        True
+    """
+
+    tenant: str
+    scopes: frozenset[str]
+    digest: str
+
+    def matches(self, token: str) -> bool:
+        """Whether ``token`` hashes to this entry's digest (constant-time comparison)."""
+        _, salt, expected = self.digest.split(":")
+        actual = sha256(bytes.fromhex(salt) + token.encode()).hexdigest()
+        return hmac.compare_digest(actual, expected)
+
+
+class TokenRegistry:
+    """The configured tokens; empty means authentication is off (one tenant, ``default``).
+
+    Example:
+        >>> TokenRegistry([]).enabled
+        False
+    """
+
+    def __init__(self, entries: Iterable[TokenEntry]) -> None:
+        self.entries = list(entries)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any token is configured."""
+        return bool(self.entries)
+
+    def authenticate(self, token: str) -> TokenEntry | None:
+        """The entry of ``token``, or None. Every entry is checked, so timing reveals nothing."""
+        found = None
+        for entry in self.entries:
+            if entry.matches(token) and found is None:
+                found = entry
+        return found
+
+
+@dataclass
+class ServiceConfig:
+    """Everything ``xebench serve`` needs besides host and port.
+
+    Example:
+        >>> ServiceConfig().queue_events
+        50000
+    """
+
+    db: Path | None = None
+    tokens: TokenRegistry = field(default_factory=lambda: TokenRegistry([]))
+    pii: PiiPolicy = field(default_factory=PiiPolicy)
+    limits: Limits = field(default_factory=Limits)
+    queue_events: int = 50_000
+    join_window: timedelta = timedelta(days=7)
+    #: DuckDB's buffer pool; without a bound it grows with the database file.
+    memory_limit: str = "128MB"
+    #: What the bucket statistics keep (fixed when events are folded).
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    #: How windows, drift and comparisons read them (may change at any restart).
+    monitoring: MonitorSettings = field(default_factory=MonitorSettings)
+    #: Seconds between folds of new events into the buckets while writes keep coming
+    #: (an idle writer folds at once); None: never (the buckets then go stale).
+    fold_interval: float | None = 1.0
+
+
+def default_db_path() -> Path:
+    """``$XEBENCH_DB``, else ``$XDG_DATA_HOME/xebench/xebench.duckdb`` (``~/.local/share``).
+
+    Example:
+        >>> default_db_path().name
+        'xebench.duckdb'
+    """
+    if os.environ.get("XEBENCH_DB"):
+        return Path(os.environ["XEBENCH_DB"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "xebench" / "xebench.duckdb"
+
+
+def parse_scopes(value: Any, where: str) -> frozenset[str]:
+    """Scopes from a list or an ``"ingest,read"`` string; ``where`` names the key in errors.
+
+    Example:
+        >>> sorted(parse_scopes("ingest+read", "--scopes"))
+        ['ingest', 'read']
+    """
+    if isinstance(value, str):
+        value = re.split(r"[+,\s]+", value.strip())
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: give a list of scopes from {sorted(SCOPES)}")
+    unknown = [s for s in value if s not in SCOPES]
+    if unknown:
+        raise ConfigError(f"{where}: unknown scope {unknown[0]!r}; scopes are {sorted(SCOPES)}")
+    return frozenset(value)
+
+
+def check_tenant(value: Any, where: str) -> str:
+    """A valid tenant name (1-64 letters, digits, ``.``, ``_``, ``-``) or :class:`ConfigError`.
+
+    Example:
+        >>> check_tenant("acme", "--tenant")
+        'acme'
+    """
+    if not isinstance(value, str) or not _TENANT.match(value):
+        raise ConfigError(f"{where}: a tenant is 1-64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _token_entries(raw: Any, env: Mapping[str, str]) -> list[TokenEntry]:
+    entries = []
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise ConfigError("tokens: must be a list of {tenant, scopes, hash | token_env}")
+    for i, item in enumerate(raw):
+        where = f"tokens[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: must be a mapping with tenant, scopes and hash")
+        unknown = set(item) - {"tenant", "scopes", "hash", "token_env"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        tenant = check_tenant(item.get("tenant"), f"{where}.tenant")
+        scopes = parse_scopes(item.get("scopes"), f"{where}.scopes")
+        if "hash" in item:
+            digest = str(item["hash"])
+            if not re.fullmatch(r"sha256:[0-9a-f]+:[0-9a-f]{64}", digest):
+                raise ConfigError(
+                    f"{where}.hash: expected sha256:SALT:DIGEST from `xebench token create`"
+                )
+        elif "token_env" in item:
+            secret = env.get(str(item["token_env"]))
+            if not secret:
+                raise ConfigError(
+                    f"{where}.token_env: environment variable {item['token_env']!r} is not set"
+                )
+            digest = hash_token(secret)
+        else:
+            raise ConfigError(f"{where}: give hash (from `xebench token create`) or token_env")
+        entries.append(TokenEntry(tenant, scopes, digest))
+    for i, text in enumerate(t for t in re.split(r"[,\s]+", env.get("XEBENCH_TOKENS", "")) if t):
+        parts = text.split(":", 2)
+        if len(parts) != 3 or not parts[2]:
+            raise ConfigError(f"XEBENCH_TOKENS entry {i}: expected tenant:scope+scope:token")
+        tenant = check_tenant(parts[0], f"XEBENCH_TOKENS entry {i}")
+        scopes = parse_scopes(parts[1], f"XEBENCH_TOKENS entry {i}")
+        entries.append(TokenEntry(tenant, scopes, hash_token(parts[2])))
+    return entries
+
+
+def _pii(raw: Any, env: Mapping[str, str]) -> PiiPolicy:
+    if raw is None:
+        return PiiPolicy()
+    if not isinstance(raw, dict):
+        raise ConfigError("pii: must be a mapping with drop, hash and key_env")
+    unknown = set(raw) - {"drop", "hash", "key_env", "key"}
+    if unknown:
+        raise ConfigError(f"pii: unknown key {sorted(unknown)[0]!r}")
+    key_env = str(raw.get("key_env", "XEBENCH_PII_KEY"))
+    key = raw.get("key") or env.get(key_env, "")
+    hashed = frozenset(raw.get("hash") or [])
+    if hashed and not key:
+        raise ConfigError(f"pii.hash: needs a secret; set {key_env} in the environment")
+    return PiiPolicy(drop=frozenset(raw.get("drop") or []), hash=hashed, key=str(key).encode())
+
+
+def _positive(raw: Mapping[str, Any], key: str, default: Any, where: str) -> Any:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"{where}{key}: must be a positive number; got {value!r}")
+    return value
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> ServiceConfig:
+    """Read the YAML file at ``path`` (optional) and the environment.
+
+    Example:
+        >>> config = load_config(env={"XEBENCH_TOKENS": "acme:ingest+read:t0ken"})
+        >>> config.tokens.authenticate("t0ken").scopes == {"ingest", "read"}
+        True
+    """
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        raw = loaded or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: must be a YAML mapping")
+    known = {
+        "db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit",
+        "monitoring",
+    }  # fmt: skip
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}; keys are {sorted(known)}")
+    limits_raw = raw.get("limits") or {}
+    limits = Limits(
+        max_body_bytes=int(_positive(limits_raw, "max_body_bytes", 20 * 1024 * 1024, "limits.")),
+        max_events=int(_positive(limits_raw, "max_events", 10_000, "limits.")),
+        max_future=timedelta(seconds=_positive(limits_raw, "max_future_seconds", 3600, "limits.")),
+    )
+    return ServiceConfig(
+        db=Path(raw["db"]) if raw.get("db") else None,
+        tokens=TokenRegistry(_token_entries(raw.get("tokens"), env)),
+        pii=_pii(raw.get("pii"), env),
+        limits=limits,
+        queue_events=int(_positive(raw, "queue_events", 50_000, "")),
+        join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
+        memory_limit=str(raw.get("memory_limit", "128MB")),
+        **_monitoring(raw.get("monitoring")),
+    )
+
+
+def _monitoring(raw: Any) -> dict[str, Any]:
+    """``monitor`` and ``monitoring`` of :class:`ServiceConfig` from the ``monitoring:`` key."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("monitoring: must be a mapping")
+    where = "monitoring."
+    known = {
+        "cohort_cap", "cohort_features", "max_features", "learn_after", "label_delay",
+        "min_coverage", "drift", "gate", "models", "fold_interval",
+    }  # fmt: skip
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key; keys are {sorted(known)}")
+    monitor = MonitorConfig(
+        cohort_cap=int(_positive(raw, "cohort_cap", 100, where)),
+        cohort_features=bool(raw.get("cohort_features", False)),
+        max_features=int(_positive(raw, "max_features", 50, where)),
+        learn_after=int(_positive(raw, "learn_after", 1000, where)),
+    )
+    drift = _section(raw, "drift", {"min_samples", "threshold", "bins"})
+    gate = _section(raw, "gate", {"max_degradation", "min_samples", "confidence"})
+    models, references = {}, {}
+    for name, entry in _section(raw, "models", None).items():
+        entry = entry or {}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}models.{name}: must be a mapping")
+        extra = set(entry) - {"label_delay", "min_coverage", "reference"}
+        if extra:
+            raise ConfigError(f"{where}models.{name}.{sorted(extra)[0]}: unknown key")
+        models[str(name)] = _policy(entry, raw, f"{where}models.{name}.")
+        if entry.get("reference"):
+            try:
+                parse_reference(str(entry["reference"]))
+            except InvalidInputError as error:
+                raise ConfigError(f"{where}models.{name}.reference: {error}") from None
+            references[str(name)] = str(entry["reference"])
+    settings = MonitorSettings(
+        default=_policy(raw, {}, where),
+        models=models,
+        references=references,
+        drift_min_samples=int(drift.get("min_samples", 500)),
+        drift_threshold=float(_positive(drift, "threshold", 0.01, f"{where}drift.")),
+        drift_bins=int(_positive(drift, "bins", 10, f"{where}drift.")),
+        gate_max_degradation=float(gate.get("max_degradation", 0.02)),
+        gate_min_samples=int(gate.get("min_samples", 1000)),
+        gate_confidence=float(_positive(gate, "confidence", 0.95, f"{where}gate.")),
+    )
+    interval = raw.get("fold_interval", 1.0)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
+        raise ConfigError(f"{where}fold_interval: must be seconds >= 0; got {interval!r}")
+    return {
+        "monitor": monitor,
+        "monitoring": settings,
+        "fold_interval": float(interval) or None,
+    }
+
+
+def _section(raw: dict[str, Any], key: str, known: set[str] | None) -> dict[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"monitoring.{key}: must be a mapping")
+    if known is not None and set(value) - known:
+        raise ConfigError(
+            f"monitoring.{key}.{sorted(set(value) - known)[0]}: unknown key; keys are "
+            f"{sorted(known)}"
+        )
+    return value
+
+
+def _policy(entry: dict[str, Any], defaults: dict[str, Any], where: str) -> ModelPolicy:
+    delay = entry.get("label_delay", defaults.get("label_delay"))
+    try:
+        label_delay = None if delay is None else parse_duration(delay, f"{where}label_delay")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    coverage = float(entry.get("min_coverage", defaults.get("min_coverage", 0.5)))
+    if not 0.0 <= coverage <= 1.0:
+        raise ConfigError(f"{where}min_coverage: must be between 0 and 1; got {coverage}")
+    return ModelPolicy(label_delay=label_delay, min_coverage=coverage)

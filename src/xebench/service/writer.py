@@ -1,0 +1,318 @@
+"""The single writer: one thread commits every event batch, then acknowledges it.
+
+DuckDB allows one writing connection per file, and a commit (a WAL sync) costs
+the same for one event as for ten thousand. So request handlers validate and
+:meth:`Writer.submit` their batch on a bounded queue; one thread drains the
+queue, writes several batches in one transaction (group commit) and only then
+resolves each batch's future. A handler answers after its future resolves, so
+an acknowledged event is always committed.
+
+Back-pressure instead of memory growth: when the queue holds ``max_events``
+events, :meth:`Writer.submit` raises :class:`WriterBusy` (HTTP 429). When the
+store fails (disk full, I/O error), the batches in flight and every new
+submission get :class:`StoreUnavailable` (HTTP 503) until the writer has
+reopened the store; queued batches wait and are written after the reopen.
+
+Example:
+    >>> from xebench.store import EventBatch, EventStore
+    >>> from xebench.ingest.events import parse_predictions
+    >>> table = parse_predictions([{"request_id": "r1", "model": "m", "probabilities": 0.4}],
+    ...                           tenant="default")
+    >>> writer = Writer(EventStore(":memory:")).start()
+    >>> writer.submit(EventBatch("predictions", table)).result().inserted
+    1
+    >>> writer.stop()
+    >>> writer.store.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import XebenchError
+from ..store.event_store import STORE_FAILURES, EventBatch, EventStore, WriteOutcome
+from ..store.schema import LABEL_SCHEMA, PREDICTION_SCHEMA
+
+__all__ = ["StoreUnavailable", "Writer", "WriterBusy"]
+
+log = logging.getLogger("xebench.service.writer")
+
+
+class WriterBusy(XebenchError):
+    """The writer queue is full: retry after ``retry_after`` seconds (HTTP 429).
+
+    Example:
+        >>> WriterBusy(1.0).retry_after
+        1.0
+    """
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"the write queue is full; retry in {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(XebenchError):
+    """The store failed and is being reopened: retry after ``retry_after`` seconds (HTTP 503).
+
+    Example:
+        >>> StoreUnavailable("disk full", 5.0).retry_after
+        5.0
+    """
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(f"the event store is unavailable ({reason}); retry in {retry_after:g} s")
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Item:
+    kind: str
+    n: int
+    future: Future[WriteOutcome]
+    table: pa.Table | None = None  # or, from the service, the columns of one
+    columns: dict[str, list[Any]] | None = None
+
+
+_SCHEMAS = {"predictions": PREDICTION_SCHEMA, "labels": LABEL_SCHEMA}
+
+
+def _batches(group: list[_Item]) -> list[EventBatch]:
+    """The group as store batches; all column items of a kind become one Arrow table,
+    sliced per request (building a table costs ~100 us whatever its size)."""
+    tables: dict[int, pa.Table] = {}
+    for kind, schema in _SCHEMAS.items():
+        items = [i for i, item in enumerate(group) if item.kind == kind and item.columns]
+        if not items:
+            continue
+        merged: dict[str, list[Any]] = {name: [] for name in schema.names}
+        for i in items:
+            for name, values in group[i].columns.items():  # type: ignore[union-attr]
+                merged[name].extend(values)
+        table = pa.table(merged, schema=schema)
+        offset = 0
+        for i in items:
+            tables[i] = table.slice(offset, group[i].n)
+            offset += group[i].n
+    return [
+        EventBatch(item.kind, item.table if item.table is not None else tables[i])  # type: ignore[arg-type]
+        for i, item in enumerate(group)
+    ]
+
+
+class Writer:
+    """Owns the store's writes; see the module docstring.
+
+    Args:
+        store: the open store.
+        reopen: makes a new store after a failure (None: a failed store stays
+            failed, as for ``":memory:"``, which a reopen would empty).
+        max_events: events queued before :class:`WriterBusy`.
+        max_group_events: events written per transaction at most.
+        fold_interval: seconds between folds of new events into the monitoring
+            buckets (:meth:`EventStore.update_buckets`) while writes keep
+            coming; an idle writer folds at once. None: never (tests, tools).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        reopen: Callable[[], EventStore] | None = None,
+        max_events: int = 50_000,
+        max_group_events: int = 50_000,
+        fold_interval: float | None = 1.0,
+    ) -> None:
+        self.store = store
+        self._reopen = reopen
+        self.max_events = max_events
+        self.max_group_events = max_group_events
+        self._queue: deque[_Item] = deque()
+        self._queued_events = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._failure: str | None = None
+        self._thread: threading.Thread | None = None
+        self.commits = 0
+        self.fold_interval = fold_interval
+        self.fold_failure: str | None = None
+        self._unfolded = False
+        self._last_fold = time.monotonic()
+
+    # --- the caller's side --------------------------------------------------------
+
+    @property
+    def queued_events(self) -> int:
+        """Events waiting for the writer."""
+        return self._queued_events
+
+    @property
+    def failure(self) -> str | None:
+        """Why the store is unavailable, or None when it is healthy."""
+        return self._failure
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writer thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def check_room(self) -> None:
+        """Raise :class:`WriterBusy` / :class:`StoreUnavailable` now if a batch would be refused."""
+        if self._failure is not None:
+            raise StoreUnavailable(self._failure, 5.0)
+        if self._queued_events >= self.max_events:
+            raise WriterBusy(1.0)
+
+    def submit(self, batch: EventBatch) -> Future[WriteOutcome]:
+        """Queue ``batch``; the future resolves once it is committed (or rejected).
+
+        Raises :class:`WriterBusy` when the queue is full and
+        :class:`StoreUnavailable` while the store is being reopened.
+        """
+        return self._enqueue(_Item(batch.kind, batch.table.num_rows, Future(), table=batch.table))
+
+    def submit_columns(self, kind: str, columns: dict[str, list[Any]]) -> Future[WriteOutcome]:
+        """:meth:`submit` for the columns of one batch (``events.prediction_columns``)."""
+        n = len(columns["fp"])
+        return self._enqueue(_Item(kind, n, Future(), columns=columns))
+
+    def _enqueue(self, item: _Item) -> Future[WriteOutcome]:
+        n = item.n
+        with self._cond:
+            if self._stopping:
+                raise StoreUnavailable("the server is shutting down", 5.0)
+            if self._failure is not None:
+                raise StoreUnavailable(self._failure, 5.0)
+            if self._queued_events and self._queued_events + n > self.max_events:
+                raise WriterBusy(1.0)
+            self._queue.append(item)
+            self._queued_events += n
+            self._cond.notify()
+        return item.future
+
+    async def write(self, kind: str, columns: dict[str, list[Any]]) -> WriteOutcome:
+        """:meth:`submit_columns` for asyncio code: await the commit without blocking the loop."""
+        return await asyncio.wrap_future(self.submit_columns(kind, columns))
+
+    # --- the writer thread ------------------------------------------------------------
+
+    def start(self) -> Writer:
+        """Start the writer thread; returns self."""
+        self._thread = threading.Thread(target=self._run, name="xebench-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued and stop the thread; the store stays open (its owner closes it)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _take_group(self) -> list[_Item] | None:
+        """The next group of batches; [] when it is time to fold; None when stopping."""
+        with self._cond:
+            while not self._queue:
+                if self._stopping:
+                    return None
+                if self._unfolded and self.fold_interval is not None:
+                    return []  # idle with commits not yet in the buckets: fold them now
+                self._cond.wait()
+            group, events = [], 0
+            while self._queue and (not group or events < self.max_group_events):
+                item = self._queue.popleft()
+                group.append(item)
+                events += item.n
+            return group
+
+    def _done(self, group: list[_Item]) -> None:
+        with self._cond:
+            self._queued_events -= sum(item.n for item in group)
+
+    def _run(self) -> None:
+        while (group := self._take_group()) is not None:
+            if group:
+                try:
+                    self._write(group)
+                finally:
+                    self._done(group)
+            due = time.monotonic() - self._last_fold >= (self.fold_interval or 0.0)
+            if self._unfolded and (not group or due):
+                self._fold()
+        if self._unfolded and self.fold_interval is not None:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Fold committed events into the buckets; a failure is logged, never fatal:
+        the events are safe and the next fold retries them."""
+        self._last_fold = time.monotonic()
+        self._unfolded = False
+        if self._failure is not None:
+            return
+        try:
+            self.store.update_buckets()
+            self.fold_failure = None
+        except Exception as error:
+            self.fold_failure = f"{type(error).__name__}: {error}"
+            log.error("folding events into the monitoring buckets failed", exc_info=error)
+
+    def _write(self, group: list[_Item]) -> None:
+        try:
+            outcomes = self.store.write(_batches(group))
+        except Exception as error:
+            self._recover(group, error)
+            return
+        self.commits += 1
+        self._unfolded = self.fold_interval is not None
+        for item, outcome in zip(group, outcomes, strict=True):
+            item.future.set_result(outcome)
+
+    def _recover(self, group: list[_Item], error: Exception) -> None:
+        """A write raised: isolate a batch the store refuses, or reopen a failed store."""
+        if not isinstance(error, STORE_FAILURES) and self.store.healthy():
+            if len(group) > 1:  # find the batch that fails on its own; commit the others
+                for item in group:
+                    self._write([item])
+                return
+            log.error("write failed on a healthy store", exc_info=error)
+            group[0].future.set_exception(error)
+            return
+        reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        log.error("event store failed; reopening", extra={"reason": reason})
+        with self._cond:
+            self._failure = reason
+        for item in group:  # not committed: the client retries, idempotency dedups
+            item.future.set_exception(StoreUnavailable(reason, 5.0))
+        self._reopen_store()
+
+    def _reopen_store(self) -> None:
+        if self._reopen is None:
+            return  # a store that cannot be reopened stays failed (503) until restart
+        delay = 0.5
+        while not self._stopping:
+            try:
+                self.store.close()
+            except Exception:  # already broken: closing is best effort
+                log.debug("closing the failed store raised", exc_info=True)
+            try:
+                self.store = self._reopen()
+            except Exception as error:
+                log.error("reopening the event store failed", extra={"reason": str(error)})
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            with self._cond:
+                self._failure = None
+            log.warning("event store reopened")
+            return

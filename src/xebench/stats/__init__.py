@@ -1,0 +1,14 @@
+"""Mergeable statistics: counts and sums that update per chunk and merge exactly.
+
+A file chunk, a time bucket and (later) a Spark partition are the same
+object: ``merge(A, B)`` equals the statistics of A and B concatenated.
+
+- :mod:`.scores`: :class:`ScoreStats`, one model's predictions against labels;
+- :mod:`.histograms`: binned distributions for drift;
+- :mod:`.bootstrap`: the mergeable Poisson bootstrap.
+"""
+
+from .histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
+from .scores import ScoreStats
+
+__all__ = ["CategoricalHistogram", "NumericHistogram", "ScoreStats", "histogram_divergence"]

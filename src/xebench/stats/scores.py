@@ -1,0 +1,970 @@
+"""Mergeable sufficient statistics of one model's predictions.
+
+A :class:`ScoreStats` is plain data -- counts, weighted moments, per-class
+label weights, fine calibration bins and, optionally, Poisson bootstrap
+replicate sums -- from which every metric of the kernel is finished. It is
+updated chunk by chunk and merged across files, time buckets, processes and
+machines: ``a.merge(b)`` holds the statistics of ``a``'s and ``b``'s events
+together, so a 100 GB file, a one-minute bucket and a Spark partition are the
+same object. Per-event numbers (NLL, Brier, bins) come from the kernel's own
+definitions in :mod:`xebench.metrics.kernel`; nothing is re-derived here.
+
+Confidence intervals
+--------------------
+``result()`` always gives a t interval for mean log loss and mean Brier from
+the merged variance (Welford/Chan), with Kish's effective sample size
+``(sum w)^2 / sum w^2`` when rows are weighted. It is accurate once a few
+hundred events are in, which is the usual case for a benchmark file or a
+monitoring window. Pass ``bootstrap=200`` to also keep Poisson bootstrap
+replicates (see :mod:`xebench.stats.bootstrap`): percentile intervals that do not
+lean on normality, for small or heavy-tailed samples (confident misses make
+log loss heavy-tailed), at several times the update cost.
+
+Calibration resolution
+----------------------
+Calibration is kept in 300 uniform bins of the calibration score (binary:
+P(class 1); multiclass: top-label confidence). Any bin count dividing 300
+(10, 15, 20, 25, 30, 50, 60, 100, ...) is derived exactly: the kernel's
+uniform edges are ``i / n_bins``, so coarse bins are sums of fine ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import stdtrit  # Student t quantile, without importing scipy.stats
+
+from .._validation import check_eps, check_n_bins, log_of_base, row_chunks
+from ..errors import InvalidInputError
+from ..metrics.kernel import (
+    DEFAULT_EPS,
+    ReliabilityCurve,
+    _brier_decomposition,
+    _brier_per_row,
+    _calibration_gap,
+    _calibration_inputs,
+    _dot,
+    _entropy_nats,
+    _log_loss_refinement,
+    _prepare,
+    _top_label_hit,
+    _true_class_prob_into,
+    _uniform_bin_index,
+)
+from .bootstrap import (
+    DEFAULT_REPLICATES,
+    MAX_REPLICATES,
+    event_hashes,
+    event_keys,
+    weights_from_hashes,
+)
+
+__all__ = [
+    "FINE_BINS",
+    "STATS_VERSION",
+    "Moments",
+    "ScoreStats",
+    "ScoredRows",
+    "combine_moments",
+    "group_score_sums",
+    "standard_error",
+    "t_interval",
+]
+
+#: Calibration bins kept by ScoreStats; coarser bin counts must divide it.
+FINE_BINS = 300
+#: Version of the serialized form (to_dict / to_row).
+STATS_VERSION = 1
+
+_FINE_EDGES = np.arange(FINE_BINS + 1) / FINE_BINS
+#: Events per bootstrap block: the (block, B) weight matrix stays in cache.
+_BOOTSTRAP_BLOCK = 512
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Weighted count, mean and sum of squared deviations (Welford / Chan).
+
+    Merging uses the parallel formula of Chan, Golub and LeVeque (1979):
+    exact in exact arithmetic and numerically stable, unlike a running sum of
+    squares.
+
+    Example:
+        >>> a = Moments.of(np.array([1.0, 2.0]))
+        >>> b = Moments.of(np.array([3.0, 4.0, 5.0]))
+        >>> both = a.merge(b)
+        >>> both.weight, both.mean, both.m2    # m2 = sum (x - 3)^2
+        (5.0, 3.0, 10.0)
+    """
+
+    weight: float = 0.0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    @classmethod
+    def of(cls, values: NDArray[np.float64], weight: NDArray[np.float64] | None = None) -> Moments:
+        """Moments of one chunk, two-pass for accuracy."""
+        if values.shape[0] == 0:
+            return cls()
+        if weight is None:
+            mean = float(np.mean(values))
+            deviation = values - mean
+            return cls(float(values.shape[0]), mean, _dot(deviation, deviation))
+        total = float(weight.sum())
+        if total == 0.0:
+            return cls()
+        mean = _dot(weight, values) / total
+        deviation = values - mean
+        return cls(total, mean, _dot(weight, deviation * deviation))
+
+    def merge(self, other: Moments) -> Moments:
+        """Moments of the union of both samples."""
+        if other.weight == 0.0:
+            return self
+        if self.weight == 0.0:
+            return other
+        total = self.weight + other.weight
+        delta = other.mean - self.mean
+        return Moments(
+            total,
+            self.mean + delta * (other.weight / total),
+            self.m2 + other.m2 + delta * delta * (self.weight * other.weight / total),
+        )
+
+
+def combine_moments(
+    group: NDArray[np.intp],
+    n_groups: int,
+    weight: NDArray[np.float64],
+    mean: NDArray[np.float64],
+    m2: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Merge many :class:`Moments` at once: part ``i`` goes into group ``group[i]``.
+
+    The k-part form of Chan's formula, ``M2 = sum m2_i + sum w_i (mean_i - mean)^2``:
+    equal in exact arithmetic to merging the parts one by one, and vectorized,
+    so a window of ten thousand one-minute buckets merges in a millisecond.
+    Returns per-group (weight, mean, m2); empty groups are all zero.
+
+    Example:
+        >>> w, mean, m2 = combine_moments(
+        ...     np.array([0, 0]), 1, np.array([2.0, 3.0]), np.array([1.5, 4.0]),
+        ...     np.array([0.5, 2.0]))
+        >>> float(w[0]), float(mean[0]), float(m2[0])    # as Moments.merge: values 1..5
+        (5.0, 3.0, 10.0)
+    """
+    total = np.bincount(group, weights=weight, minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = np.bincount(group, weights=weight * mean, minlength=n_groups) / total
+    center[total == 0.0] = 0.0
+    deviation = mean - center[group]
+    spread = np.bincount(group, weights=m2 + weight * deviation * deviation, minlength=n_groups)
+    return total, center, spread
+
+
+def group_score_sums(
+    group: NDArray[np.intp], n_groups: int, rows: ScoredRows, n_classes: int
+) -> dict[str, NDArray[Any]]:
+    """Unweighted statistics of many groups of scored rows, as columns.
+
+    Row ``i`` counts in group ``group[i]``. The columnar twin of
+    :meth:`ScoreStats.add_groups` for callers that store the groups as table
+    rows (the event store's time buckets): the same quantities, with the
+    calibration bins sparse -- ``cal_key = group * FINE_BINS + bin`` for the
+    filled bins only -- so a million small groups need no dense
+    million-by-300 array. Keys: ``n``, ``nll_mean``, ``nll_m2``,
+    ``brier_mean``, ``brier_m2``, ``hits``, ``clipped``, ``label_weight``
+    (n_groups x n_classes), ``cal_key``, ``cal_count``, ``cal_score_sum``,
+    ``cal_hit_sum``.
+
+    Example:
+        >>> rows = ScoreStats().score([1, 0, 1, 1], [0.9, 0.2, 0.4, 0.7])
+        >>> sums = group_score_sums(np.array([0, 1, 0, 1]), 2, rows, 2)
+        >>> sums["n"].tolist(), sums["label_weight"].tolist()
+        ([2, 2], [[0.0, 2.0], [1.0, 1.0]])
+    """
+    count = np.bincount(group, minlength=n_groups)
+    ones = np.ones(rows.n_rows)
+    columns: dict[str, NDArray[Any]] = {"n": count}
+    for name, values in (("nll", rows.nll), ("brier", rows.brier)):
+        _, mean, m2 = combine_moments(group, n_groups, ones, values, np.zeros(rows.n_rows))
+        columns[f"{name}_mean"], columns[f"{name}_m2"] = mean, m2
+    columns["hits"] = np.bincount(group, weights=rows.hit, minlength=n_groups).astype(np.float64)
+    columns["clipped"] = np.bincount(group[rows.clipped], minlength=n_groups)
+    labels = np.bincount(group * n_classes + rows.codes, minlength=n_groups * n_classes)
+    columns["label_weight"] = labels.reshape(n_groups, n_classes).astype(np.float64)
+    fine = group.astype(np.int64) * FINE_BINS + rows.fine_bin
+    keys, inverse = np.unique(fine, return_inverse=True)
+    columns["cal_key"] = keys
+    columns["cal_count"] = np.bincount(inverse, minlength=keys.shape[0]).astype(np.float64)
+    columns["cal_score_sum"] = np.bincount(inverse, weights=rows.score, minlength=keys.shape[0])
+    columns["cal_hit_sum"] = np.bincount(
+        inverse, weights=rows.score_hit, minlength=keys.shape[0]
+    ).astype(np.float64)
+    return columns
+
+
+def standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:
+    """(standard error of a weighted mean, effective sample size).
+
+    Kish's effective sample size ``n_eff = W^2 / sum w^2`` is ``n`` for unit
+    weights; the error is infinite below 2 effective rows.
+
+    Example:
+        >>> se, n_eff = standard_error(Moments.of(np.array([1.0, 2.0, 3.0, 4.0])), 4.0)
+        >>> round(se, 4), n_eff
+        (0.6455, 4.0)
+    """
+    n_eff = moments.weight**2 / weight_sq if weight_sq > 0.0 else 0.0
+    if n_eff <= 1.0:
+        return math.inf, n_eff
+    variance = moments.m2 / moments.weight * n_eff / (n_eff - 1.0)
+    return math.sqrt(variance / n_eff), n_eff
+
+
+def t_interval(
+    moments: Moments, weight_sq: float, confidence: float
+) -> tuple[float, float, float] | None:
+    """(low, high, standard error) of a weighted mean, or None below 2 effective rows.
+
+    Student's t with ``n_eff - 1`` degrees of freedom (see :func:`standard_error`).
+
+    Example:
+        >>> m = Moments.of(np.array([1.0, 2.0, 3.0, 4.0]))
+        >>> low, high, se = t_interval(m, 4.0, 0.95)
+        >>> round(low, 4), round(high, 4), round(se, 4)
+        (0.4457, 4.5543, 0.6455)
+    """
+    se, n_eff = standard_error(moments, weight_sq)
+    if not math.isfinite(se):
+        return None
+    t = float(stdtrit(n_eff - 1.0, 0.5 + confidence / 2.0))
+    return moments.mean - t * se, moments.mean + t * se, se
+
+
+def check_confidence(confidence: object) -> float:
+    """Validate a confidence level in (0, 1).
+
+    Example:
+        >>> check_confidence(0.95)
+        0.95
+    """
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, (int, float, np.floating))
+        or not 0.0 < float(confidence) < 1.0
+    ):
+        raise InvalidInputError("confidence", "must be a number in (0, 1)", value=confidence)
+    return float(confidence)
+
+
+def _check_replicates(bootstrap: object) -> int:
+    if bootstrap is True:
+        return DEFAULT_REPLICATES
+    if bootstrap is False or bootstrap is None:
+        return 0
+    if not isinstance(bootstrap, (int, np.integer)) or not 0 <= bootstrap <= MAX_REPLICATES:
+        raise InvalidInputError(
+            "bootstrap",
+            f"must be a number of replicates in [0, {MAX_REPLICATES}] (or True for 200)",
+            value=bootstrap,
+        )
+    return int(bootstrap)
+
+
+def _coarse(fine: NDArray[np.float64], n_bins: int) -> NDArray[np.float64]:
+    if FINE_BINS % n_bins:
+        allowed = [d for d in range(1, FINE_BINS + 1) if FINE_BINS % d == 0]
+        raise InvalidInputError(
+            "n_bins",
+            f"must divide the {FINE_BINS} stored calibration bins: {allowed}",
+            value=n_bins,
+        )
+    return fine.reshape(n_bins, FINE_BINS // n_bins).sum(axis=1)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    """Per-row quantities of one validated chunk, computed once.
+
+    :meth:`ScoreStats.score` builds it; :meth:`ScoreStats.add` accumulates
+    it. Scoring once lets one chunk feed several accumulators -- a model's
+    statistics, its cohorts (:meth:`take` of their rows) and a paired
+    comparison -- without validating or taking logarithms again.
+
+    Example:
+        >>> rows = ScoreStats().score([1, 0, 1], [0.9, 0.2, 0.4])
+        >>> rows.n_rows, rows.nll.round(4).tolist(), rows.hit.tolist()
+        (3, [0.1054, 0.2231, 0.9163], [True, True, False])
+    """
+
+    codes: NDArray[np.intp]
+    """Class index of each row's label."""
+    weight: NDArray[np.float64] | None
+    nll: NDArray[np.float64]
+    """Negative log-likelihood in nats, after clipping to [eps, 1 - eps]."""
+    brier: NDArray[np.float64]
+    hit: NDArray[np.bool_]
+    """Whether the top label was right (accuracy)."""
+    clipped: NDArray[np.bool_]
+    """Whether the observed class got a probability below eps."""
+    score: NDArray[np.float64]
+    """What calibration bins: P(class 1) (binary) or top-label confidence."""
+    score_hit: NDArray[np.bool_]
+    """What calibration compares it with: label is 1, or top label right."""
+    fine_bin: NDArray[np.intp]
+    """Index of the score's fine calibration bin (of FINE_BINS)."""
+    keys: NDArray[np.uint64] | None = None
+    """Bootstrap seeds of the rows (only when the statistics keep replicates)."""
+
+    @property
+    def n_rows(self) -> int:
+        """Number of rows."""
+        return int(self.nll.shape[0])
+
+    def take(self, rows: NDArray[np.intp] | slice) -> ScoredRows:
+        """The same quantities for a subset of rows (e.g. one cohort).
+
+        Example:
+            >>> ScoreStats().score([1, 0, 1], [0.9, 0.2, 0.4]).take(np.array([0, 2])).n_rows
+            2
+        """
+
+        def pick(values: NDArray[Any] | None) -> NDArray[Any] | None:
+            return None if values is None else values[rows]
+
+        return ScoredRows(
+            codes=self.codes[rows],
+            weight=pick(self.weight),
+            nll=self.nll[rows],
+            brier=self.brier[rows],
+            hit=self.hit[rows],
+            clipped=self.clipped[rows],
+            score=self.score[rows],
+            score_hit=self.score_hit[rows],
+            fine_bin=self.fine_bin[rows],
+            keys=pick(self.keys),
+        )
+
+
+class ScoreStats:
+    """Mergeable statistics of one model's probabilistic predictions.
+
+    Args:
+        classes: ``None`` for binary 0/1 (or False/True) labels with 1-D
+            P(class 1); otherwise the fixed list of classes, in the column
+            order of ``y_prob`` (two classes are binary: 1-D P(classes[1])).
+        eps: clipping for the log loss, as in :func:`xebench.log_loss`.
+        bootstrap: Poisson bootstrap replicates to keep (0: none; True: 200).
+        seed: seed of the bootstrap weights; statistics merge only with equal
+            seeds and replicate counts.
+
+    Example:
+        >>> stats = ScoreStats()
+        >>> _ = stats.update([1, 0, 1], [0.8, 0.1, 0.65])
+        >>> _ = stats.update([1, 1, 0], [0.78, 0.91, 0.2])
+        >>> result = stats.result()
+        >>> result["n"], round(result["log_loss"], 4), round(result["accuracy"], 4)
+        (6, 0.2209, 1.0)
+        >>> part = ScoreStats().update([1, 0, 1], [0.8, 0.1, 0.65])
+        >>> rest = ScoreStats().update([1, 1, 0], [0.78, 0.91, 0.2])
+        >>> round(part.merge(rest).result()["log_loss"], 4)
+        0.2209
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[Hashable] | None = None,
+        *,
+        eps: float = DEFAULT_EPS,
+        bootstrap: int | bool = 0,
+        seed: int = 0,
+    ) -> None:
+        self.classes: tuple[Any, ...] | None = None if classes is None else self._classes(classes)
+        self.eps = check_eps(eps)
+        self.replicates = _check_replicates(bootstrap)
+        self.seed = int(seed)
+        k = self.n_classes
+        self.n = 0
+        self.weight_sq = 0.0
+        self.nll = Moments()
+        self.brier = Moments()
+        self.hits = 0.0
+        self.clipped = 0
+        self.label_weight = np.zeros(k)
+        self.cal_count = np.zeros(FINE_BINS)
+        self.cal_score = np.zeros(FINE_BINS)
+        self.cal_hit = np.zeros(FINE_BINS)
+        # Columns: sum k*w, sum k*w*nll, sum k*w*brier, per replicate.
+        self.boot = np.zeros((self.replicates, 3))
+
+    @staticmethod
+    def _classes(classes: Sequence[Hashable]) -> tuple[Any, ...]:
+        values = tuple(_jsonable(c) for c in np.asarray(classes).tolist())
+        if len(values) < 2 or len(set(values)) != len(values):
+            raise InvalidInputError(
+                "classes", "must list at least 2 distinct classes", value=list(values)
+            )
+        return values
+
+    # --- shape ----------------------------------------------------------------
+
+    @property
+    def binary(self) -> bool:
+        """True when predictions are P(class 1) of two classes."""
+        return self.classes is None or len(self.classes) == 2
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (2 when binary)."""
+        return 2 if self.classes is None else len(self.classes)
+
+    @property
+    def weight(self) -> float:
+        """Total weight of the events (their number when unweighted)."""
+        return self.nll.weight
+
+    def _labels(self) -> list[Any]:
+        return [0, 1] if self.classes is None else list(self.classes)
+
+    # --- update and merge -----------------------------------------------------
+
+    def update(
+        self,
+        y_true: ArrayLike,
+        y_prob: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        ids: ArrayLike | None = None,
+        row_offset: int | None = None,
+    ) -> ScoreStats:
+        """Add a chunk of events; returns ``self``.
+
+        ``ids`` (or, without ids, the row index ``row_offset + i``, where
+        ``row_offset`` defaults to the number of rows seen so far) seed each
+        event's bootstrap weights: give partitions their ids or global row
+        offsets and merged bootstrap results equal a single pass.
+
+        Example:
+            >>> ScoreStats().update([1, 0], [0.9, 0.2]).n
+            2
+        """
+        if np.shape(y_true)[:1] == (0,):
+            return self
+        return self.add(self.score(y_true, y_prob, sample_weight, ids=ids, row_offset=row_offset))
+
+    def score(
+        self,
+        y_true: ArrayLike,
+        y_prob: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        ids: ArrayLike | None = None,
+        row_offset: int | None = None,
+    ) -> ScoredRows:
+        """Validate a chunk and compute its per-row quantities (nothing is added).
+
+        Example:
+            >>> stats = ScoreStats()
+            >>> rows = stats.score([1, 0], [0.9, 0.2])
+            >>> stats.add(rows).n, round(float(rows.nll.sum()), 4)
+            (2, 0.3285)
+        """
+        self._check_columns(y_prob)
+        pred = _prepare(y_true, y_prob, self._labels(), sample_weight, False)
+        true_prob = np.empty(pred.n_rows)
+        for rows in row_chunks(pred.n_rows, pred.n_columns):
+            _true_class_prob_into(true_prob[rows], pred, rows)
+        clipped = true_prob < self.eps
+        np.clip(true_prob, self.eps, 1.0 - self.eps, out=true_prob)
+        with np.errstate(divide="ignore"):  # eps=0 and p=0: an honest +inf
+            nll = np.negative(np.log(true_prob, out=true_prob), out=true_prob)
+        score, score_hit = _calibration_inputs(pred.codes, pred.prob)
+        keys = None
+        if self.replicates:
+            offset = self.n if row_offset is None else int(row_offset)
+            keys = event_keys(ids, pred.n_rows, offset)
+        return ScoredRows(
+            codes=pred.codes,
+            weight=pred.weight,
+            nll=nll,
+            brier=_brier_per_row(pred),
+            hit=_top_label_hit(pred.codes, pred.prob),
+            clipped=clipped,
+            score=score,
+            score_hit=score_hit,
+            fine_bin=_uniform_bin_index(score, _FINE_EDGES),
+            keys=keys,
+        )
+
+    def add(self, rows: ScoredRows) -> ScoreStats:
+        """Accumulate rows scored by :meth:`score` (of statistics with the same classes).
+
+        Example:
+            >>> stats = ScoreStats()
+            >>> rows = stats.score([1, 0, 1], [0.9, 0.2, 0.4])
+            >>> stats.add(rows.take(slice(0, 2))).add(rows.take(slice(2, 3))).n
+            3
+        """
+        if rows.n_rows == 0:
+            return self
+        weight = rows.weight
+        self.nll = self.nll.merge(Moments.of(rows.nll, weight))
+        self.brier = self.brier.merge(Moments.of(rows.brier, weight))
+        self.hits += float(np.count_nonzero(rows.hit)) if weight is None else _dot(weight, rows.hit)
+        self.clipped += int(np.count_nonzero(rows.clipped))
+        self.label_weight += np.bincount(rows.codes, weights=weight, minlength=self.n_classes)
+        index = rows.fine_bin
+        self.cal_count += np.bincount(index, weights=weight, minlength=FINE_BINS)
+        score = rows.score if weight is None else rows.score * weight
+        self.cal_score += np.bincount(index, weights=score, minlength=FINE_BINS)
+        hit = rows.score_hit if weight is None else np.where(rows.score_hit, weight, 0.0)
+        self.cal_hit += np.bincount(index, weights=hit, minlength=FINE_BINS)
+        self.weight_sq += rows.n_rows if weight is None else _dot(weight, weight)
+        if self.replicates:
+            if rows.keys is None:
+                raise InvalidInputError(
+                    "rows", "were scored by statistics without bootstrap replicates"
+                )
+            self._update_bootstrap(rows)
+        self.n += rows.n_rows
+        return self
+
+    @staticmethod
+    def add_groups(
+        groups: Sequence[ScoreStats], group: NDArray[np.integer], rows: ScoredRows
+    ) -> None:
+        """Accumulate row ``i`` into ``groups[group[i]]`` (e.g. one statistics per cohort).
+
+        Equivalent to ``groups[g].add(rows.take(group == g))`` for every ``g``,
+        but computed with one pass of ``np.bincount`` per quantity instead of a
+        gather and an update per group. The groups must share the classes and
+        eps the rows were scored with.
+
+        Example:
+            >>> eu, us = ScoreStats(), ScoreStats()
+            >>> rows = ScoreStats().score([1, 0, 1, 1], [0.9, 0.2, 0.4, 0.7])
+            >>> ScoreStats.add_groups([eu, us], np.array([0, 1, 0, 1]), rows)
+            >>> eu.n, round(eu.result()["log_loss"], 4), us.n
+            (2, 0.5108, 2)
+        """
+        n_groups = len(groups)
+        group = np.asarray(group, dtype=np.intp)
+        if any(stats.replicates for stats in groups):  # bootstrap weights are per row
+            order = np.argsort(group, kind="stable")
+            bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
+            for g, stats in enumerate(groups):
+                stats.add(rows.take(order[bounds[g] : bounds[g + 1]]))
+            return
+        w = rows.weight
+
+        def total(values: NDArray[Any] | None = None) -> NDArray[np.float64]:
+            """Per-group weighted sum of ``values`` (of the weights when None)."""
+            if values is None:
+                weights = w
+            elif w is None:
+                weights = values
+            else:
+                weights = np.where(values, w, 0.0) if values.dtype == bool else values * w
+            return np.bincount(group, weights=weights, minlength=n_groups).astype(np.float64)
+
+        count = np.bincount(group, minlength=n_groups)
+        weight = total()
+
+        def moments(values: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = total(values) / weight
+            deviation = values - mean[group]
+            return mean, total(deviation * deviation)
+
+        nll_mean, nll_m2 = moments(rows.nll)
+        brier_mean, brier_m2 = moments(rows.brier)
+        hits = total(rows.hit)
+        clipped = np.bincount(group[rows.clipped], minlength=n_groups)
+        k = groups[0].n_classes if groups else 2
+        labels = np.bincount(group * k + rows.codes, weights=w, minlength=n_groups * k)
+        fine = group * FINE_BINS + rows.fine_bin
+        cal_count = np.bincount(fine, weights=w, minlength=n_groups * FINE_BINS)
+        cal_score = np.bincount(
+            fine,
+            weights=rows.score if w is None else rows.score * w,
+            minlength=n_groups * FINE_BINS,
+        )
+        cal_hit = np.bincount(
+            fine,
+            weights=rows.score_hit if w is None else np.where(rows.score_hit, w, 0.0),
+            minlength=n_groups * FINE_BINS,
+        )
+        weight_sq = count if w is None else np.bincount(group, weights=w * w, minlength=n_groups)
+        for g, stats in enumerate(groups):
+            if count[g] == 0:
+                continue
+            if weight[g] > 0:
+                size = float(weight[g])
+                nll = Moments(size, float(nll_mean[g]), float(nll_m2[g]))
+                brier = Moments(size, float(brier_mean[g]), float(brier_m2[g]))
+                stats.nll, stats.brier = stats.nll.merge(nll), stats.brier.merge(brier)
+            stats.hits += float(hits[g])
+            stats.clipped += int(clipped[g])
+            stats.label_weight += labels[g * k : (g + 1) * k]
+            bins = slice(g * FINE_BINS, (g + 1) * FINE_BINS)
+            stats.cal_count += cal_count[bins]
+            stats.cal_score += cal_score[bins]
+            stats.cal_hit += cal_hit[bins]
+            stats.weight_sq += float(weight_sq[g])
+            stats.n += int(count[g])
+
+    def _check_columns(self, y_prob: ArrayLike) -> None:
+        shape = np.shape(y_prob)
+        binary_shape = len(shape) == 1 or (len(shape) == 2 and shape[1] == 2)
+        ok = binary_shape if self.binary else len(shape) == 2 and shape[1] == self.n_classes
+        if not ok:
+            expected = "1-D P(class 1) or 2 columns" if self.binary else f"{self.n_classes} columns"
+            raise InvalidInputError(
+                "y_prob",
+                f"these statistics hold classes {self._labels()}, so y_prob needs {expected}",
+                value=f"shape {shape}",
+            )
+
+    def _update_bootstrap(self, rows: ScoredRows) -> None:
+        weight = np.ones(rows.n_rows) if rows.weight is None else rows.weight
+        values = np.column_stack([weight, weight * rows.nll, weight * rows.brier])
+        low, high = event_hashes(rows.keys, self.seed)
+        for start in range(0, rows.n_rows, _BOOTSTRAP_BLOCK):
+            block = slice(start, start + _BOOTSTRAP_BLOCK)
+            draws = weights_from_hashes(low[block], high[block], self.replicates)
+            self.boot += draws.T.astype(np.float64) @ values[block]
+
+    def merge(self, other: ScoreStats) -> ScoreStats:
+        """A new ScoreStats holding the events of both.
+
+        Example:
+            >>> a = ScoreStats().update([1, 0], [0.9, 0.2])
+            >>> b = ScoreStats().update([0], [0.4])
+            >>> a.merge(b).n
+            3
+        """
+        if not isinstance(other, ScoreStats):
+            raise InvalidInputError("other", "can only merge with a ScoreStats", value=type(other))
+        if self._labels() != other._labels():
+            raise InvalidInputError(
+                "other",
+                f"cannot merge statistics of classes {self._labels()} "
+                f"with statistics of classes {other._labels()}",
+            )
+        for name in ("eps", "replicates", "seed"):
+            if getattr(self, name) != getattr(other, name):
+                raise InvalidInputError(
+                    "other",
+                    f"cannot merge statistics with {name}={getattr(self, name)!r} "
+                    f"and {name}={getattr(other, name)!r}",
+                )
+        merged = ScoreStats(self.classes, eps=self.eps, bootstrap=self.replicates, seed=self.seed)
+        merged.n = self.n + other.n
+        merged.weight_sq = self.weight_sq + other.weight_sq
+        merged.nll = self.nll.merge(other.nll)
+        merged.brier = self.brier.merge(other.brier)
+        merged.hits = self.hits + other.hits
+        merged.clipped = self.clipped + other.clipped
+        merged.label_weight = self.label_weight + other.label_weight
+        merged.cal_count = self.cal_count + other.cal_count
+        merged.cal_score = self.cal_score + other.cal_score
+        merged.cal_hit = self.cal_hit + other.cal_hit
+        merged.boot = self.boot + other.boot
+        return merged
+
+    __add__ = merge
+
+    # --- results --------------------------------------------------------------
+
+    def result(
+        self, *, base: str | int = "e", n_bins: int = 15, confidence: float = 0.95
+    ) -> dict[str, Any]:
+        """Every metric of these events, as a JSON-safe dict.
+
+        Keys: ``n``, ``weight``, ``log_loss``, ``log_loss_se``, ``log_loss_ci``,
+        ``brier``, ``brier_ci``, ``ece``, ``mce`` (over ``n_bins`` uniform
+        bins), ``prior_log_loss``, ``skill``, ``perplexity``, ``accuracy``,
+        ``clipped``, ``label_counts``; with the bootstrap also
+        ``log_loss_ci_bootstrap`` and ``brier_ci_bootstrap``. Log losses are
+        in ``base`` units. Values that need events are ``None`` when empty.
+
+        Example:
+            >>> r = ScoreStats().update([1, 0, 1, 0], [0.5, 0.5, 0.5, 0.5]).result(base=2)
+            >>> r["log_loss"], r["prior_log_loss"], r["skill"], r["perplexity"]
+            (1.0, 1.0, 0.0, 2.0)
+        """
+        divisor = log_of_base(base)
+        confidence = check_confidence(confidence)
+        n_bins = check_n_bins(n_bins)
+        labels = self._labels()
+        result: dict[str, Any] = {
+            "n": self.n,
+            "weight": self.weight,
+            "clipped": self.clipped,
+            "label_counts": {
+                str(label): float(w) for label, w in zip(labels, self.label_weight, strict=True)
+            },
+        }
+        keys = (
+            "log_loss", "log_loss_se", "log_loss_ci", "brier", "brier_ci", "ece", "mce",
+            "prior_log_loss", "skill", "perplexity", "accuracy",
+        )  # fmt: skip
+        result.update(dict.fromkeys(keys))
+        if self.weight <= 0.0:
+            return result
+        log_loss = self.nll.mean
+        prior = float(_entropy_nats(self.label_weight / self.label_weight.sum()))
+        loss_interval = t_interval(self.nll, self.weight_sq, confidence)
+        brier_interval = t_interval(self.brier, self.weight_sq, confidence)
+        count, score, hit = (
+            _coarse(a, n_bins) for a in (self.cal_count, self.cal_score, self.cal_hit)
+        )
+        result.update(
+            log_loss=log_loss / divisor,
+            brier=self.brier.mean,
+            ece=_calibration_gap(count, score, hit, "l1"),
+            mce=_calibration_gap(count, score, hit, "max"),
+            prior_log_loss=prior / divisor,
+            skill=None if prior == 0.0 else 1.0 - log_loss / prior,
+            perplexity=math.exp(log_loss),
+            accuracy=self.hits / self.weight,
+        )
+        if loss_interval is not None:
+            low, high, se = loss_interval
+            result.update(log_loss_se=se / divisor, log_loss_ci=[low / divisor, high / divisor])
+        if brier_interval is not None:
+            result["brier_ci"] = list(brier_interval[:2])
+        if self.replicates:
+            loss_ci, brier_ci = self._bootstrap_intervals(confidence)
+            result["log_loss_ci_bootstrap"] = (
+                None if loss_ci is None else [loss_ci[0] / divisor, loss_ci[1] / divisor]
+            )
+            result["brier_ci_bootstrap"] = brier_ci
+        return result
+
+    def _bootstrap_intervals(
+        self, confidence: float
+    ) -> tuple[list[float] | None, list[float] | None]:
+        filled = self.boot[:, 0] > 0
+        if filled.sum() < 2:
+            return None, None
+        replicate_means = self.boot[filled, 1:] / self.boot[filled, :1]
+        tails = [50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)]
+        low_high = np.percentile(replicate_means, tails, axis=0)
+        return [float(v) for v in low_high[:, 0]], [float(v) for v in low_high[:, 1]]
+
+    def reliability_curve(self, n_bins: int = 10) -> ReliabilityCurve:
+        """The reliability curve over ``n_bins`` uniform bins (must divide 300).
+
+        Example:
+            >>> s = ScoreStats().update([0, 0, 1, 1], [0.1, 0.3, 0.7, 0.9])
+            >>> s.reliability_curve(2).observed_frequency.tolist()
+            [0.0, 1.0]
+        """
+        count, score, hit = (_coarse(a, check_n_bins(n_bins)) for a in self._bins())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return ReliabilityCurve(
+                np.arange(n_bins + 1) / n_bins, count, score / count, hit / count
+            )
+
+    def brier_decomposition(self, n_bins: int = FINE_BINS) -> dict[str, float]:
+        """Murphy's decomposition (see :func:`xebench.brier_decomposition`).
+
+        Example:
+            >>> s = ScoreStats().update([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
+            >>> round(s.brier_decomposition()["reliability"], 4)
+            0.05
+        """
+        self._require_events()
+        return _brier_decomposition(*(_coarse(a, check_n_bins(n_bins)) for a in self._bins()))
+
+    def log_loss_decomposition(
+        self, n_bins: int = FINE_BINS, *, base: str | int = "e"
+    ) -> dict[str, float]:
+        """Calibration and refinement loss (see :func:`xebench.log_loss_decomposition`).
+
+        Example:
+            >>> s = ScoreStats().update([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
+            >>> round(s.log_loss_decomposition()["refinement"], 4)
+            0.6931
+        """
+        self._require_events()
+        if not self.binary:
+            raise InvalidInputError(
+                "n_classes", "the log-loss decomposition is defined for binary predictions"
+            )
+        divisor = log_of_base(base)
+        count, _, hit = (_coarse(a, check_n_bins(n_bins)) for a in self._bins())
+        loss = self.nll.mean / divisor
+        refinement = _log_loss_refinement(count, hit) / divisor
+        return {"log_loss": loss, "calibration": loss - refinement, "refinement": refinement}
+
+    def _bins(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        return self.cal_count, self.cal_score, self.cal_hit
+
+    def _require_events(self) -> None:
+        if self.weight <= 0.0:
+            raise InvalidInputError("ScoreStats", "holds no events yet")
+
+    # --- serialization --------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, versioned plain data; calibration bins stored sparsely.
+
+        Example:
+            >>> d = ScoreStats().update([1, 0], [0.9, 0.2]).to_dict()
+            >>> d["version"], d["n"], d["calibration"]["index"]
+            (1, 2, [59, 269])
+        """
+        filled = np.flatnonzero(self.cal_count)
+        return {
+            "kind": "score_stats",
+            "version": STATS_VERSION,
+            "classes": None if self.classes is None else list(self.classes),
+            "eps": self.eps,
+            "n": self.n,
+            "weight_sq": self.weight_sq,
+            "nll": [self.nll.weight, self.nll.mean, self.nll.m2],
+            "brier": [self.brier.weight, self.brier.mean, self.brier.m2],
+            "hits": self.hits,
+            "clipped": self.clipped,
+            "label_weight": self.label_weight.tolist(),
+            "calibration": {
+                "bins": FINE_BINS,
+                "index": filled.tolist(),
+                "count": self.cal_count[filled].tolist(),
+                "score_sum": self.cal_score[filled].tolist(),
+                "hit_sum": self.cal_hit[filled].tolist(),
+            },
+            "bootstrap": {
+                "replicates": self.replicates,
+                "seed": self.seed,
+                "sums": self.boot.tolist(),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreStats:
+        """Rebuild statistics written by :meth:`to_dict`.
+
+        Example:
+            >>> s = ScoreStats(["a", "b", "c"]).update(["b"], [[0.2, 0.5, 0.3]])
+            >>> ScoreStats.from_dict(s.to_dict()).to_dict() == s.to_dict()
+            True
+        """
+        if data.get("kind") != "score_stats" or data.get("version") != STATS_VERSION:
+            raise InvalidInputError(
+                "data",
+                f"is not ScoreStats version {STATS_VERSION} data",
+                value={"kind": data.get("kind"), "version": data.get("version")},
+            )
+        calibration = data["calibration"]
+        if calibration["bins"] != FINE_BINS:
+            raise InvalidInputError(
+                "data", f"calibration bins must be {FINE_BINS}", value=calibration["bins"]
+            )
+        boot = data["bootstrap"]
+        stats = cls(
+            data["classes"], eps=data["eps"], bootstrap=boot["replicates"], seed=boot["seed"]
+        )
+        stats.n = int(data["n"])
+        stats.weight_sq = float(data["weight_sq"])
+        stats.nll = Moments(*map(float, data["nll"]))
+        stats.brier = Moments(*map(float, data["brier"]))
+        stats.hits = float(data["hits"])
+        stats.clipped = int(data["clipped"])
+        stats.label_weight = np.asarray(data["label_weight"], dtype=np.float64)
+        index = np.asarray(calibration["index"], dtype=np.intp)
+        stats.cal_count[index] = calibration["count"]
+        stats.cal_score[index] = calibration["score_sum"]
+        stats.cal_hit[index] = calibration["hit_sum"]
+        if stats.replicates:
+            stats.boot = np.asarray(boot["sums"], dtype=np.float64).reshape(stats.replicates, 3)
+        return stats
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat row -- scalars and lists of numbers -- for a DuckDB/Arrow table.
+
+        Example:
+            >>> row = ScoreStats().update([1, 0], [0.9, 0.2]).to_row()
+            >>> row["n"], row["nll_mean"] > 0, row["cal_index"]
+            (2, True, [59, 269])
+        """
+        data = self.to_dict()
+        calibration, boot = data["calibration"], data["bootstrap"]
+        return {
+            "version": data["version"],
+            "classes": data["classes"],
+            "eps": data["eps"],
+            "n": data["n"],
+            "weight_sq": data["weight_sq"],
+            "nll_weight": self.nll.weight,
+            "nll_mean": self.nll.mean,
+            "nll_m2": self.nll.m2,
+            "brier_weight": self.brier.weight,
+            "brier_mean": self.brier.mean,
+            "brier_m2": self.brier.m2,
+            "hits": data["hits"],
+            "clipped": data["clipped"],
+            "label_weight": data["label_weight"],
+            "cal_index": calibration["index"],
+            "cal_count": calibration["count"],
+            "cal_score_sum": calibration["score_sum"],
+            "cal_hit_sum": calibration["hit_sum"],
+            "boot_replicates": boot["replicates"],
+            "boot_seed": boot["seed"],
+            "boot_sums": [value for row in boot["sums"] for value in row],
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ScoreStats:
+        """Rebuild statistics written by :meth:`to_row`.
+
+        Example:
+            >>> s = ScoreStats().update([1, 0], [0.9, 0.2])
+            >>> ScoreStats.from_row(s.to_row()).to_dict() == s.to_dict()
+            True
+        """
+        replicates = int(row["boot_replicates"])
+        sums = list(row["boot_sums"])
+        return cls.from_dict(
+            {
+                "kind": "score_stats",
+                "version": row["version"],
+                "classes": row["classes"],
+                "eps": row["eps"],
+                "n": row["n"],
+                "weight_sq": row["weight_sq"],
+                "nll": [row["nll_weight"], row["nll_mean"], row["nll_m2"]],
+                "brier": [row["brier_weight"], row["brier_mean"], row["brier_m2"]],
+                "hits": row["hits"],
+                "clipped": row["clipped"],
+                "label_weight": row["label_weight"],
+                "calibration": {
+                    "bins": FINE_BINS,
+                    "index": row["cal_index"],
+                    "count": row["cal_count"],
+                    "score_sum": row["cal_score_sum"],
+                    "hit_sum": row["cal_hit_sum"],
+                },
+                "bootstrap": {
+                    "replicates": replicates,
+                    "seed": row["boot_seed"],
+                    "sums": [sums[i : i + 3] for i in range(0, len(sums), 3)],
+                },
+            }
+        )
+
+    def __repr__(self) -> str:
+        classes = "binary" if self.classes is None else f"classes={list(self.classes)}"
+        return f"ScoreStats({classes}, n={self.n}, log_loss={self.nll.mean:.6g})"

@@ -1,0 +1,102 @@
+"""The columnar shape of validated events, shared by validation, file import and the store.
+
+A validated batch of prediction or label events is a :class:`pyarrow.Table`
+with exactly the columns of :data:`PREDICTION_SCHEMA` or
+:data:`LABEL_SCHEMA`. The HTTP service and ``xebench ingest`` build these
+tables (``xebench.ingest.events``); the event store (``xebench.store``) writes them.
+
+Identity: an event is identified by ``(tenant, model, request_id)``; a label
+whose event names no model has ``model == ""`` and applies to every model's
+prediction of that request. :func:`fingerprint` turns an identity into a
+64-bit integer (``fp``) that the store indexes; ``payload_hash`` is a 64-bit
+hash of the event's normalised content, compared when the same identity is
+sent twice (identical: a harmless duplicate; different: a conflict).
+
+Labels and classes are stored as text: ``true``/``false`` become ``"1"`` /
+``"0"``, integral numbers their decimal form (``1.0`` -> ``"1"``).
+
+Example:
+    >>> fingerprint("acme", "fraud", "req-1") == fingerprint("acme", "fraud", "req-1")
+    True
+    >>> fingerprint("acme", "fraud", "req-1") == fingerprint("acme", "fraud", "req-2")
+    False
+    >>> PREDICTION_SCHEMA.field("probabilities").type
+    ListType(list<item: double>)
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+import pyarrow as pa
+
+__all__ = [
+    "LABEL_SCHEMA",
+    "PREDICTION_SCHEMA",
+    "TIMESTAMP",
+    "fingerprint",
+    "hash64",
+]
+
+#: Every timestamp is stored in UTC with microsecond precision.
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        # fingerprint(tenant, model, request_id): the idempotency key.
+        pa.field("fp", pa.int64(), nullable=False),
+        # fingerprint(tenant, "", request_id): joins labels that name no model.
+        pa.field("rfp", pa.int64(), nullable=False),
+        pa.field("tenant", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("event_time", TIMESTAMP, nullable=False),
+        pa.field("ingest_time", TIMESTAMP, nullable=False),
+        # Class labels as text, in the order of ``probabilities``.
+        pa.field("classes", pa.list_(pa.string()), nullable=False),
+        pa.field("probabilities", pa.list_(pa.float64()), nullable=False),
+        pa.field("cohort", pa.map_(pa.string(), pa.string()), nullable=False),
+        # A JSON object of scalar feature values, as text.
+        pa.field("features", pa.string(), nullable=False),
+        pa.field("payload_hash", pa.int64(), nullable=False),
+    ]
+)
+
+LABEL_SCHEMA = pa.schema(
+    [
+        # fingerprint(tenant, model, request_id), model "" when the event names none.
+        pa.field("fp", pa.int64(), nullable=False),
+        pa.field("tenant", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("label", pa.string(), nullable=False),
+        pa.field("event_time", TIMESTAMP, nullable=False),
+        pa.field("ingest_time", TIMESTAMP, nullable=False),
+        pa.field("payload_hash", pa.int64(), nullable=False),
+    ]
+)
+
+
+def hash64(data: bytes) -> int:
+    """A stable signed 64-bit hash of ``data`` (BLAKE2b), the same in every process.
+
+    Example:
+        >>> hash64(b"abc")
+        6455300059550759896
+    """
+    return int.from_bytes(blake2b(data, digest_size=8).digest(), "little", signed=True)
+
+
+def fingerprint(tenant: str, model: str, request_id: str) -> int:
+    """The 64-bit identity of an event: ``hash64`` of its three key parts.
+
+    The parts are joined with NUL, which validation refuses inside names and
+    request ids, so ``("a", "bc")`` and ``("ab", "c")`` differ.
+
+    Example:
+        >>> fingerprint("t", "a", "bc") != fingerprint("t", "ab", "c")
+        True
+    """
+    digest = blake2b(f"{tenant}\0{model}\0{request_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)

@@ -1,0 +1,107 @@
+"""Chunked reading: bounded memory, types fixed across blocks, located errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import xebench.io.readers as xio
+from xebench.errors import DataError
+
+
+def test_parquet_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.parquet"
+    rng = np.random.default_rng(0)
+    with pq.ParquetWriter(path, pa.schema([("y", pa.int8()), ("p", pa.float64())])) as writer:
+        for _ in range(20):  # 20 row groups of 100,000 rows
+            table = pa.table(
+                {"y": rng.integers(0, 2, 100_000).astype(np.int8), "p": rng.uniform(size=100_000)}
+            )
+            writer.write_table(table)
+    start = pa.total_allocated_bytes()
+    peak, rows = 0, 0
+    for chunk in xio.read_chunks(path, ["y", "p"], batch_rows=10_000):
+        peak = max(peak, pa.total_allocated_bytes() - start)
+        rows += chunk.table.num_rows
+    assert rows == 2_000_000
+    one_group = 100_000 * 9  # bytes of one decoded row group
+    assert peak < 4 * one_group, f"Arrow held {peak / 1e6:.1f} MB while reading"
+
+
+def test_csv_types_are_fixed_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probability column of 0/1 in the first block must not fail on a later 0.5."""
+    monkeypatch.setattr(xio, "_BLOCK_BYTES", 64)
+    lines = ["y,p,region"] + [f"{i % 2},{i % 2},eu" for i in range(40)] + ["1,0.5,us"]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    chunks = list(xio.read_chunks(tmp_path / "d.csv", ["y", "p"], float_columns=["p"]))
+    p = np.concatenate([c.table.column("p").to_numpy() for c in chunks])
+    assert p[-1] == 0.5 and p.dtype == np.float64 and len(chunks) > 1
+    assert [c.first_row for c in chunks][:2] == [1, 1 + chunks[0].table.num_rows]
+
+
+def test_csv_conversion_error_in_a_later_block_names_the_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xio, "_BLOCK_BYTES", 64)
+    lines = ["y,p"] + [f"{i % 2},0.{i % 9 + 1}" for i in range(40)] + ["1,oops"]
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as caught:
+        list(xio.read_chunks(tmp_path / "bad.csv", ["y", "p"], float_columns=["p"]))
+    message = str(caught.value)
+    assert "bad.csv" in message and "row 41" in message and "'oops'" in message and "'p'" in message
+
+
+def test_gzip_tsv_and_json_lines_read_the_same(tmp_path: Path) -> None:
+    rows = [{"y": i % 2, "p": (i % 10) / 10, "m": [0.25, 0.75]} for i in range(100)]
+    with gzip.open(tmp_path / "d.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    (tmp_path / "d.tsv").write_text("y\tp\n" + "".join(f"{r['y']}\t{r['p']}\n" for r in rows))
+    for name in ("d.jsonl.gz", "d.tsv"):
+        table = pa.concat_tables(c.table for c in xio.read_chunks(tmp_path / name, ["y", "p"]))
+        assert table.column("p").to_pylist() == [r["p"] for r in rows], name
+    chunk = next(xio.read_chunks(tmp_path / "d.jsonl.gz", ["m"]))
+    m = xio.probability_array(chunk.table.column("m"), name="m", source="x", first_row=1)
+    assert m.shape == (100, 2)
+
+
+def test_probability_array_errors_name_the_row() -> None:
+    with pytest.raises(DataError, match=r"row 12 .*\[0.5, 0.5\]"):
+        xio.probability_array(
+            pa.array([[0.2, 0.3, 0.5], [0.5, 0.5]]), name="m", source="f", first_row=11
+        )
+    with pytest.raises(DataError, match="row 2 is 'x'"):
+        xio.probability_array(pa.array(["0.1", "x"]), name="p", source="f", first_row=1)
+    with pytest.raises(DataError, match=r"row 2 is '0\.3'"):
+        xio.probability_array(pa.array(["[0.1, 0.9]", "0.3"]), name="m", source="f", first_row=1)
+    with pytest.raises(DataError, match="fractions"):
+        xio.label_array(pa.array([1.0, 0.5]), name="y", source="f", first_row=1)
+
+
+def test_dataframes_and_unknown_inputs() -> None:
+    import pandas as pd
+    import polars as pl
+
+    for frame in (
+        pd.DataFrame({"y": [1, 0], "p": [0.3, 0.6]}),
+        pl.DataFrame({"y": [1, 0], "p": [0.3, 0.6]}),
+    ):
+        (chunk,) = xio.read_chunks(frame, ["p"])
+        assert chunk.table.column_names == ["p"] and chunk.source.startswith("<")
+    with pytest.raises(DataError, match="data"):
+        list(xio.read_chunks(42, ["p"]))
+    with pytest.raises(DataError, match="available columns: y, p"):
+        list(xio.read_chunks(pa.table({"y": [1], "p": [0.5]}), ["q"]))
+
+
+def test_cohort_codes_keep_dictionary_columns_and_missing_values() -> None:
+    array = pa.array(["eu", None, "us", "eu"]).dictionary_encode()
+    codes, values = xio.cohort_codes(array, "(missing)")
+    assert [values[c] for c in codes] == ["eu", "(missing)", "us", "eu"]
+    codes, values = xio.cohort_codes(pa.array([3, 1, None]), "(missing)")
+    assert [values[c] for c in codes] == ["3", "1", "(missing)"]

@@ -1,0 +1,159 @@
+"""The package's layers, checked from the source: imports flow one way.
+
+Every module's imports are read with :mod:`ast` (lazy imports inside
+functions included) and resolved to the sub-package they land in. A layer may
+import itself, the foundation (``errors``, ``_validation``, ``_version``) and
+the layers listed for it below; nothing else. No module imports another
+module's private (``_``-prefixed) name.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "xebench"
+
+FOUNDATION = {"errors", "_validation", "_version"}
+
+# Each layer and the layers it may use. Read from the bottom up: the kernel
+# uses nothing; statistics use the kernel; decisions use statistics; ...
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "_validation": {"errors"},
+    "_version": set(),
+    "metrics": set(),
+    "stats": {"metrics"},
+    "analysis": {"metrics", "stats"},
+    "io": set(),
+    # Renderers take finished JSON documents (plain dicts) and the metric
+    # registry; they import no producer, so any producer may render.
+    "report": {"metrics"},
+    "offline": {"metrics", "stats", "analysis", "io", "report"},
+    "store": {"metrics", "stats", "io"},
+    "ingest": {"metrics", "stats", "io", "store"},
+    "monitor": {"metrics", "stats", "analysis", "io", "offline", "store", "ingest"},
+    "client": {"io", "ingest"},
+    "service": {"metrics", "stats", "analysis", "io", "store", "ingest", "monitor"},
+    "demo": {
+        "metrics", "stats", "analysis", "io", "report", "offline",
+        "store", "ingest", "monitor", "service", "client",
+    },
+    "cli": {
+        "metrics", "stats", "analysis", "io", "report", "offline",
+        "store", "ingest", "monitor", "service", "client", "demo",
+    },
+}  # fmt: skip
+
+# The package root re-exports the public names of every layer.
+TOP = {"__init__", "__main__"}
+
+
+def _modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def _dotted(path: Path) -> list[str]:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _imports(path: Path) -> list[tuple[int, list[str], list[str]]]:
+    """(line, target module parts within xebench, imported names) of every import."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = _dotted(path) if path.name == "__init__.py" else _dotted(path)[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = base + (node.module.split(".") if node.module else [])
+            elif node.module and node.module.split(".")[0] == "xebench":
+                target = node.module.split(".")[1:]
+            else:
+                continue
+            found.append((node.lineno, target, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "xebench":
+                    found.append((node.lineno, parts[1:], []))
+    return found
+
+
+def _layer(parts: list[str]) -> str:
+    return parts[0] if parts else "__init__"
+
+
+def test_every_module_belongs_to_a_known_layer() -> None:
+    layers = {_layer(_dotted(path)) for path in _modules()}
+    assert layers <= set(ALLOWED) | TOP, sorted(layers - set(ALLOWED) - TOP)
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_flow_one_way(path: Path) -> None:
+    layer = _layer(_dotted(path))
+    if layer in TOP:
+        return
+    allowed = (
+        ALLOWED[layer] | {layer} | (FOUNDATION - {layer} if layer not in FOUNDATION else set())
+    )
+    if layer in FOUNDATION:
+        allowed = ALLOWED[layer] | {layer}
+    wrong = []
+    for line, target, names in _imports(path):
+        into = _layer(target)
+        if target == []:  # ``from .. import x``: x names the layer
+            wrong += [f"line {line}: {n}" for n in names if n not in allowed]
+        elif into not in allowed:
+            wrong.append(
+                f"line {line}: imports xebench.{'.'.join(target)} ({into} is above {layer})"
+            )
+    assert not wrong, "\n".join(wrong)
+
+
+# Private imports that the layering work has still to remove. The list may
+# only shrink: an entry that no longer occurs fails the test too.
+STILL_PRIVATE = {
+    ("analysis/compare.py", "_dot"),
+    ("cli/main.py", "_paths"),
+    ("client/sdk.py", "_format_of"),
+    ("demo/tour.py", "_table"),
+    ("monitor/references.py", "_file_schema"),
+    ("monitor/references.py", "_first_line"),
+    ("offline/drift.py", "_check_columns"),
+    ("offline/drift.py", "_first_line"),
+    ("offline/drift.py", "_as_arrow"),
+    *(
+        ("stats/scores.py", name)
+        for name in (
+            "_brier_decomposition", "_brier_per_row", "_calibration_gap",
+            "_calibration_inputs", "_dot", "_entropy_nats", "_log_loss_refinement",
+            "_prepare", "_top_label_hit", "_true_class_prob_into", "_uniform_bin_index",
+        )
+    ),
+    ("store/buckets.py", "_uniform_bin_index"),
+}  # fmt: skip
+
+
+def _private_imports(path: Path) -> set[tuple[str, str]]:
+    where = str(path.relative_to(SRC))
+    return {
+        (where, name)
+        for _, _, names in _imports(path)
+        for name in names
+        if name.startswith("_") and not name.startswith("__")
+    }
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_no_module_imports_another_modules_private_name(path: Path) -> None:
+    private = _private_imports(path) - STILL_PRIVATE
+    assert not private, sorted(private)
+
+
+def test_the_list_of_remaining_private_imports_only_shrinks() -> None:
+    found = set().union(*(_private_imports(path) for path in _modules()))
+    assert not STILL_PRIVATE - found, sorted(STILL_PRIVATE - found)
