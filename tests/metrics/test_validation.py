@@ -1,6 +1,6 @@
 """Input validation of the metrics kernel (xebench._validation via the public functions).
 
-The contract (DESIGN.md): bad input raises ``ValueError`` -- here always
+The contract (docs/contracts.md): bad input raises ``ValueError`` -- here always
 :class:`xebench.InvalidInputError` -- whose message names the argument and, for a
 bad element, the first offending row and its value. Errors also carry those as
 fields (``argument``, ``row``, ``value``) for the CLI and the HTTP service.

@@ -16,7 +16,7 @@ from xebench.service.config import ServiceConfig, TokenEntry, TokenRegistry, has
 from xebench.store.event_store import EventStore
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-# DESIGN.md: a window object has at least these fields.
+# docs/contracts.md: a window object has at least these fields.
 WINDOW_FIELDS = {
     "from", "to", "n_predictions", "n_labelled", "coverage", "log_loss", "log_loss_ci",
     "brier", "ece", "skill", "perplexity", "label_lag_p50_s", "provisional",
