@@ -8,21 +8,18 @@ the contract's command list, and the links between the pages.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from loopback import serve_in_thread
 from xebench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,28 +179,6 @@ def test_example_files_are_what_their_generator_writes(tmp_path: Path) -> None:
 # --- the HTTP examples, in order, on one server ---------------------------------
 
 
-@contextlib.contextmanager
-def _live_server(app: object) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; yields its URL."""
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the server did not start")
-            thread.join(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def _curl_calls(text: str) -> list[tuple[str, str, str]]:
     """(path, options, shown answer) of every ``$ curl -s localhost:8000...`` with an answer."""
     return re.findall(r"\$ curl -s localhost:8000(\S+)(.*?)\n(\{.*?\})\n", text, re.S)
@@ -249,7 +224,7 @@ def test_service_examples_run_in_order_on_one_server(tmp_path: Path) -> None:
     client_code = re.search(r"```python\n(import xebench as xb\n.*?)```", text, re.S)[1]
     store = EventStore(str(tmp_path / "events.duckdb"))
     app = create_app(store, close_store=True)
-    with _live_server(app) as url, httpx.Client(base_url=url) as http:
+    with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
         for path, options, shown in calls:
             answer = _send(http, path, options)
             _same_answer(path, answer.json(), json.loads(shown))

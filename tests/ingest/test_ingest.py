@@ -8,11 +8,8 @@ what the store holds afterwards, through ``store.counts`` and SQL on the
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from loopback import free_port, serve_in_thread
 from xebench.cli.main import main
 from xebench.errors import DataError
 from xebench.ingest.files import HttpTarget, IngestError, import_labels, import_predictions
@@ -55,12 +53,6 @@ def run(capsys: pytest.CaptureFixture[str], *args: Any) -> tuple[int, str, str]:
 
 def rows(store: EventStore, sql: str) -> list[tuple[Any, ...]]:
     return store.cursor().execute(sql).fetchall()
-
-
-@pytest.fixture
-def store() -> Iterator[EventStore]:
-    with EventStore(":memory:") as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -483,41 +475,13 @@ def test_several_files_and_an_error_in_the_second(tmp_path: Path, store: EventSt
 # --- through a running server ------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server() -> Iterator[tuple[str, EventStore]]:
-    import uvicorn
-
     from xebench.service.app import create_app
 
     store = EventStore(":memory:")
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(store),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        ws="none",
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, name="test-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", store
-    finally:
-        running.should_exit = True
-        thread.join(20)
+    with serve_in_thread(create_app(store)) as url:
+        yield url, store
 
 
 def test_url_sends_rows_through_the_server(

@@ -44,12 +44,6 @@ def prediction(request_id: str = "r1", **fields: Any) -> dict[str, Any]:
     return event
 
 
-@pytest.fixture
-def store() -> Iterator[EventStore]:
-    with EventStore(":memory:") as store:
-        yield store
-
-
 def client_for(store: EventStore, config: ServiceConfig | None = None) -> TestClient:
     return TestClient(create_app(store, config), raise_server_exceptions=False)
 

@@ -6,7 +6,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,10 @@ import duckdb
 import httpx
 import pytest
 
+from loopback import free_port
 from xebench.service.config import hash_token
 
 SERVE = [sys.executable, "-m", "xebench", "serve"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

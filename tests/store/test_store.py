@@ -15,7 +15,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -115,12 +114,6 @@ def outcome(result: Any) -> tuple[int, int, int, int, int]:
         result.pending,
         result.joined,
     )
-
-
-@pytest.fixture
-def store() -> Iterator[EventStore]:
-    with EventStore(":memory:") as opened:
-        yield opened
 
 
 # --- schema and migrations ----------------------------------------------------------------
