@@ -121,11 +121,6 @@ STILL_PRIVATE = {
     ("cli/main.py", "_paths"),
     ("client/sdk.py", "_format_of"),
     ("demo/tour.py", "_table"),
-    ("monitor/references.py", "_file_schema"),
-    ("monitor/references.py", "_first_line"),
-    ("offline/drift.py", "_check_columns"),
-    ("offline/drift.py", "_first_line"),
-    ("offline/drift.py", "_as_arrow"),
     *(
         ("stats/scores.py", name)
         for name in (

@@ -70,6 +70,24 @@ def test_gzip_tsv_and_json_lines_read_the_same(tmp_path: Path) -> None:
     assert m.shape == (100, 2)
 
 
+def test_file_schema_reads_types_without_the_data(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"p": [0.5], "c": ["a"]}), tmp_path / "d.parquet")
+    with gzip.open(tmp_path / "d.jsonl.gz", "wt") as handle:
+        handle.write('{"p": 0.5, "c": "a"}\n')
+    for name in ("d.parquet", "d.jsonl.gz"):
+        schema = xio.file_schema(tmp_path / name)
+        assert schema.names == ["p", "c"], name
+        assert schema.field("p").type == pa.float64() and schema.field("c").type == pa.string()
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match="file is empty"):
+        xio.file_schema(tmp_path / "empty.csv")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="cannot read as Parquet"):
+        xio.file_schema(tmp_path / "bad.parquet")
+    with pytest.raises(DataError, match="file not found"):
+        xio.file_schema(tmp_path / "absent.csv")
+
+
 def test_probability_array_errors_name_the_row() -> None:
     with pytest.raises(DataError, match=r"row 12 .*\[0.5, 0.5\]"):
         xio.probability_array(

@@ -537,7 +537,7 @@ def _column_names(path: Path) -> list[str]:
             return list(pq.read_schema(path).names)
         except (pa.ArrowInvalid, OSError) as error:
             raise DataError(
-                "data", f"cannot read as Parquet ({_io._first_line(error)})", source=str(path)
+                "data", f"cannot read as Parquet ({_io.first_line(error)})", source=str(path)
             ) from error
     if path.stat().st_size == 0:
         raise DataError("data", "file is empty", source=str(path))
@@ -576,7 +576,7 @@ def _json_chunks(
     source, total = str(path), path.stat().st_size
     with _io._text_reader(path, "json", compressed) as (reader, _):
         schema = reader.schema
-    _io._check_columns(schema.names, columns, source)
+    _io.check_columns(schema.names, columns, source)
     types: dict[str, pa.DataType] = {}
     for name in columns:
         kind = schema.field(name).type
@@ -817,7 +817,7 @@ def _check_name(value: str | None, option: str, *, empty: bool = False) -> None:
 
 
 def _require(names: Sequence[str], columns: Iterable[str], source: str) -> None:
-    _io._check_columns(names, list(dict.fromkeys(columns)), source)
+    _io.check_columns(names, list(dict.fromkeys(columns)), source)
 
 
 def _model_column(

@@ -41,6 +41,10 @@ __all__ = [
     "DEFAULT_BATCH_ROWS",
     "SUPPORTED_SUFFIXES",
     "Chunk",
+    "as_arrow",
+    "check_columns",
+    "file_schema",
+    "first_line",
     "label_array",
     "prefetch",
     "probability_array",
@@ -126,8 +130,8 @@ def read_chunks(
                 Path(path), columns, set(float_columns), set(category_columns), batch_rows
             )
         return
-    table, source = _as_arrow(data)
-    _check_columns(table.schema.names, columns, source)
+    table, source = as_arrow(data)
+    check_columns(table.schema.names, columns, source)
     table = table.select(columns)
     for offset in range(0, table.num_rows, batch_rows):
         yield Chunk(table.slice(offset, batch_rows), source, offset + 1)
@@ -192,8 +196,24 @@ def prefetch(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
         worker.join()
 
 
-def _as_arrow(data: Any) -> tuple[pa.Table, str]:
-    """In-memory tables -> (pyarrow Table, description for messages)."""
+def as_arrow(data: Any) -> tuple[pa.Table, str]:
+    """An in-memory table as a pyarrow Table, with a description for messages.
+
+    Accepts a pyarrow Table or RecordBatch and a pandas or polars DataFrame
+    (neither library is imported here: the type is recognised by its module).
+
+    Raises:
+        DataError: anything else, naming its type.
+
+    Example:
+        >>> table, source = as_arrow(pa.record_batch({"p": [0.2, 0.9]}))
+        >>> table.num_rows, source
+        (2, '<pyarrow.RecordBatch>')
+        >>> as_arrow([0.2, 0.9])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        xebench.errors.DataError: data: must be a file path, ...
+    """
     if isinstance(data, pa.Table):
         return data, "<pyarrow.Table>"
     if isinstance(data, pa.RecordBatch):
@@ -235,7 +255,54 @@ def _check_file(path: Path) -> None:
     _format_of(path)
 
 
-def _check_columns(available: Sequence[str], wanted: Sequence[str], source: str) -> None:
+def file_schema(path: str | os.PathLike[str]) -> pa.Schema:
+    """The Arrow schema of a file, read without reading its data.
+
+    Parquet: the schema stored in the file. CSV and JSON Lines: the types
+    Arrow infers from the first block of rows (16 MiB), as :func:`read_chunks`
+    would read them.
+
+    Raises:
+        DataError: a missing, empty or unreadable file, or an unsupported suffix.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "preds.csv"
+        >>> _ = path.write_text("y,p,region\\n1,0.9,eu\\n")
+        >>> file_schema(path).names, str(file_schema(path).field("p").type)
+        (['y', 'p', 'region'], 'double')
+    """
+    path = Path(path)
+    _check_file(path)
+    kind, compressed = _format_of(path)
+    if path.stat().st_size == 0:
+        raise DataError("data", "file is empty", source=str(path))
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.ParquetFile(path).schema_arrow
+        except (pa.ArrowInvalid, OSError) as error:
+            raise DataError(
+                "data", f"cannot read as Parquet ({first_line(error)})", source=str(path)
+            ) from error
+    with _text_reader(path, kind, compressed) as (reader, _):
+        return reader.schema
+
+
+def check_columns(available: Sequence[str], wanted: Sequence[str], source: str) -> None:
+    """Raise unless every ``wanted`` column is ``available``; the message lists them all.
+
+    Raises:
+        DataError: the missing columns of ``source`` and the available ones.
+
+    Example:
+        >>> check_columns(["y", "p"], ["p"], "a.csv")
+        >>> check_columns(["y", "p"], ["p", "q"], "a.csv")
+        Traceback (most recent call last):
+        ...
+        xebench.errors.DataError: a.csv: columns: no column 'q'; available columns: y, p
+    """
     missing = [c for c in wanted if c not in available]
     if missing:
         names = ", ".join(repr(c) for c in missing)
@@ -282,9 +349,9 @@ def _parquet_batches(
         parquet = pq.ParquetFile(path, read_dictionary=sorted(category_columns))
     except (pa.ArrowInvalid, OSError) as error:
         raise DataError(
-            "data", f"cannot read as Parquet ({_first_line(error)})", source=str(path)
+            "data", f"cannot read as Parquet ({first_line(error)})", source=str(path)
         ) from error
-    _check_columns(parquet.schema_arrow.names, columns, str(path))
+    check_columns(parquet.schema_arrow.names, columns, str(path))
     total_rows = max(parquet.metadata.num_rows, 1)
     size, rows_done = path.stat().st_size, 0
     # One iterator per row group: a single iter_batches over the whole file keeps
@@ -311,7 +378,7 @@ def _text_batches(
     # floats even if that first block held only integers.
     with _text_reader(path, kind, compressed) as (reader, _):
         schema = reader.schema
-    _check_columns(schema.names, columns, str(path))
+    check_columns(schema.names, columns, str(path))
     types: dict[str, pa.DataType] = {
         name: pa.float64()
         for name in float_columns
@@ -371,7 +438,7 @@ class _text_reader:
                 raise DataError("data", "file is empty", source=str(self.path)) from error
             raise DataError(
                 "data",
-                f"cannot read as {self.kind.upper()} ({_first_line(error)})",
+                f"cannot read as {self.kind.upper()} ({first_line(error)})",
                 source=str(self.path),
             ) from error
         return reader, self.raw
@@ -380,7 +447,13 @@ class _text_reader:
         self.raw.close()
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (Arrow's run on), or its type when it has none.
+
+    Example:
+        >>> first_line(ValueError("bad row\\nat offset 7")), first_line(OSError())
+        ('bad row', 'OSError')
+    """
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
@@ -406,7 +479,7 @@ def _read_error(
             column=column,
         )
     return DataError(
-        "data", f"cannot read as {kind.upper()} ({_first_line(error)})", source=str(path)
+        "data", f"cannot read as {kind.upper()} ({first_line(error)})", source=str(path)
     )
 
 

@@ -142,11 +142,10 @@ def count_file(path: str | Path, bins: Mapping[str, FeatureBins]) -> ReferenceCo
         >>> ref.rows, ref.counts["x"].tolist(), ref.ignored
         (2, [1.0, 1.0, 0.0], ['other'])
     """
-    from ..io.readers import read_chunks
-    from ..offline.drift import _file_schema
+    from ..io.readers import file_schema, read_chunks
 
     path = Path(path)
-    names = _file_schema(path).names
+    names = file_schema(path).names
     wanted = [name for name in names if name in bins]
     ignored = [name for name in names if name not in bins]
     if not wanted:
@@ -172,7 +171,7 @@ def read_upload(body: bytes, media_type: str) -> pa.Table:
     import pyarrow.json
     import pyarrow.parquet as pq
 
-    from ..io.readers import _first_line
+    from ..io.readers import first_line
 
     kind = UPLOAD_TYPES[media_type]
     readers = {
@@ -186,7 +185,7 @@ def read_upload(body: bytes, media_type: str) -> pa.Table:
     try:
         table = readers[kind](io.BytesIO(body))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
-        raise DataError("body", f"cannot read as {kind} ({_first_line(error)})") from error
+        raise DataError("body", f"cannot read as {kind} ({first_line(error)})") from error
     if not table.num_rows:
         raise DataError("body", f"the {kind} reference holds no rows")
     return table

@@ -50,7 +50,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._validation import check_n_bins, check_smoothing
 from ..errors import DataError, InvalidInputError
-from ..io.readers import Chunk, read_chunks
+from ..io.readers import Chunk, as_arrow, check_columns, file_schema, first_line, read_chunks
 from ..stats.histograms import (
     CategoricalHistogram,
     Histogram,
@@ -774,7 +774,7 @@ class _FileSide(_Side):
         if not paths:
             raise InvalidInputError(label, "no files were given")
         files = [Path(p) for p in paths]
-        return cls(label, files, [_file_schema(path) for path in files])
+        return cls(label, files, [file_schema(path) for path in files])
 
     def batches(self, columns: list[str], numeric: list[str], max_rows: int) -> Iterator[Chunk]:
         for path in self.paths:
@@ -793,10 +793,8 @@ class _TableSide(_Side):
     def of(cls, label: str, data: Any) -> _TableSide:
         if isinstance(data, Mapping):
             return cls(label, _mapping_table(label, data), f"<{label} mapping>")
-        from ..io.readers import _as_arrow
-
         try:
-            table, source = _as_arrow(data)
+            table, source = as_arrow(data)
         except DataError:
             raise InvalidInputError(
                 label,
@@ -847,16 +845,14 @@ def _parquet_chunks(path: Path, columns: list[str], max_rows: int) -> Iterator[C
     """
     import pyarrow.parquet as pq
 
-    from ..io.readers import _check_columns, _first_line
-
     source = str(path)
     try:
         parquet = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as error:
         raise DataError(
-            "data", f"cannot read as Parquet ({_first_line(error)})", source=source
+            "data", f"cannot read as Parquet ({first_line(error)})", source=source
         ) from error
-    _check_columns(parquet.schema_arrow.names, columns, source)
+    check_columns(parquet.schema_arrow.names, columns, source)
     metadata = parquet.metadata
     size, total_rows = path.stat().st_size, max(metadata.num_rows, 1)
     first_row, group = 1, 0
@@ -874,32 +870,11 @@ def _parquet_chunks(path: Path, columns: list[str], max_rows: int) -> Iterator[C
             table = parquet.read_row_groups(groups, columns=columns, use_threads=True)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
             raise DataError(
-                "data", f"cannot read as Parquet ({_first_line(error)})", source=source
+                "data", f"cannot read as Parquet ({first_line(error)})", source=source
             ) from error
         first_row += table.num_rows
         done = size * (first_row - 1) // total_rows
         yield Chunk(table, source, first_row - table.num_rows, done, size)
-
-
-def _file_schema(path: Path) -> pa.Schema:
-    """The Arrow schema of a file (CSV / JSON Lines: inferred from the first block)."""
-    from ..io import readers as io
-
-    io._check_file(path)
-    kind, compressed = io._format_of(path)
-    if path.stat().st_size == 0:
-        raise DataError("data", "file is empty", source=str(path))
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.ParquetFile(path).schema_arrow
-        except (pa.ArrowInvalid, OSError) as error:
-            raise DataError(
-                "data", f"cannot read as Parquet ({io._first_line(error)})", source=str(path)
-            ) from error
-    with io._text_reader(path, kind, compressed) as (reader, _):
-        return reader.schema
 
 
 # --- planning: which columns, of which kind ---------------------------------------------
