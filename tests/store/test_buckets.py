@@ -22,7 +22,7 @@ from sklearn.metrics import brier_score_loss, log_loss
 
 from xebench.ingest.events import parse_labels, parse_predictions
 from xebench.monitor.windows import Monitor
-from xebench.store import event_store as store_module
+from xebench.store import migrations as store_module
 from xebench.store.buckets import OTHER, MonitorConfig
 from xebench.store.event_store import EventStore
 

@@ -27,7 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xebench.errors import InvalidInputError
-from xebench.store import event_store as store_module
+from xebench.store import migrations as store_module
 from xebench.store.event_store import (
     SCHEMA_VERSION,
     EventBatch,
@@ -548,14 +548,14 @@ def test_a_failure_mid_write_rolls_back_the_batches_before_it(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = store.checksum()
-    real = store._insert
+    real = store._writes._insert
 
     def insert(con: Any, target: str, table: pa.Table, seq: int | None = None) -> None:
         if target == "labels":
             raise duckdb.IOException("disk I/O error")
         real(con, target, table, seq)
 
-    monkeypatch.setattr(store, "_insert", insert)
+    monkeypatch.setattr(store._writes, "_insert", insert)
     batches = [EventBatch("predictions", predictions("a")), EventBatch("labels", labels("a"))]
     with pytest.raises(duckdb.IOException):
         store.write(batches)
@@ -574,7 +574,7 @@ def test_a_store_whose_index_update_failed_refuses_writes_until_reopened(
     def out_of_memory(keys: Any) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(store._prediction_rfps, "add", out_of_memory)
+    monkeypatch.setattr(store._writes.prediction_rfps, "add", out_of_memory)
     with pytest.raises(MemoryError):
         store.insert_predictions(predictions("a"))  # committed, but not fully indexed
     assert not store.healthy()

@@ -37,11 +37,11 @@ from ..analysis.compare import PairedStats, decide, paired_comparison, unpaired_
 from ..errors import InvalidInputError
 from ..stats.histograms import CategoricalHistogram
 from ..stats.scores import ScoreStats
+from ..store import queries
 from ..store.buckets import (
     ALL,
     BUCKET_SECONDS,
     HOUR_SECONDS,
-    HOURLY,
     SCORE_BINS,
     FeatureBins,
     group_ids,
@@ -306,50 +306,21 @@ class Monitor:
         *,
         hours: bool = True,
     ) -> pa.Table:
-        """The rows of a bucket table for one model (and version), cohort and range.
-
-        With ``hours``, the whole hours of the range come from the table's hourly
-        twin and only its ends from the minutes: the same statistics in up to 60x
-        fewer rows. (A series whose steps do not fall on hours passes False: an hour
-        row must not straddle two of its points.)
-        """
-        first_hour = _ceil(span.start, _HOUR)
-        last_hour = _floor(span.end, _HOUR)
-        # (table, ranges): the minute table is scanned once, for both ends (its rows are
-        # not ordered by time, so every scan reads it whole).
-        if hours and first_hour < last_hour:
-            parts = [
-                (table, [(span.start, first_hour), (last_hour, span.end)]),
-                (HOURLY[table], [(first_hour, last_hour)]),
-            ]
-        else:
-            parts = [(table, [(span.start, span.end)])]
-        params: dict[str, Any] = {
-            "tenant": tenant,
-            "model": model,
-            "key": cohort[0],
-            "value": cohort[1],
-        }
-        if version is not None:
-            params["version"] = version
-        queries = []
-        for name, ranges in parts:
-            within = []
-            for start, end in ranges:
-                if start < end:
-                    i = len(params)
-                    within.append(f"(bucket >= $p{i} AND bucket < $p{i + 1})")
-                    params[f"p{i}"], params[f"p{i + 1}"] = start, end
-            if not within:
-                continue
-            queries.append(
-                f"SELECT {columns} FROM {name} WHERE tenant = $tenant AND model = $model "
-                "AND cohort_key = $key AND cohort_value = $value "
-                + ("AND version = $version " if version is not None else "")
-                + f"AND ({' OR '.join(within)})"
-            )
+        """The rows of a bucket table for one model (and version), cohort and range
+        (:func:`xebench.store.queries.bucket_rows`)."""
         with self.store.cursor() as cursor:
-            return cursor.sql(" UNION ALL ".join(queries), params=params).to_arrow_table()
+            return queries.bucket_rows(
+                cursor,
+                table,
+                columns,
+                tenant=tenant,
+                model=model,
+                version=version,
+                cohort=cohort,
+                start=span.start,
+                end=span.end,
+                hours=hours,
+            )
 
     @staticmethod
     def _classes(table: pa.Table, model: str) -> list[str] | None:
@@ -518,14 +489,8 @@ class Monitor:
         if cached is not None and time.monotonic() - cached[0] < _LAG_CACHE_SECONDS:
             seconds = cached[1]
         else:
-            sql = """
-                SELECT b, sum(c) FROM (
-                    SELECT unnest(lag_bin) AS b, unnest(lag_count) AS c FROM bucket_scores_hour
-                    WHERE tenant = ? AND model = ? AND cohort_key = '' AND bucket >= ?
-                ) GROUP BY b
-            """
             with self.store.cursor() as cursor:
-                rows = cursor.execute(sql, [tenant, model, now - timedelta(days=7)]).fetchall()
+                rows = queries.label_lags(cursor, tenant, model, now - timedelta(days=7))
             counts = lag_counts(
                 {
                     "lag": (
@@ -841,30 +806,8 @@ class Monitor:
         span: _Range,
     ) -> PairedStats | None:
         """Paired statistics of the requests both models scored and that have a label."""
-        sql = """
-            WITH side AS (
-                SELECT model, version, request_id, classes, probabilities, label, cohort
-                FROM joined WHERE tenant = $tenant AND event_time >= $start AND event_time < $end
-                  AND model IN ($cm, $bm)
-            )
-            SELECT c.classes AS c_classes, c.probabilities AS c_p,
-                   b.classes AS b_classes, b.probabilities AS b_p, c.label, c.cohort
-            FROM side c JOIN side b USING (request_id)
-            WHERE c.model = $cm AND b.model = $bm
-              AND ($cv IS NULL OR c.version = $cv) AND ($bv IS NULL OR b.version = $bv)
-              AND c.label = b.label
-        """
-        params = {
-            "tenant": tenant,
-            "start": span.start,
-            "end": span.end,
-            "cm": candidate[0],
-            "bm": baseline[0],
-            "cv": candidate[1],
-            "bv": baseline[1],
-        }
         with self.store.cursor() as cursor:
-            table = cursor.sql(sql, params=params).to_arrow_table()
+            table = queries.shadow_pairs(cursor, tenant, candidate, baseline, span.start, span.end)
         if cohort[0] != ALL and table.num_rows:
             values = [dict(c).get(cohort[0]) for c in table["cohort"].to_pylist()]
             table = table.filter(pa.array([v == cohort[1] for v in values]))
