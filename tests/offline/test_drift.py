@@ -26,13 +26,12 @@ from xebench.offline.drift import (
     DEFAULT_THRESHOLD,
     DriftReport,
     FeatureDrift,
-    _count_numeric,
-    _quantiles,
     compare_histograms,
     drift_files,
     drift_frames,
     rank,
 )
+from xebench.offline.drift_counts import count_numeric, quantiles
 
 
 def smoothed(share: list[float], smoothing: float = DEFAULT_SMOOTHING) -> np.ndarray:
@@ -237,7 +236,7 @@ def test_fast_quantiles_equal_numpy_on_large_columns(name: str) -> None:
     finite = values[np.isfinite(values)]
     for n_bins in (1, 4, 10, 37, 100):
         q = np.linspace(0, 1, n_bins + 1)
-        fast = _quantiles(finite, q, float(finite.min()), float(finite.max()))
+        fast = quantiles(finite, q, float(finite.min()), float(finite.max()))
         assert np.array_equal(fast, np.quantile(finite, q))
     cur = rng.permutation(values)[: n // 2] * 1.1
     report = drift_frames({"x": values}, {"x": cur}, n_bins=25)
@@ -252,8 +251,8 @@ def test_many_edges_use_binary_search_with_the_same_counts() -> None:
     values = np.concatenate([rng.normal(size=10_000), [np.nan, np.inf, -np.inf, -2.0, 2.0]])
     edges = np.linspace(-2.0, 2.0, 60)
     expected = xb.NumericHistogram(edges).update(values).distribution()
-    assert _count_numeric(values, edges).tolist() == expected.tolist()
-    assert _count_numeric(values, edges[:5]).tolist() == (
+    assert count_numeric(values, edges).tolist() == expected.tolist()
+    assert count_numeric(values, edges[:5]).tolist() == (
         xb.NumericHistogram(edges[:5]).update(values).distribution().tolist()
     )
 

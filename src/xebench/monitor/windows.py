@@ -3,7 +3,7 @@
 Every answer here is a merge of the one-minute buckets of
 :mod:`xebench.store.buckets` -- never a rescan of raw events -- finished by the
 same statistics code as ``xebench bench`` (:class:`~xebench.ScoreStats`,
-:mod:`xebench.offline.drift`, :mod:`xebench.analysis.compare`). The one exception is a
+:mod:`xebench.analysis.drift`, :mod:`xebench.analysis.compare`). The one exception is a
 *shadow* comparison (two models scoring the same requests): pairing is per
 request, so it reads the joined events of its window.
 
@@ -536,7 +536,7 @@ class Monitor:
             >>> d["features"], d["reference"]["kind"]
             ([], 'rolling')
         """
-        from ..offline.drift import DriftReport, compare_histograms, rank
+        from ..analysis.drift import DriftReport, compare_histograms, rank
 
         now = now or datetime.now(UTC)
         span = self.resolve(window=window, start=start, end=end, now=now)
