@@ -529,7 +529,7 @@ def _paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> 
 
 
 def _column_names(path: Path) -> list[str]:
-    kind, compressed = _io._format_of(path)
+    kind, compressed = _io.format_of(path)
     if kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -548,7 +548,7 @@ def _column_names(path: Path) -> list[str]:
 def _chunks(
     path: Path, columns: list[str], text_columns: list[str], prob: str | None, batch_rows: int
 ) -> Iterator[Chunk]:
-    kind, compressed = _io._format_of(path)
+    kind, compressed = _io.format_of(path)
     floats = [prob] if prob else []
     if kind != "json":
         # CSV: ids, names and cohorts as text (request id "007" stays "007").
@@ -614,7 +614,7 @@ def estimate_rows(path: str | os.PathLike[str], sample_bytes: int = 1 << 20) -> 
     """
     path = Path(path)
     try:
-        kind, compressed = _io._format_of(path)
+        kind, compressed = _io.format_of(path)
         size = path.stat().st_size
         if kind == "parquet":
             import pyarrow.parquet as pq

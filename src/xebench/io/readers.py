@@ -45,6 +45,7 @@ __all__ = [
     "check_columns",
     "file_schema",
     "first_line",
+    "format_of",
     "label_array",
     "prefetch",
     "probability_array",
@@ -230,8 +231,22 @@ def as_arrow(data: Any) -> tuple[pa.Table, str]:
     )
 
 
-def _format_of(path: Path) -> tuple[str, bool]:
-    """(format, gzip-compressed?) from the suffix."""
+def format_of(path: Path) -> tuple[str, bool]:
+    """(format, gzip-compressed?) of a data file, from its suffix (:data:`SUPPORTED_SUFFIXES`).
+
+    The format is ``"csv"`` (``.csv``, ``.tsv``), ``"parquet"`` or ``"json"``
+    (JSON Lines); CSV and JSON Lines may end in ``.gz``. Other suffixes raise
+    :class:`~xebench.DataError`.
+
+    Example:
+        >>> format_of(Path("day1.jsonl.gz")), format_of(Path("scores.PARQUET"))
+        (('json', True), ('parquet', False))
+        >>> format_of(Path("notes.txt"))
+        Traceback (most recent call last):
+        ...
+        xebench.errors.DataError: notes.txt: data: unsupported file type '.txt'; use one of .csv,
+        .tsv, .parquet, .pq, .jsonl, .ndjson (CSV and JSON Lines may be .gz compressed)
+    """
     suffixes = [s.lower() for s in path.suffixes]
     compressed = bool(suffixes) and suffixes[-1] == ".gz"
     suffix = suffixes[-2] if compressed and len(suffixes) > 1 else (suffixes or [""])[-1]
@@ -252,7 +267,7 @@ def _check_file(path: Path) -> None:
         raise DataError("data", "file not found", source=str(path))
     if not path.is_file():
         raise DataError("data", "is not a file", source=str(path))
-    _format_of(path)
+    format_of(path)
 
 
 def file_schema(path: str | os.PathLike[str]) -> pa.Schema:
@@ -274,7 +289,7 @@ def file_schema(path: str | os.PathLike[str]) -> pa.Schema:
     """
     path = Path(path)
     _check_file(path)
-    kind, compressed = _format_of(path)
+    kind, compressed = format_of(path)
     if path.stat().st_size == 0:
         raise DataError("data", "file is empty", source=str(path))
     if kind == "parquet":
@@ -321,7 +336,7 @@ def _read_file(
     category_columns: set[str],
     batch_rows: int,
 ) -> Iterator[Chunk]:
-    kind, compressed = _format_of(path)
+    kind, compressed = format_of(path)
     source, total = str(path), path.stat().st_size
     if total == 0:
         raise DataError("data", "file is empty", source=source)
