@@ -8,6 +8,7 @@ what the store holds afterwards, through ``store.counts`` and SQL on the
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,8 +23,9 @@ import pytest
 
 from loopback import free_port, serve_in_thread
 from xebench.cli.main import main
+from xebench.client.files import HttpTarget
 from xebench.errors import DataError
-from xebench.ingest.files import HttpTarget, IngestError, import_labels, import_predictions
+from xebench.ingest.files import IngestError, import_labels, import_predictions
 from xebench.store.event_store import EventStore
 
 # --- helpers ----------------------------------------------------------------------------
@@ -531,6 +533,13 @@ def test_url_that_answers_nothing_is_one_line(
     assert code == 2 and "not both" in err
 
 
+class NoJitter(random.Random):
+    """Full jitter drawn at 0: every wait is the server's ``Retry-After`` (or 0)."""
+
+    def random(self) -> float:
+        return 0.0
+
+
 def test_http_target_retries_429_and_503_then_splits_413() -> None:
     answers = [
         httpx.Response(429, headers={"retry-after": "0.25"}, json={"detail": "busy"}),
@@ -551,13 +560,39 @@ def test_http_target_retries_429_and_503_then_splits_413() -> None:
 
     slept: list[float] = []
     client = httpx.Client(transport=httpx.MockTransport(handle))
-    target = HttpTarget("http://xebench.test", client=client, sleep=slept.append)
+    target = HttpTarget("http://xebench.test", client=client, sleep=slept.append, rng=NoJitter())
     events = [{"request_id": f"r{i}", "model": "m", "probabilities": 0.5} for i in range(5)]
     sent = target.send("predictions", events, {})
     assert (sent.inserted, sent.duplicates) == (5, 0)
     assert slept == [0.25, 2.0]
     assert bodies == [5, 5, 5, 2, 3, 1, 2]  # 5 -> 2 + 3 -> 2 + (1 + 2)
     client.close()
+
+
+def test_http_target_retries_what_the_client_retries() -> None:
+    """One policy: 502 and 504 are retried too (they were not before), 500 is not."""
+    request = httpx.Request("POST", "http://xebench.test")
+    answers: list[Any] = [
+        httpx.ConnectError("refused", request=request),
+        httpx.Response(502),
+        httpx.Response(504),
+        httpx.Response(500, json={"detail": "internal error"}),
+    ]
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    slept: list[float] = []
+    with httpx.Client(transport=httpx.MockTransport(handle)) as client:
+        target = HttpTarget("http://xebench.test", client=client, sleep=slept.append)
+        events = [{"request_id": "r0", "model": "m", "probabilities": 0.5}]
+        with pytest.raises(Exception, match="the server answered 500: internal error"):
+            target.send("predictions", events, {})
+    assert answers == [] and len(slept) == 3
+    assert all(0.0 <= d <= cap for d, cap in zip(slept, [0.5, 1.0, 2.0], strict=True))
 
 
 def test_http_target_maps_409_and_refuses_nan_locally() -> None:

@@ -492,12 +492,13 @@ def _ingest(
 ) -> None:
     from contextlib import ExitStack
 
-    from ..ingest.files import HttpTarget, _paths, import_labels, import_predictions
+    from ..client.files import HttpTarget
+    from ..ingest.files import import_labels, import_predictions, input_files
     from ..service.config import check_tenant, default_db_path, load_config
 
     if db is not None and url is not None:
         raise _Fail("give --db (write the database file) or --url (send to a server), not both")
-    _paths(files)  # a missing file fails before a database is created or a server is called
+    input_files(files)  # a missing file fails before a database is created or a server is called
     run = import_predictions if kind == "predictions" else import_labels
     with ExitStack() as stack:
         if url is not None:
