@@ -24,7 +24,7 @@ Usage::
     python benchmarks/chaos_kill.py --cycles 20 --seed 7 --clients 4
     python benchmarks/chaos_kill.py --db /tmp/chaos.duckdb --keep
 
-``tests/test_chaos.py`` runs three cycles of the same code.
+``tests/service/test_chaos.py`` runs three cycles of the same code.
 """
 
 from __future__ import annotations
@@ -289,6 +289,32 @@ def run_cycle(
         for thread in threads:
             thread.join(60)
     return server.startup_seconds
+
+
+def resend_after_restart(
+    db: Path, ledger: Ledger, rng: random.Random, *, k: int = 200, log: Path | None = None
+) -> tuple[int, dict[str, int], int]:
+    """Restart the server on ``db`` (killed by the last cycle) and re-send ``k`` acknowledged ids.
+
+    The deterministic half of the resend check: the cycles' own resends race
+    the kill and may not be answered at all. Waits out 429 / 503 (the store may
+    still be recovering), then stops the server gracefully. Returns (status,
+    answer, events re-sent); the answer must count every event as a duplicate.
+    """
+    ids = ledger.sample_acked(rng, k)
+    server = Server(db, log or db.with_suffix(".serve.log"))
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        for _ in range(100):
+            status, data = _post(conn, batch_bytes(ids, ledger.day))
+            if status not in (429, 503):
+                break
+            time.sleep(0.1)
+    finally:
+        conn.close()
+        server.kill(signal.SIGTERM)
+    answer = json.loads(data) if status == 200 else {}
+    return status, answer, len(ids)
 
 
 # --- verification -------------------------------------------------------------------
