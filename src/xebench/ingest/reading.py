@@ -54,7 +54,7 @@ def input_files(paths: PathsLike) -> list[Path]:
 
 
 def column_names(path: Path) -> list[str]:
-    """The columns of a data file, read from its header (CSV, JSON Lines) or schema (Parquet).
+    """The columns of a data file (:func:`xebench.io.readers.file_schema`).
 
     Example:
         >>> import pathlib, tempfile
@@ -63,20 +63,7 @@ def column_names(path: Path) -> list[str]:
         >>> column_names(path)
         ['request_id', 'probabilities']
     """
-    kind, compressed = _io.format_of(path)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return list(pq.read_schema(path).names)
-        except (pa.ArrowInvalid, OSError) as error:
-            raise DataError(
-                "data", f"cannot read as Parquet ({_io.first_line(error)})", source=str(path)
-            ) from error
-    if path.stat().st_size == 0:
-        raise DataError("data", "file is empty", source=str(path))
-    with _io._text_reader(path, kind, compressed) as (reader, _):
-        return list(reader.schema.names)
+    return list(_io.file_schema(path).names)
 
 
 def chunks(
