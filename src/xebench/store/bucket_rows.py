@@ -1,0 +1,482 @@
+"""Bucket rows as Arrow tables: grouping keys, building delta rows, merging rows.
+
+A window, a series step and compaction all merge ``bucket_scores`` rows with
+:func:`merge_scores` and read the result with :func:`score_stats` and
+:func:`lag_counts`; ``bucket_features`` rows merge with :func:`merge_features`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from ..stats.scores import FINE_BINS, STATS_VERSION, ScoreStats, combine_moments
+from .bucket_schema import (
+    FEATURE_SCHEMA,
+    LAG_BINS,
+    LAG_PER_DECADE,
+    SCORE_BINS,
+    SCORE_KEY,
+    SCORE_SCHEMA,
+)
+
+__all__ = [
+    "arrow_column",
+    "calibration_score",
+    "dense_list",
+    "group_ids",
+    "lag_bin",
+    "lag_counts",
+    "lag_percentile",
+    "list_array",
+    "merge_features",
+    "merge_scores",
+    "score_rows",
+    "score_stats",
+    "sparse_from_keys",
+    "take_keys",
+]
+
+
+def lag_bin(seconds: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Label-lag bin of each lag in seconds: 0 below 1 s, then ten per decade.
+
+    Example:
+        >>> lag_bin(np.array([0.2, 1.0, 9.0, 60.0, 1e9])).tolist()
+        [0, 1, 10, 18, 81]
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        index = 1 + np.floor(LAG_PER_DECADE * np.log10(np.maximum(seconds, 1e-9)))
+    return np.clip(np.where(seconds < 1.0, 0, index), 0, LAG_BINS - 1).astype(np.intp)
+
+
+def lag_percentile(counts: NDArray[np.float64], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) of label lag in seconds from a lag histogram.
+
+    Interpolated geometrically inside the bin (bins are 26% wide: ten per decade),
+    so the answer is within that resolution. None when empty.
+
+    Example:
+        >>> counts = np.zeros(LAG_BINS); counts[lag_bin(np.array([100.0]))] = 4
+        >>> 100 <= lag_percentile(counts, 50) < 126
+        True
+    """
+    total = float(counts.sum())
+    if total <= 0:
+        return None
+    cumulative = np.cumsum(counts)
+    target = q / 100.0 * total
+    b = int(np.searchsorted(cumulative, target, side="left"))
+    b = min(b, LAG_BINS - 1)
+    before = cumulative[b - 1] if b else 0.0
+    fraction = 0.0 if counts[b] == 0 else (target - before) / counts[b]
+    if b == 0:
+        return float(fraction)
+    low = 10.0 ** ((b - 1) / LAG_PER_DECADE)
+    return float(low * 10.0 ** (fraction / LAG_PER_DECADE))
+
+
+# --- grouping helpers -----------------------------------------------------------------
+
+
+def _codes(values: pa.Array | NDArray[Any]) -> tuple[NDArray[np.int64], int]:
+    """Dense integer codes of a column and their count."""
+    if isinstance(values, np.ndarray):
+        uniques, inverse = np.unique(values, return_inverse=True)
+        return inverse.astype(np.int64), len(uniques)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_list(values.type):  # a class list: its joined text is the key
+        values = pc.binary_join(values, "\x1f")
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
+
+
+def group_ids(
+    columns: Sequence[pa.Array | NDArray[Any]],
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(group of each row, first row of each group) for rows keyed by ``columns``.
+
+    Example:
+        >>> g, first = group_ids([pa.array(["a", "b", "a"]), np.array([1, 1, 1])])
+        >>> g.tolist(), first.tolist()
+        ([0, 1, 0], [0, 1])
+    """
+    combined: NDArray[np.int64] | None = None
+    for column in columns:
+        codes, size = _codes(column)
+        combined = codes if combined is None else combined * max(size, 1) + codes
+    assert combined is not None
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    return inverse.astype(np.intp), first.astype(np.intp)
+
+
+def list_array(values: NDArray[Any], offsets: NDArray[np.int64], kind: pa.DataType) -> pa.Array:
+    """A list column from flat ``values`` and list ``offsets``.
+
+    Example:
+        >>> list_array(np.array([1, 2, 3]), np.array([0, 1, 3]), pa.int64()).to_pylist()
+        [[1], [2, 3]]
+    """
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, kind))
+
+
+def dense_list(matrix: NDArray[Any], kind: pa.DataType) -> pa.Array:
+    """A list column with one list per row of ``matrix``.
+
+    Example:
+        >>> dense_list(np.array([[1, 2], [3, 4]]), pa.uint32()).to_pylist()
+        [[1, 2], [3, 4]]
+    """
+    rows, width = matrix.shape
+    offsets = np.arange(rows + 1, dtype=np.int64) * width
+    return list_array(matrix.reshape(-1), offsets, kind)
+
+
+# Above this many (group, index) slots a sparse merge sorts instead of counting densely.
+_DENSE_SLOTS = 1 << 22
+
+
+def _sparse_merge(
+    index: pa.Array, values: Sequence[pa.Array], group: NDArray[np.intp], n_groups: int, size: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], list[NDArray[np.float64]]]:
+    """Sum sparse (index, values...) list columns of many rows into one per group."""
+    parents = pc.list_parent_indices(index).to_numpy()
+    flat_index = pc.list_flatten(index).to_numpy(zero_copy_only=False).astype(np.int64)
+    key = group[parents].astype(np.int64) * size + flat_index
+    weights = [pc.list_flatten(v).to_numpy(zero_copy_only=False).astype(np.float64) for v in values]
+    if n_groups * size <= _DENSE_SLOTS:
+        # Few groups (a window, a series): count in a dense array, no sort. The sums are
+        # the same, added in the same order.
+        present = np.bincount(key, minlength=n_groups * size)
+        keys = np.flatnonzero(present)
+        sums = [np.bincount(key, weights=w, minlength=n_groups * size)[keys] for w in weights]
+    else:
+        keys, inverse = np.unique(key, return_inverse=True)
+        sums = [np.bincount(inverse, weights=w, minlength=keys.shape[0]) for w in weights]
+    offsets = np.searchsorted(keys // size, np.arange(n_groups + 1)).astype(np.int64)
+    return keys % size, offsets, sums
+
+
+def sparse_from_keys(
+    keys: NDArray[np.int64], size: int, n_groups: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(index within group, list offsets) of sorted ``group * size + index`` keys.
+
+    Example:
+        >>> index, offsets = sparse_from_keys(np.array([2, 13, 14]), 10, 2)
+        >>> index.tolist(), offsets.tolist()
+        ([2, 3, 4], [0, 1, 3])
+    """
+    offsets = np.searchsorted(keys // size, np.arange(n_groups + 1)).astype(np.int64)
+    return keys % size, offsets
+
+
+def arrow_column(table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` of ``table`` as one Arrow array.
+
+    Example:
+        >>> arrow_column(pa.table({"a": [1, 2]}), "a").to_pylist()
+        [1, 2]
+    """
+    column = table[name]
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+# --- merging rows -------------------------------------------------------------------------
+
+
+def merge_scores(table: pa.Table, group: NDArray[np.intp], n_groups: int) -> dict[str, Any]:
+    """Merge ``bucket_scores`` rows: row ``i`` into group ``group[i]``.
+
+    Returns the merged value columns (numpy arrays and Arrow list arrays, one
+    entry per group) -- everything of ``bucket_scores`` but the key. Rows of a
+    group must share the classes (the key includes them).
+
+    Example:
+        >>> import datetime as dt
+        >>> rows = score_rows(
+        ...     {"tenant": ["t"], "model": ["m"], "version": ["v"], "cohort_key": [""],
+        ...      "cohort_value": [""], "bucket": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)],
+        ...      "classes": [["0", "1"]]}, n_predictions=np.array([3]))
+        >>> merged = merge_scores(pa.concat_tables([rows, rows]), np.array([0, 0]), 1)
+        >>> merged["n_predictions"].tolist()
+        [6]
+    """
+    out: dict[str, Any] = {}
+    for name in ("n_predictions", "n_labelled", "n", "clipped"):
+        out[name] = np.bincount(
+            group, weights=arrow_column(table, name).to_numpy(), minlength=n_groups
+        ).astype(np.int64)
+    out["hits"] = np.bincount(
+        group, weights=arrow_column(table, "hits").to_numpy(), minlength=n_groups
+    )
+    weight = arrow_column(table, "n").to_numpy().astype(np.float64)
+    for name in ("nll", "brier"):
+        _, mean, m2 = combine_moments(
+            group,
+            n_groups,
+            weight,
+            arrow_column(table, f"{name}_mean").to_numpy(),
+            arrow_column(table, f"{name}_m2").to_numpy(),
+        )
+        out[f"{name}_mean"], out[f"{name}_m2"] = mean, m2
+    hist = arrow_column(table, "score_hist")
+    lengths = pc.list_value_length(hist).to_numpy(zero_copy_only=False)
+    score = np.zeros((n_groups, SCORE_BINS))
+    filled = lengths == SCORE_BINS
+    if filled.any():
+        flat = pc.list_flatten(hist.filter(pa.array(filled))).to_numpy(zero_copy_only=False)
+        np.add.at(score, group[filled], flat.reshape(-1, SCORE_BINS))
+    out["score_hist"] = score
+    index, offsets, (count,) = _sparse_merge(
+        arrow_column(table, "lag_bin"),
+        [arrow_column(table, "lag_count")],
+        group,
+        n_groups,
+        LAG_BINS,
+    )
+    out["lag"] = (index, offsets, count)
+    index, offsets, sums = _sparse_merge(
+        arrow_column(table, "cal_index"),
+        [arrow_column(table, n) for n in ("cal_count", "cal_score_sum", "cal_hit_sum")],
+        group,
+        n_groups,
+        FINE_BINS,
+    )
+    out["cal"] = (index, offsets, *sums)
+    labels = arrow_column(table, "label_weight")
+    parents = pc.list_parent_indices(labels).to_numpy()
+    starts = labels.offsets.to_numpy()[:-1] - labels.offsets.to_numpy()[0]
+    position = np.arange(parents.shape[0]) - starts[parents]
+    width = int(position.max()) + 1 if position.size else 0
+    matrix = np.zeros((n_groups, width))
+    np.add.at(
+        matrix,
+        (group[parents], position),
+        pc.list_flatten(labels).to_numpy(zero_copy_only=False),
+    )
+    out["label_weight"] = matrix
+    return out
+
+
+def lag_counts(merged: dict[str, Any], g: int) -> NDArray[np.float64]:
+    """The dense lag histogram of group ``g`` of :func:`merge_scores`.
+
+    Example:
+        >>> float(lag_counts({"lag": (np.array([3]), np.array([0, 1]), np.array([2.0]))}, 0)[3])
+        2.0
+    """
+    index, offsets, count = merged["lag"]
+    dense = np.zeros(LAG_BINS)
+    part = slice(offsets[g], offsets[g + 1])
+    dense[index[part]] = count[part]
+    return dense
+
+
+def score_stats(merged: dict[str, Any], g: int, classes: Sequence[str]) -> ScoreStats:
+    """The :class:`ScoreStats` of group ``g`` of :func:`merge_scores`.
+
+    Example:
+        >>> stats = ScoreStats(["0", "1"]).update(["1", "0"], [0.9, 0.2])
+        >>> table = score_rows({"tenant": ["t"], "model": ["m"], "version": ["v"],
+        ...     "cohort_key": [""], "cohort_value": [""], "bucket": [None],
+        ...     "classes": [["0", "1"]]}, stats=stats)
+        >>> score_stats(merge_scores(table, np.array([0]), 1), 0, ["0", "1"]).n
+        2
+    """
+    n = int(merged["n"][g])
+    index, offsets, count, score_sum, hit_sum = merged["cal"]
+    part = slice(offsets[g], offsets[g + 1])
+    k = len(classes)
+    return ScoreStats.from_row(
+        {
+            "version": STATS_VERSION,
+            "classes": list(classes),
+            "eps": 1e-15,
+            "n": n,
+            "weight_sq": float(n),
+            "nll_weight": float(n),
+            "nll_mean": float(merged["nll_mean"][g]),
+            "nll_m2": float(merged["nll_m2"][g]),
+            "brier_weight": float(n),
+            "brier_mean": float(merged["brier_mean"][g]),
+            "brier_m2": float(merged["brier_m2"][g]),
+            "hits": float(merged["hits"][g]),
+            "clipped": int(merged["clipped"][g]),
+            "label_weight": (
+                list(merged["label_weight"][g, :k]) + [0.0] * (k - merged["label_weight"].shape[1])
+            )[:k],
+            "cal_index": index[part].tolist(),
+            "cal_count": count[part].tolist(),
+            "cal_score_sum": score_sum[part].tolist(),
+            "cal_hit_sum": hit_sum[part].tolist(),
+            "boot_replicates": 0,
+            "boot_seed": 0,
+            "boot_sums": [],
+        }
+    )
+
+
+# --- building rows ---------------------------------------------------------------------
+
+
+def score_rows(keys: dict[str, Any], **columns: Any) -> pa.Table:
+    """A ``bucket_scores`` table of delta rows: ``keys`` columns plus value columns
+    (missing ones are zero); ``lag`` and ``cal`` are sparse tuples as :func:`merge_scores`
+    returns them, ``stats`` a single :class:`ScoreStats` for a one-row table.
+
+    Example:
+        >>> keys = {"tenant": ["t"], "model": ["m"], "version": ["v"], "cohort_key": [""],
+        ...     "cohort_value": [""], "bucket": [None], "classes": [["0", "1"]]}
+        >>> row = score_rows(keys, n_predictions=np.array([3])).to_pylist()[0]
+        >>> row["n_predictions"], row["n"], row["label_weight"]
+        (3, 0, [0.0, 0.0])
+    """
+    n_groups = len(keys["tenant"])
+    stats = columns.pop("stats", None)
+    if stats is not None:
+        row = stats.to_row()
+        columns.update(
+            n=np.array([row["n"]]),
+            nll_mean=np.array([row["nll_mean"]]),
+            nll_m2=np.array([row["nll_m2"]]),
+            brier_mean=np.array([row["brier_mean"]]),
+            brier_m2=np.array([row["brier_m2"]]),
+            hits=np.array([row["hits"]]),
+            clipped=np.array([row["clipped"]]),
+            label_weight=[row["label_weight"]],
+            cal=(
+                np.array(row["cal_index"], np.int64),
+                np.array([0, len(row["cal_index"])]),
+                np.array(row["cal_count"]),
+                np.array(row["cal_score_sum"]),
+                np.array(row["cal_hit_sum"]),
+            ),
+        )
+    zeros = np.zeros(n_groups)
+    empty_lists = np.zeros(n_groups + 1, np.int64)
+    out: dict[str, Any] = {name: keys[name] for name in SCORE_KEY}
+    out["delta"] = np.ones(n_groups, dtype=bool)
+    for name in ("n_predictions", "n_labelled", "n", "clipped"):
+        out[name] = np.asarray(columns.get(name, zeros), dtype=np.int64)
+    for name in ("nll_mean", "nll_m2", "brier_mean", "brier_m2", "hits"):
+        out[name] = np.asarray(columns.get(name, zeros), dtype=np.float64)
+    hist = columns.get("score_hist")
+    out["score_hist"] = (
+        dense_list(np.asarray(hist, dtype=np.uint32), pa.uint32())
+        if hist is not None
+        else list_array(np.zeros(0, np.uint32), empty_lists, pa.uint32())
+    )
+    lag_index, lag_offsets, lag_count = columns.get("lag", (np.zeros(0), empty_lists, np.zeros(0)))
+    out["lag_bin"] = list_array(np.asarray(lag_index, np.uint16), lag_offsets, pa.uint16())
+    out["lag_count"] = list_array(np.asarray(lag_count, np.uint32), lag_offsets, pa.uint32())
+    label_weight = columns.get("label_weight")
+    if label_weight is None:
+        label_weight = [[0.0] * len(c) for c in _as_pylist(keys["classes"])]
+    out["label_weight"] = pa.array(
+        [list(map(float, w)) for w in label_weight], pa.list_(pa.float64())
+    )
+    cal = columns.get("cal", (np.zeros(0), empty_lists, np.zeros(0), np.zeros(0), np.zeros(0)))
+    index, offsets = cal[0], cal[1]
+    out["cal_index"] = list_array(np.asarray(index, np.uint16), offsets, pa.uint16())
+    for name, values in zip(("cal_count", "cal_score_sum", "cal_hit_sum"), cal[2:], strict=True):
+        out[name] = list_array(np.asarray(values, np.float64), offsets, pa.float64())
+    return pa.table(
+        {name: _as_arrow(out[name], SCORE_SCHEMA.field(name).type) for name in SCORE_SCHEMA.names},
+        schema=SCORE_SCHEMA,
+    )
+
+
+def merge_features(
+    rows: pa.Table, group: NDArray[np.intp], n_groups: int, keys: dict[str, pa.Array]
+) -> pa.Table:
+    """Merge ``bucket_features`` rows: row ``i`` into group ``group[i]``, keyed by ``keys``.
+
+    Example:
+        >>> rows = pa.table({"counts": pa.array([[1, 2], [3, 4]], pa.list_(pa.uint32()))})
+        >>> keys = {n: pa.array(["x"]) for n in ("tenant", "model", "version", "cohort_key",
+        ...     "cohort_value", "feature")}
+        >>> keys["bucket"] = pa.array([0], pa.timestamp("us", tz="UTC"))
+        >>> merge_features(rows, np.array([0, 0]), 1, keys)["counts"].to_pylist()
+        [[4, 6]]
+    """
+    counts = arrow_column(rows, "counts")
+    lengths = pc.list_value_length(counts).to_numpy(zero_copy_only=False)
+    width = int(lengths.max()) if lengths.size else 0
+    parents = pc.list_parent_indices(counts).to_numpy()
+    starts = counts.offsets.to_numpy()[:-1] - counts.offsets.to_numpy()[0]
+    position = np.arange(parents.shape[0]) - starts[parents]
+    matrix = np.zeros((n_groups, width), dtype=np.int64)
+    np.add.at(
+        matrix, (group[parents], position), pc.list_flatten(counts).to_numpy(zero_copy_only=False)
+    )
+    group_width = np.zeros(n_groups, dtype=np.int64)
+    np.maximum.at(group_width, group, lengths)
+    offsets = np.concatenate([[0], np.cumsum(group_width)])
+    flat = (
+        np.concatenate([matrix[g, : group_width[g]] for g in range(n_groups)])
+        if n_groups
+        else np.zeros(0)
+    )
+    columns = dict(keys)
+    columns["delta"] = pa.array(np.zeros(n_groups, dtype=bool))
+    columns["counts"] = list_array(flat.astype(np.uint32), offsets, pa.uint32())
+    return pa.table(columns, schema=FEATURE_SCHEMA)
+
+
+def calibration_score(table: pa.Table) -> NDArray[np.float64]:
+    """P(class 1) for two-class rows, the top-label confidence for the others.
+
+    Example:
+        >>> table = pa.table({"probabilities": [[0.7, 0.3], [0.2, 0.5, 0.3]]})
+        >>> calibration_score(table).tolist()
+        [0.3, 0.5]
+    """
+    probabilities = arrow_column(table, "probabilities")
+    lengths = pc.list_value_length(probabilities).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(probabilities).to_numpy(zero_copy_only=False)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    top = np.maximum.reduceat(values, starts) if values.size else np.zeros(0)
+    second = values[np.minimum(starts + 1, values.shape[0] - 1)] if values.size else np.zeros(0)
+    return np.where(lengths == 2, second, top)
+
+
+def take_keys(keys: dict[str, Any], rows: NDArray[np.intp]) -> dict[str, Any]:
+    """The key columns (Arrow arrays or NumPy arrays) at ``rows``.
+
+    Example:
+        >>> taken = take_keys({"a": np.array([5, 6]), "b": pa.array(["x", "y"])}, np.array([1]))
+        >>> taken["a"].tolist(), taken["b"].to_pylist()
+        ([6], ['y'])
+    """
+    taken = {}
+    for name, values in keys.items():
+        taken[name] = (
+            values[rows] if isinstance(values, np.ndarray) else values.take(pa.array(rows))
+        )
+    return taken
+
+
+def _as_pylist(values: Any) -> list[Any]:
+    return values.to_pylist() if hasattr(values, "to_pylist") else list(values)
+
+
+def _as_arrow(values: Any, kind: pa.DataType) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values if values.type == kind else values.cast(kind)
+    if pa.types.is_timestamp(kind):
+        array = np.asarray(values)
+        if array.dtype.kind in "iu":
+            return pa.array(array.astype(np.int64), pa.int64()).cast(kind)
+        return pa.array(list(values), kind)
+    return pa.array(values, kind)

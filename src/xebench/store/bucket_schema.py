@@ -1,0 +1,180 @@
+"""What the bucket tables hold: their granularity, DDL, Arrow schemas and limits.
+
+The constants here fix the layout every other bucket module agrees on (see
+:mod:`xebench.store.buckets` for what the tables mean); :class:`MonitorConfig`
+bounds how much is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = [
+    "ALL",
+    "BUCKET_MICROS",
+    "BUCKET_SECONDS",
+    "FEATURE_KEY",
+    "FEATURE_SCHEMA",
+    "HOURLY",
+    "HOUR_SECONDS",
+    "KEY",
+    "LAG_BINS",
+    "LAG_PER_DECADE",
+    "MIGRATION_2",
+    "MIGRATION_3_HOURS",
+    "OTHER",
+    "SCORE_BINS",
+    "SCORE_EDGES",
+    "SCORE_KEY",
+    "SCORE_SCHEMA",
+    "MonitorConfig",
+]
+
+#: Width of a bucket; windows and series steps are multiples of it.
+BUCKET_SECONDS = 60
+#: Cohort key and value of the model-wide buckets.
+ALL = ""
+#: Cohort value of the values beyond the cap.
+OTHER = "__other__"
+#: Uniform bins of the score histogram (binary: P(class 1); multiclass: top-label confidence).
+SCORE_BINS = 20
+#: Label-lag bins: [0, 1 s), then ten per decade from 1 s to 1e8 s (three years), then more.
+LAG_PER_DECADE = 10
+LAG_BINS = 2 + 8 * LAG_PER_DECADE
+#: Missing or non-numeric values of a numeric feature count in this extra last bin.
+BUCKET_MICROS = BUCKET_SECONDS * 1_000_000
+SCORE_EDGES = np.linspace(0.0, 1.0, SCORE_BINS + 1)
+
+
+# Migration 2: commit sequence numbers on events, and the bucket tables. Frozen.
+MIGRATION_2 = """
+ALTER TABLE predictions ADD COLUMN seq BIGINT DEFAULT 0;
+ALTER TABLE labels ADD COLUMN seq BIGINT DEFAULT 0;
+CREATE TABLE bucket_scores (
+    tenant VARCHAR NOT NULL, model VARCHAR NOT NULL, version VARCHAR NOT NULL,
+    cohort_key VARCHAR NOT NULL, cohort_value VARCHAR NOT NULL,
+    bucket TIMESTAMPTZ NOT NULL, classes VARCHAR[] NOT NULL, delta BOOLEAN NOT NULL,
+    n_predictions BIGINT NOT NULL, score_hist UINTEGER[] NOT NULL,
+    n_labelled BIGINT NOT NULL, lag_bin USMALLINT[] NOT NULL, lag_count UINTEGER[] NOT NULL,
+    n BIGINT NOT NULL, nll_mean DOUBLE NOT NULL, nll_m2 DOUBLE NOT NULL,
+    brier_mean DOUBLE NOT NULL, brier_m2 DOUBLE NOT NULL, hits DOUBLE NOT NULL,
+    clipped BIGINT NOT NULL, label_weight DOUBLE[] NOT NULL,
+    cal_index USMALLINT[] NOT NULL, cal_count DOUBLE[] NOT NULL,
+    cal_score_sum DOUBLE[] NOT NULL, cal_hit_sum DOUBLE[] NOT NULL
+);
+CREATE TABLE bucket_features (
+    tenant VARCHAR NOT NULL, model VARCHAR NOT NULL, version VARCHAR NOT NULL,
+    cohort_key VARCHAR NOT NULL, cohort_value VARCHAR NOT NULL,
+    bucket TIMESTAMPTZ NOT NULL, feature VARCHAR NOT NULL, delta BOOLEAN NOT NULL,
+    counts UINTEGER[] NOT NULL
+);
+CREATE TABLE feature_bins (
+    tenant VARCHAR NOT NULL, model VARCHAR NOT NULL, feature VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL, edges DOUBLE[], categories VARCHAR[], learned_from BIGINT NOT NULL
+);
+CREATE TABLE cohort_values (
+    tenant VARCHAR NOT NULL, model VARCHAR NOT NULL, key VARCHAR NOT NULL,
+    value VARCHAR NOT NULL, position INTEGER NOT NULL
+);
+INSERT INTO meta VALUES ('folded_predictions', '-1'), ('folded_labels', '-1');
+"""
+
+#: Each bucket table has an hourly twin holding the same statistics per hour of the
+#: prediction's time: a long window or series reads its whole hours there (60x fewer
+#: rows to merge) and only its ragged ends from the minutes. Every delta row folded
+#: into a minute table is folded into its twin with the bucket floored to the hour,
+#: and compaction merges both alike, so an hour row is the merge of its minutes.
+HOURLY = {"bucket_scores": "bucket_scores_hour", "bucket_features": "bucket_features_hour"}
+HOUR_SECONDS = 3600
+
+#: Part of migration 3 (the store's): the hourly twins, filled from the minute rows of
+#: a database folded before they existed (as deltas, merged by the next compaction).
+MIGRATION_3_HOURS = """
+CREATE TABLE bucket_scores_hour AS SELECT * FROM bucket_scores LIMIT 0;
+CREATE TABLE bucket_features_hour AS SELECT * FROM bucket_features LIMIT 0;
+INSERT INTO bucket_scores_hour SELECT * REPLACE (
+    to_timestamp(epoch_us(bucket) // 3600000000 * 3600) AS bucket, true AS delta
+) FROM bucket_scores;
+INSERT INTO bucket_features_hour SELECT * REPLACE (
+    to_timestamp(epoch_us(bucket) // 3600000000 * 3600) AS bucket, true AS delta
+) FROM bucket_features;
+"""
+
+KEY = ("tenant", "model", "version", "cohort_key", "cohort_value", "bucket")
+SCORE_KEY = (*KEY, "classes")
+FEATURE_KEY = (*KEY, "feature")
+
+SCORE_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("model", pa.string()),
+        ("version", pa.string()),
+        ("cohort_key", pa.string()),
+        ("cohort_value", pa.string()),
+        ("bucket", pa.timestamp("us", tz="UTC")),
+        ("classes", pa.list_(pa.string())),
+        ("delta", pa.bool_()),
+        ("n_predictions", pa.int64()),
+        ("score_hist", pa.list_(pa.uint32())),
+        ("n_labelled", pa.int64()),
+        ("lag_bin", pa.list_(pa.uint16())),
+        ("lag_count", pa.list_(pa.uint32())),
+        ("n", pa.int64()),
+        ("nll_mean", pa.float64()),
+        ("nll_m2", pa.float64()),
+        ("brier_mean", pa.float64()),
+        ("brier_m2", pa.float64()),
+        ("hits", pa.float64()),
+        ("clipped", pa.int64()),
+        ("label_weight", pa.list_(pa.float64())),
+        ("cal_index", pa.list_(pa.uint16())),
+        ("cal_count", pa.list_(pa.float64())),
+        ("cal_score_sum", pa.list_(pa.float64())),
+        ("cal_hit_sum", pa.list_(pa.float64())),
+    ]
+)
+FEATURE_SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("model", pa.string()),
+        ("version", pa.string()),
+        ("cohort_key", pa.string()),
+        ("cohort_value", pa.string()),
+        ("bucket", pa.timestamp("us", tz="UTC")),
+        ("feature", pa.string()),
+        ("delta", pa.bool_()),
+        ("counts", pa.list_(pa.uint32())),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """How much the buckets keep (see the module docstring).
+
+    Attributes:
+        cohort_cap: values per cohort key of a model with their own buckets.
+        cohort_features: also keep feature histograms per cohort (costly:
+            features x cohorts rows per minute).
+        max_features: monitored features per model (the first seen, by name).
+        learn_after: values of a feature seen before its bins are fixed from
+            them (until then it is not histogrammed; then everything stored is).
+        numeric_bins: quantile bins of a numeric feature.
+        top_k: categories of a categorical feature (the rest is "other").
+        fold_rows: events folded per transaction.
+
+    Example:
+        >>> MonitorConfig(cohort_cap=20).cohort_cap
+        20
+    """
+
+    cohort_cap: int = 100
+    cohort_features: bool = False
+    max_features: int = 50
+    learn_after: int = 1000
+    numeric_bins: int = 50
+    top_k: int = 30
+    fold_rows: int = 200_000
