@@ -498,3 +498,25 @@ def check_distribution(p: ArrayLike, argument: str) -> NDArray[np.float64]:
             argument, "a distribution must have a positive total", row=row, value=0.0
         )
     return dist / totals
+
+
+def is_missing(value: Any) -> bool:
+    """The one missing-value rule: None, NaN and the empty string are missing.
+
+    The empty string is missing because it is how a CSV file writes a missing
+    value: Arrow reads an empty cell of a numeric column as null but keeps
+    ``""`` in a text column, so without this rule the same file would have a
+    missing bin for one column and an ``""`` category for the other. With it,
+    the file importer, benchmark cohorts, drift of files, drift references and
+    the store's monitoring bins agree. Infinity is a value, not missing (it
+    falls beyond every edge of a bin).
+
+    Example:
+        >>> [is_missing(v) for v in (None, float("nan"), "", "eu", 0, float("inf"))]
+        [True, True, True, False, False, False]
+    """
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value == ""
+    return isinstance(value, (float, np.floating)) and value != value

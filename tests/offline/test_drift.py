@@ -31,7 +31,8 @@ from xebench.offline.drift import (
     drift_frames,
     rank,
 )
-from xebench.offline.drift_counts import count_numeric, quantiles
+from xebench.stats.binning import Bins
+from xebench.stats.quantiles import quantiles
 
 
 def smoothed(share: list[float], smoothing: float = DEFAULT_SMOOTHING) -> np.ndarray:
@@ -251,8 +252,12 @@ def test_many_edges_use_binary_search_with_the_same_counts() -> None:
     values = np.concatenate([rng.normal(size=10_000), [np.nan, np.inf, -np.inf, -2.0, 2.0]])
     edges = np.linspace(-2.0, 2.0, 60)
     expected = xb.NumericHistogram(edges).update(values).distribution()
-    assert count_numeric(values, edges).tolist() == expected.tolist()
-    assert count_numeric(values, edges[:5]).tolist() == (
+
+    def count(edges: np.ndarray) -> list[int]:
+        return Bins("numeric", edges=tuple(edges), include_lowest=True).count(values).tolist()
+
+    assert count(edges) == expected.tolist()
+    assert count(edges[:5]) == (
         xb.NumericHistogram(edges[:5]).update(values).distribution().tolist()
     )
 
@@ -271,12 +276,12 @@ def test_categorical_top_k_and_other_equal_the_categorical_histogram() -> None:
     (result,) = report.features
     assert result.kind == "categorical"
     expected = xb.CategoricalHistogram.from_reference(ref, top_k=5)
-    assert result.bins == [*expected.categories, "(other)", "(missing)"]
+    assert result.bins == [*expected.categories, "__other__", "(missing)"]
     assert len(result.bins) == 7
     assert result.reference_share == (expected.distribution() / len(ref)).tolist()
     current = expected.empty_copy().update(cur)
     assert result.current_share == (current.distribution() / len(cur)).tolist()
-    # "never-seen" and the 25 rarer cities all land in (other); nothing is missing now
+    # "never-seen" and the 25 rarer cities all land in __other__; nothing is missing now
     assert result.current_share[-1] == 0.0
     other = sum(1 for v in cur if v not in expected.categories) / len(cur)
     assert result.current_share[-2] == pytest.approx(other, rel=1e-12)
@@ -287,7 +292,7 @@ def test_booleans_are_categories() -> None:
     report = drift_frames({"flag": [True, False] * 300}, {"flag": [True] * 600})
     (result,) = report.features
     assert result.kind == "categorical"
-    assert result.bins == ["False", "True", "(other)", "(missing)"]
+    assert result.bins == ["False", "True", "__other__", "(missing)"]
     assert result.current_share == [0.0, 1.0, 0.0, 0.0]
 
 
@@ -305,7 +310,7 @@ def test_nan_missing_and_out_of_range_get_their_own_bins() -> None:
     assert x.current_share[-1] == 0.2  # NaN and null
     assert x.n_current == 1000
     c = by_name["c"]
-    assert c.bins == ["a", "b", "(other)", "(missing)"]
+    assert c.bins == ["a", "b", "__other__", "(missing)"]
     assert c.current_share == [0.7, 0.0, 0.0, 0.3]
     assert report.drifted == ["x", "c"] or report.drifted == ["c", "x"]
 
@@ -502,7 +507,7 @@ def test_cli_options_reach_the_report(drift_data: dict, tmp_path: Path, capsys) 
     assert (document["n_bins"], document["top_k"]) == (4, 2)
     assert {f["verdict"] for f in document["features"]} == {"insufficient"}
     plan = next(f for f in document["features"] if f["feature"] == "plan")
-    assert plan["bins"] == ["free", "pro", "(other)", "(missing)"]
+    assert plan["bins"] == ["free", "pro", "__other__", "(missing)"]
     age = next(f for f in document["features"] if f["feature"] == "age")
     assert len(age["bins"]) == 4 + 3
 

@@ -927,7 +927,7 @@ def drift(
         typer.Option(
             "--top-k",
             help="Offline: categories of a categorical feature, the most frequent reference "
-            "values; the rest count as (other) (20).",
+            "values; the rest count as __other__ (20).",
         ),
     ] = None,
     min_samples: Annotated[

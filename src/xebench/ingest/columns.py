@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from .._validation import is_missing
 from ..errors import DataError
 from ..io import readers as _io
 from .targets import Problems
@@ -114,12 +114,12 @@ class PredictionColumns:
         for i in range(n):
             event: dict[str, Any] = {}
             for name, value in (("request_id", ids[i]), ("model", models[i])):
-                if _missing(value):
+                if is_missing(value):
                     problems.setdefault(i, (f"/{name}", f"{name} is missing (empty or null)"))
                 else:
                     event[name] = value
             if versions is not None:
-                event["version"] = "" if _missing(versions[i]) else versions[i]
+                event["version"] = "" if is_missing(versions[i]) else versions[i]
             elif self.version is not None:
                 event["version"] = self.version
             value, problem = _probabilities(probs[i])
@@ -128,7 +128,7 @@ class PredictionColumns:
                 problems.setdefault(i, ("/probabilities", problem))
             if self.class_list is not None:
                 event["classes"] = self.class_list
-            if times is not None and not _missing(times[i]):
+            if times is not None and not is_missing(times[i]):
                 value, problem = _timestamp(times[i], self.zone)
                 event["timestamp"] = value
                 if problem:
@@ -137,8 +137,8 @@ class PredictionColumns:
             for key, values in cohort_values:
                 value = values[i]
                 if isinstance(value, dict):
-                    cohort.update((k, _scalar(v)) for k, v in value.items() if not _missing(v))
-                elif not _missing(value):
+                    cohort.update((k, _scalar(v)) for k, v in value.items() if not is_missing(v))
+                elif not is_missing(value):
                     cohort[key] = value
             if cohort:
                 event["cohort"] = cohort
@@ -206,17 +206,17 @@ class LabelColumns:
         events = []
         for i in range(n):
             event: dict[str, Any] = {}
-            if _missing(ids[i]):
+            if is_missing(ids[i]):
                 problems.setdefault(i, ("/request_id", "request_id is missing (empty or null)"))
             else:
                 event["request_id"] = ids[i]
-            if not _missing(models[i]) and models[i] != "":
+            if not is_missing(models[i]) and models[i] != "":
                 event["model"] = models[i]
-            if _missing(labels[i]):
+            if is_missing(labels[i]):
                 problems.setdefault(i, ("/label", "label is missing (empty or null)"))
             else:
                 event["label"] = labels[i]
-            if times is not None and not _missing(times[i]):
+            if times is not None and not is_missing(times[i]):
                 value, problem = _timestamp(times[i], self.zone)
                 event["timestamp"] = value
                 if problem:
@@ -256,11 +256,6 @@ def _values(column: pa.ChunkedArray, convert: Callable[[Any], Any]) -> list[Any]
     return [convert(v) for v in values]
 
 
-def _missing(value: Any) -> bool:
-    """Null, NaN and the empty string (an empty CSV cell) are missing values."""
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
-
-
 def _text(value: Any) -> Any:
     """Ids, model and version names: numbers as their decimal text."""
     if isinstance(value, bool):
@@ -286,7 +281,7 @@ def _scalar(value: Any) -> Any:
 
 
 def _feature(value: Any) -> Any:
-    if _missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, (date, clock_time)):
         return value.isoformat()

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from .._validation import is_missing
 from ..errors import DataError
 
 __all__ = [
@@ -737,15 +738,16 @@ def cohort_codes(
 ) -> tuple[NDArray[np.int64], list[str]]:
     """Cohort column -> (code per row, value per code), values as strings.
 
-    Missing values become ``missing``. Dictionary-encoded columns are used as
+    Missing values (:func:`~xebench._validation.is_missing`: null, NaN, "")
+    become ``missing``. Dictionary-encoded columns are used as
     they are; others are encoded here, so no Python object is made per row.
     A value may appear under two codes (e.g. a chunk spanning two Parquet
     dictionaries); callers key on the value.
 
     Example:
         >>> import pyarrow as pa
-        >>> cohort_codes(pa.array(["eu", None, "us", "eu"]), "(missing)")
-        (array([0, 2, 1, 0]), ['eu', 'us', '(missing)'])
+        >>> cohort_codes(pa.array(["eu", None, "us", "eu", ""]), "(missing)")
+        (array([0, 3, 1, 0, 2]), ['eu', 'us', '(missing)', '(missing)'])
     """
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if not pa.types.is_dictionary(array.type):
@@ -753,7 +755,7 @@ def cohort_codes(
     dictionary = array.dictionary
     if not (pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)):
         dictionary = dictionary.cast(pa.string())
-    values = [missing if v is None else str(v) for v in dictionary.to_pylist()]
+    values = [missing if is_missing(v) else str(v) for v in dictionary.to_pylist()]
     indices = array.indices
     if indices.null_count:
         indices = pc.fill_null(indices, len(values))

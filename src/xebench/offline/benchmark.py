@@ -33,16 +33,15 @@ from ..io.readers import (
     read_chunks,
     weight_array,
 )
+from ..stats.binning import MISSING, OTHER
 from ..stats.scores import ScoredRows, ScoreStats, check_confidence
 
 __all__ = ["BenchmarkResult", "benchmark", "parse_prob_specs"]
 
-#: Cohort values tracked per column; rarer values beyond this count go to "other".
+#: Cohort values tracked per column; rarer values beyond this count go to OTHER.
 MAX_TRACKED_COHORTS = 200
-#: Cohort values shown per column (largest first); the rest are merged into "other".
+#: Cohort values shown per column (largest first); the rest are merged into OTHER.
 SHOWN_COHORTS = 20
-OTHER = "other"
-MISSING = "(missing)"
 _UNITS = {"e": "nats", 2: "bits", 10: "log10 units"}
 _MODEL_KEYS = (
     "n", "weight", "log_loss", "log_loss_ci", "brier", "brier_ci", "ece", "mce",
@@ -180,7 +179,7 @@ class _Run:
         scored: Mapping[str, ScoredRows],
     ) -> None:
         # Map this chunk's codes to the tracked cohorts (values beyond the cap
-        # go to "other"), then accumulate every cohort in one bincount pass.
+        # go to OTHER), then accumulate every cohort in one bincount pass.
         keys = []
         for value in values:
             if value not in cohort.stats and len(cohort.stats) >= MAX_TRACKED_COHORTS:
@@ -286,7 +285,7 @@ def _cohort_table(
     finished: Callable[[ScoreStats], dict[str, Any]],
     min_cohort_size: int,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Top cohorts by size, the rest merged into "other" (statistics merge exactly)."""
+    """Top cohorts by size, the rest merged into OTHER (statistics merge exactly)."""
     sizes = {value: next(iter(per.values())).n for value, per in cohort.stats.items()}
     ranked = sorted((v for v in sizes if v != OTHER), key=lambda v: (-sizes[v], str(v)))
     shown, rest = ranked[:SHOWN_COHORTS], ranked[SHOWN_COHORTS:]

@@ -14,8 +14,8 @@ How a feature is compared:
   above the reference range and for NaN / null. A categorical column
   (strings, booleans, dictionary-encoded) gets its ``top_k`` most frequent
   reference values, as :meth:`CategoricalHistogram.from_reference
-  <xebench.CategoricalHistogram.from_reference>`, plus "(other)" and
-  "(missing)". The current data is counted into the same bins.
+  <xebench.CategoricalHistogram.from_reference>`, plus ``OTHER``
+  (``"__other__"``) and "(missing)". The current data is counted into the same bins.
 - **Divergences, verdicts and ranking**: :func:`~xebench.analysis.drift.compare_histograms`
   and :func:`~xebench.analysis.drift.rank`.
 
@@ -53,13 +53,13 @@ from ..analysis.drift import (
 )
 from ..errors import DataError, InvalidInputError
 from ..io.readers import Chunk
+from ..stats.binning import Bins
 from ..stats.histograms import Histogram
 from .drift_columns import FileSide, Side, TableSide, categorical_type, chunked, plan_columns
 from .drift_counts import (
     categorical_histogram,
     categorical_values,
     count_categorical,
-    count_numeric,
     float_values,
     numeric_histogram,
     reference_numeric,
@@ -276,10 +276,10 @@ def _drift(
             name: pa.array(cats, type=categorical_type(ref, name))
             for name, (cats, _) in categorical_ref.items()
         }
-        edges: dict[str, NDArray[np.float64]] = {}
+        edges: dict[str, Bins] = {}
         ref_counts: dict[str, NDArray[np.int64]] = {}
 
-        def edges_of(name: str) -> NDArray[np.float64] | None:
+        def edges_of(name: str) -> Bins | None:
             if name not in edges and name not in unusable:
                 found = numeric_ref[name].result()
                 if isinstance(found, str):
@@ -301,7 +301,7 @@ def _drift(
                         count_categorical, categorical_values(column), value_sets[name]
                     )
                 elif (bins := edges_of(name)) is not None:
-                    job = pool.submit(count_numeric, float_values(column), bins)
+                    job = pool.submit(bins.count, float_values(column))
                 else:
                     continue
                 pending.append((name, job))
@@ -313,9 +313,9 @@ def _drift(
             if kinds[name] == "numeric":
                 if edges_of(name) is None:
                     continue
-                ref_hist: Histogram = numeric_histogram(edges[name], ref_counts[name])
+                ref_hist: Histogram = numeric_histogram(edges[name].edges, ref_counts[name])
                 counts = current.get(name, np.zeros_like(ref_counts[name]))
-                cur_hist: Histogram = numeric_histogram(edges[name], counts)
+                cur_hist: Histogram = numeric_histogram(edges[name].edges, counts)
             else:
                 cats, counts = categorical_ref[name]
                 ref_hist = categorical_histogram(cats, counts)

@@ -9,6 +9,7 @@ the counts equal those of the classes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,193 +18,25 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
+from ..stats.binning import Bins, is_missing
 from ..stats.histograms import CategoricalHistogram, NumericHistogram
 
 __all__ = [
     "categorical_histogram",
     "categorical_values",
     "count_categorical",
-    "count_numeric",
     "float_values",
     "numeric_histogram",
     "reference_numeric",
     "top_categories",
 ]
 
-#: Values per block when counting numeric bins (a block stays in the L2 cache).
-_BLOCK = 1 << 16
-#: Up to this many edges, bins are counted by comparisons; above, by binary search.
-_COMPARE_MAX_EDGES = 24
 
-
-def _reference_edges(values: NDArray[np.float64], n_bins: int) -> NDArray[np.float64]:
-    """The edges of ``NumericHistogram.from_reference(values, n_bins=n_bins)``, faster."""
-    finite_mask = np.isfinite(values)
-    finite = values if finite_mask.all() else values[finite_mask]
-    if finite.shape[0] == 0:
-        raise InvalidInputError("values", "the reference has no finite value to bin")
-    low, high = float(finite.min()), float(finite.max())
-    if low == high:
-        return np.array([low - 0.5, low + 0.5])
-    return np.unique(quantiles(finite, np.linspace(0.0, 1.0, n_bins + 1), low, high))
-
-
-#: Below this many values, quantiles come from ``np.quantile`` itself.
-_SELECT_MIN = 1 << 16
-
-
-def quantiles(
-    values: NDArray[np.float64], q: NDArray[np.float64], low: float, high: float
-) -> NDArray[np.float64]:
-    """``np.quantile(values, q)`` (method "linear") for finite ``values``, bit for bit.
-
-    NumPy partitions a copy of the whole array around about two ranks per
-    quantile (~25 ms per million values). Here the same order statistics
-    come from :func:`_order_statistics` (~5 ms), and are interpolated with
-    NumPy's formulas: virtual index ``(n - 1) * q``, ``gamma`` its fractional
-    part, and ``_lerp`` (``a + (b - a) * gamma``, or ``b - (b - a) * (1 -
-    gamma)`` when ``gamma >= 0.5``). The tests check equality with
-    ``np.quantile`` on many distributions.
-
-    Example:
-        >>> values = np.random.default_rng(0).normal(size=100_000)
-        >>> q = np.linspace(0.0, 1.0, 11)
-        >>> fast = quantiles(values, q, float(values.min()), float(values.max()))
-        >>> bool(np.array_equal(fast, np.quantile(values, q)))
-        True
-    """
-    n = values.shape[0]
-    if n < _SELECT_MIN:
-        return np.quantile(values, q)
-    virtual = (n - 1) * q
-    previous = np.floor(virtual).astype(np.intp)
-    following = previous + 1
-    last = virtual >= n - 1
-    previous[last] = -1  # as NumPy: the last value, and gamma measured from -1
-    following[last] = -1
-    gamma = np.asarray(virtual - previous, dtype=virtual.dtype)
-    previous_rank = np.where(previous < 0, n - 1, previous)
-    following_rank = np.where(following < 0, n - 1, following)
-    ranks = np.unique(np.concatenate([previous_rank, following_rank]))
-    found = _order_statistics(values, ranks, low, high)
-    a = found[np.searchsorted(ranks, previous_rank)]
-    b = found[np.searchsorted(ranks, following_rank)]
-    difference = b - a
-    result = a + difference * gamma
-    upper = gamma >= 0.5
-    result[upper] = (b - difference * (1 - gamma))[upper]
-    return result
-
-
-def _order_statistics(
-    values: NDArray[np.float64],
-    ranks: NDArray[np.intp],
-    low: float,
-    high: float,
-    depth: int = 0,
-) -> NDArray[np.float64]:
-    """The values of rank ``ranks`` (sorted, 0-based) of finite ``values``: exact.
-
-    Equal to ``np.partition(values, ranks)[ranks]``. One pass puts every value
-    in one of up to 65,535 equal-width buckets over [low, high] (the bucket
-    number is a monotone function of the value, so counting gives each rank's
-    bucket exactly); only the values of the buckets holding a wanted rank are
-    then partitioned. A bucket holding a large share of the values (heavy
-    tails, repeated values) is handled the same way, recursively.
-    """
-    n = values.shape[0]
-    if low == high:
-        return np.full(ranks.shape[0], low)
-    n_buckets = int(min(65_535, max(1_024, n // 256)))
-    span = high - low
-    scale = n_buckets / span if span > 0 else math.inf
-    if n < _SELECT_MIN or depth > 8 or not (math.isfinite(span) and math.isfinite(scale)):
-        return np.partition(values, ranks)[ranks]
-    codes = np.empty(n, dtype=np.uint16)
-    counts = np.zeros(n_buckets, dtype=np.int64)
-    scratch = np.empty(min(n, _BLOCK))
-    top = float(n_buckets - 1)
-    for start in range(0, n, _BLOCK):
-        block = values[start : start + _BLOCK]
-        work = scratch[: block.shape[0]]
-        np.subtract(block, low, out=work)
-        np.multiply(work, scale, out=work)
-        np.minimum(work, top, out=work)  # also catches rounding just above the top
-        code = codes[start : start + block.shape[0]]
-        np.copyto(code, work, casting="unsafe")  # truncation = floor of values >= 0
-        counts += np.bincount(code, minlength=n_buckets)
-    cumulative = np.cumsum(counts)
-    bucket = np.searchsorted(cumulative, ranks, side="right")
-    below = cumulative[bucket] - counts[bucket]  # values in lower buckets
-    result = np.empty(ranks.shape[0])
-    targets = np.unique(bucket)
-    heavy = counts[targets] > max(_SELECT_MIN, n // 8)
-    light = targets[~heavy]
-    if light.shape[0]:
-        wanted = np.zeros(n_buckets, dtype=bool)
-        wanted[light] = True
-        candidates = values[wanted[codes]]
-        offsets = np.cumsum(counts[light]) - counts[light]
-        chosen = np.isin(bucket, light)
-        position = light.searchsorted(bucket[chosen])
-        position = offsets[position] + (ranks[chosen] - below[chosen])
-        result[chosen] = np.partition(candidates, position)[position]
-    for target in targets[heavy]:
-        chosen = bucket == target
-        inside = values[codes == target]
-        result[chosen] = _order_statistics(
-            inside,
-            ranks[chosen] - below[chosen],
-            float(inside.min()),
-            float(inside.max()),
-            depth + 1,
-        )
-    return result
-
-
-def count_numeric(values: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.int64]:
-    """Counts of ``NumericHistogram(edges).update(values).distribution()``.
-
-    Underflow, each bin ``[e0, e1], (e1, e2], ...``, overflow, NaN. With few
-    edges, counts of ``x >= e0`` and ``x > e_i`` per block of values (cache
-    resident) and their differences; with many, one binary search per value.
-
-    Example:
-        >>> values = np.array([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan])
-        >>> count_numeric(values, np.array([0.0, 1.0])).tolist()
-        [1, 3, 1, 1]
-    """
-    n_edges = edges.shape[0]
-    n = values.shape[0]
-    if n_edges > _COMPARE_MAX_EDGES:
-        nan = int(np.count_nonzero(np.isnan(values)))
-        # x < e0 <=> x <= the float just below e0: searchsorted (left) puts x == e0 in bin 1.
-        shifted = edges.copy()
-        shifted[0] = np.nextafter(edges[0], -np.inf)
-        codes = np.searchsorted(shifted, values, side="left")  # NaN sorts last: n_edges
-        counts = np.bincount(codes, minlength=n_edges + 1).astype(np.int64)
-        counts[n_edges] -= nan
-        return np.concatenate([counts, [nan]])
-    bounds = [float(e) for e in edges]
-    first, rest = bounds[0], bounds[1:]
-    above = np.zeros(n_edges, dtype=np.int64)  # x >= e0, x > e1, ..., x > e_n
-    nan = 0
-    for start in range(0, n, _BLOCK):
-        block = values[start : start + _BLOCK]
-        above[0] += np.count_nonzero(block >= first)
-        for index, edge in enumerate(rest, start=1):
-            above[index] += np.count_nonzero(block > edge)
-        nan += np.count_nonzero(np.isnan(block))
-    underflow = n - nan - int(above[0])
-    inner = above[:-1] - above[1:]
-    return np.concatenate([[underflow], inner, [above[-1], nan]]).astype(np.int64)
-
-
-def numeric_histogram(edges: NDArray[np.float64], counts: NDArray[np.int64]) -> NumericHistogram:
+def numeric_histogram(edges: Sequence[float], counts: NDArray[np.int64]) -> NumericHistogram:
     """The :class:`NumericHistogram` of ``edges`` holding ``counts`` (laid out as its distribution).
 
     Example:
-        >>> numeric_histogram(np.array([0.0, 1.0]), np.array([1, 3, 1, 1])).distribution().tolist()
+        >>> numeric_histogram((0.0, 1.0), np.array([1, 3, 1, 1])).distribution().tolist()
         [1.0, 3.0, 1.0, 1.0]
     """
     histogram = NumericHistogram(edges)
@@ -217,24 +50,23 @@ def numeric_histogram(edges: NDArray[np.float64], counts: NDArray[np.int64]) -> 
 
 def reference_numeric(
     values: NDArray[np.float64], n_bins: int
-) -> tuple[NDArray[np.float64], NDArray[np.int64]] | str:
-    """(edges, reference counts), or why the column cannot be binned.
+) -> tuple[Bins, NDArray[np.int64]] | str:
+    """(bins, reference counts), or why the column cannot be binned.
 
-    The edges are those of ``NumericHistogram.from_reference(values, n_bins=n_bins)``.
+    The bins are those of ``NumericHistogram.from_reference(values, n_bins=n_bins)``.
 
     Example:
-        >>> edges, counts = reference_numeric(np.arange(100.0), 4)
-        >>> edges.tolist(), counts.tolist()
-        ([0.0, 24.75, 49.5, 74.25, 99.0], [0, 25, 25, 25, 25, 0, 0])
+        >>> bins, counts = reference_numeric(np.arange(100.0), 4)
+        >>> bins.edges, counts.tolist()
+        ((0.0, 24.75, 49.5, 74.25, 99.0), [0, 25, 25, 25, 25, 0, 0])
         >>> reference_numeric(np.array([np.nan]), 4)
         'the reference has no finite value to bin'
     """
     try:
-        edges = _reference_edges(values, n_bins)
-        NumericHistogram(edges)  # validates (a constant 1e17 has no unit-wide bin)
-    except InvalidInputError as error:
+        bins = Bins.from_reference(values, n_bins=n_bins)
+    except InvalidInputError as error:  # no finite value; a constant 1e17 has no unit-wide bin
         return error.rule
-    return edges, count_numeric(values, edges)
+    return bins, bins.count(values)
 
 
 def top_categories(
@@ -243,9 +75,11 @@ def top_categories(
     """Categories and counts of ``CategoricalHistogram.from_reference(values, top_k=top_k)``
     (or why there are none, instead of the categories).
 
+    Missing values follow :func:`~xebench.stats.binning.is_missing` (null and "").
+
     Example:
-        >>> top_categories(pa.chunked_array([["a", "b", "b", None, "c"]]), 1)
-        (['b'], array([2, 2, 1]))
+        >>> top_categories(pa.chunked_array([["a", "b", "b", None, "c", ""]]), 1)
+        (['b'], array([2, 2, 2]))
     """
     counted: dict[Any, int] = {}
     missing = 0
@@ -254,7 +88,7 @@ def top_categories(
         values = frequencies.field("values").to_pylist()
         counts = frequencies.field("counts").to_pylist()
         for value, count in zip(values, counts, strict=True):
-            if value is None:
+            if is_missing(value):
                 missing += count
             else:
                 counted[value] = counted.get(value, 0) + count
@@ -271,9 +105,13 @@ def top_categories(
 def count_categorical(column: pa.ChunkedArray, value_set: pa.Array) -> NDArray[np.int64]:
     """Counts of ``CategoricalHistogram(categories).update(values).distribution()``.
 
+    The value set holds no missing value (:func:`top_categories`), so null and
+    "" both land in the missing bin.
+
     Example:
-        >>> count_categorical(pa.chunked_array([["a", "x", None, "a"]]), pa.array(["a"])).tolist()
-        [2, 1, 1]
+        >>> column = pa.chunked_array([["a", "x", None, "a", ""]])
+        >>> count_categorical(column, pa.array(["a"])).tolist()
+        [2, 1, 2]
     """
     n_categories = len(value_set)
     if len(column) == 0 or pa.types.is_null(column.type):
@@ -286,9 +124,17 @@ def count_categorical(column: pa.ChunkedArray, value_set: pa.Array) -> NDArray[n
     for chunk in codes.chunks:
         if len(chunk):
             counts += np.bincount(_buffer_values(chunk, np.int32), minlength=n_categories + 1)
-    missing = column.null_count
+    missing = column.null_count + _empty_texts(column)
     counts[n_categories] -= missing
     return np.concatenate([counts, [missing]])
+
+
+def _empty_texts(column: pa.ChunkedArray) -> int:
+    """Empty strings of a text column: missing values (an empty CSV cell)."""
+    kind = column.type
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)) or not len(column):
+        return 0
+    return int(pc.sum(pc.equal(column, "")).as_py() or 0)
 
 
 def categorical_histogram(categories: list[Any], counts: NDArray[np.int64]) -> CategoricalHistogram:

@@ -133,7 +133,9 @@ def _cohort_rows(data: dict[str, Any], column: str) -> tuple[list[str], list[lis
 def _cohort_note(data: dict[str, Any], column: str) -> str:
     note = data["cohort_notes"][column]
     if note["other"]:
-        parts = [f'log loss per model; the {note["shown"]} largest values, the rest as "other"']
+        parts = [
+            f"log loss per model; the {note['shown']} largest values, the rest pooled in one row"
+        ]
     else:
         parts = [f"log loss per model; all {note['shown']} values"]
     if note["small"]:

@@ -8,6 +8,11 @@ into them; histograms then merge by adding counts. Values outside the
 reference range, NaN and missing values get bins of their own, so a shift
 into "never seen before" shows up as drift instead of being dropped.
 
+The bins themselves are :class:`~xebench.stats.binning.Bins`, the one binning
+type shared with the offline drift engine and the store's monitoring buckets,
+with its missing-value rule (None, NaN and "" are missing) and its overflow
+category :data:`~xebench.stats.binning.OTHER`.
+
 Divergences between two histograms go through the kernel's
 :func:`~xebench.kl_divergence`, :func:`~xebench.js_divergence` and
 :func:`~xebench.psi`, with their smoothing.
@@ -15,17 +20,16 @@ Divergences between two histograms go through the kernel's
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Sequence
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validation import check_n_bins, check_sample_weight, check_strategy
+from .._validation import check_n_bins, check_sample_weight
 from ..errors import InvalidInputError
 from ..metrics.kernel import js_divergence, kl_divergence, psi
+from .binning import Bins, as_numbers
 
 __all__ = ["CategoricalHistogram", "NumericHistogram", "histogram_divergence"]
 
@@ -51,10 +55,7 @@ class NumericHistogram:
         edges_array = np.asarray(edges, dtype=np.float64)
         if edges_array.ndim != 1 or edges_array.shape[0] < 2:
             raise InvalidInputError("edges", "must be a 1-D list of at least 2 edges", value=edges)
-        if not np.isfinite(edges_array).all() or not (np.diff(edges_array) > 0).all():
-            raise InvalidInputError(
-                "edges", "must be finite and strictly increasing", value=edges_array.tolist()
-            )
+        self.bins = Bins("numeric", edges=tuple(edges_array.tolist()), include_lowest=True)
         self.edges = edges_array
         self.counts = np.zeros(edges_array.shape[0] - 1)
         self.underflow = 0.0
@@ -69,28 +70,18 @@ class NumericHistogram:
 
         ``strategy="quantile"`` puts about the same number of reference values
         in each bin (repeated quantiles are merged, so a discrete variable may
-        get fewer bins); ``"uniform"`` splits [min, max] evenly. NaN values
-        are ignored for the edges and counted as NaN.
+        get fewer bins); ``"uniform"`` splits [min, max] evenly (the bins of
+        :meth:`Bins.from_reference <xebench.stats.binning.Bins.from_reference>`).
+        NaN values are ignored for the edges and counted as NaN.
 
         Example:
             >>> h = NumericHistogram.from_reference(range(100), n_bins=4)
             >>> h.edges.tolist(), h.counts.tolist()
             ([0.0, 24.75, 49.5, 74.25, 99.0], [25.0, 25.0, 25.0, 25.0])
         """
-        n_bins = check_n_bins(n_bins)
-        strategy = check_strategy(strategy)
-        array = _as_numeric(values, "values")
-        finite = array[np.isfinite(array)]
-        if finite.shape[0] == 0:
-            raise InvalidInputError("values", "the reference has no finite value to bin")
-        low, high = float(finite.min()), float(finite.max())
-        if low == high:  # a constant reference: one unit-wide bin around it
-            edges = np.array([low - 0.5, low + 0.5])
-        elif strategy == "uniform":
-            edges = np.linspace(low, high, n_bins + 1)
-        else:
-            edges = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1)))
-        return cls(edges).update(array)
+        array = as_numbers(values)
+        bins = Bins.from_reference(array, n_bins=n_bins, strategy=strategy)
+        return cls(bins.edges).update(array)
 
     def empty_copy(self) -> NumericHistogram:
         """A histogram with the same bins and no counts.
@@ -102,18 +93,14 @@ class NumericHistogram:
         return NumericHistogram(self.edges)
 
     def update(self, values: ArrayLike, sample_weight: ArrayLike | None = None) -> NumericHistogram:
-        """Count more values (NaN and None count as NaN); returns ``self``."""
-        array = _as_numeric(values, "values")
+        """Count more values (missing ones: None, NaN, "" count as NaN); returns ``self``."""
+        array = as_numbers(values)
         weight = _check_weight(sample_weight, array.shape[0])
-        nan = np.isnan(array)
-        below, above = array < self.edges[0], array > self.edges[-1]
-        inside = ~(nan | below | above)
-        index = np.searchsorted(self.edges[1:-1], array[inside])
-        inner_weight = None if weight is None else weight[inside]
-        self.counts += np.bincount(index, weights=inner_weight, minlength=self.counts.shape[0])
-        self.nan += _total(nan, weight)
-        self.underflow += _total(below, weight)
-        self.overflow += _total(above, weight)
+        counts = self.bins.count(array, weight)
+        self.underflow += float(counts[0])
+        self.counts += counts[1:-2]
+        self.overflow += float(counts[-2])
+        self.nan += float(counts[-1])
         return self
 
     def merge(self, other: NumericHistogram) -> NumericHistogram:
@@ -149,9 +136,7 @@ class NumericHistogram:
             >>> NumericHistogram([0, 1, 2]).bin_labels()
             ['< 0', '[0, 1]', '(1, 2]', '> 2', 'NaN']
         """
-        e = [f"{edge:g}" for edge in self.edges]
-        inner = [f"[{e[0]}, {e[1]}]"] + [f"({a}, {b}]" for a, b in pairwise(e[1:])]
-        return [f"< {e[0]}", *inner, f"> {e[-1]}", "NaN"]
+        return self.bins.labels()
 
     @property
     def total(self) -> float:
@@ -189,14 +174,14 @@ class NumericHistogram:
 
 
 class CategoricalHistogram:
-    """Counts of a categorical variable: fixed categories, plus "other" and missing.
+    """Counts of a categorical variable: fixed categories, plus other and missing.
 
     Example:
-        >>> h = CategoricalHistogram(["eu", "us"]).update(["eu", "us", "eu", "apac", None])
+        >>> h = CategoricalHistogram(["eu", "us"]).update(["eu", "us", "eu", "apac", None, ""])
         >>> h.counts.tolist(), h.other, h.missing
-        ([2.0, 1.0], 1.0, 1.0)
+        ([2.0, 1.0], 1.0, 2.0)
         >>> h.bin_labels()
-        ['eu', 'us', '(other)', '(missing)']
+        ['eu', 'us', '__other__', '(missing)']
     """
 
     def __init__(self, categories: Sequence[Hashable]) -> None:
@@ -205,8 +190,8 @@ class CategoricalHistogram:
             raise InvalidInputError(
                 "categories", "must be a non-empty list of distinct values", value=values
             )
+        self.bins = Bins("categorical", categories=tuple(values))
         self.categories: list[Any] = values
-        self._position = {value: index for index, value in enumerate(values)}
         self.counts = np.zeros(len(values))
         self.other = 0.0
         self.missing = 0.0
@@ -224,12 +209,8 @@ class CategoricalHistogram:
             (['c', 'b'], [3.0, 2.0], 1.0)
         """
         top_k = check_n_bins(top_k)
-        items = [_plain(v) for v in np.asarray(values, dtype=object).tolist()]
-        counted = Counter(v for v in items if not _is_missing(v))
-        if not counted:
-            raise InvalidInputError("values", "the reference has no non-missing value")
-        ranked = sorted(counted.items(), key=lambda item: (-item[1], str(item[0])))
-        return cls([value for value, _ in ranked[:top_k]]).update(items)
+        items = np.asarray(values, dtype=object).reshape(-1)
+        return cls(list(Bins.top_k(items, top_k).categories)).update(items)
 
     def empty_copy(self) -> CategoricalHistogram:
         """A histogram with the same categories and no counts."""
@@ -238,19 +219,13 @@ class CategoricalHistogram:
     def update(
         self, values: Sequence[Any] | ArrayLike, sample_weight: ArrayLike | None = None
     ) -> CategoricalHistogram:
-        """Count more values (None and NaN are missing); returns ``self``."""
-        items = np.asarray(values, dtype=object).reshape(-1).tolist()
-        weight = _check_weight(sample_weight, len(items))
-        other, missing = len(self.categories), len(self.categories) + 1
-        codes = np.fromiter(
-            (missing if _is_missing(v) else self._position.get(_plain(v), other) for v in items),
-            dtype=np.intp,
-            count=len(items),
-        )
-        totals = np.bincount(codes, weights=weight, minlength=missing + 1)
-        self.counts += totals[:other]
-        self.other += float(totals[other])
-        self.missing += float(totals[missing])
+        """Count more values (None, NaN and "" are missing); returns ``self``."""
+        items = np.asarray(values, dtype=object).reshape(-1)
+        weight = _check_weight(sample_weight, items.shape[0])
+        totals = np.bincount(self.bins.index(items), weights=weight, minlength=self.bins.n_bins)
+        self.counts += totals[:-2]
+        self.other += float(totals[-2])
+        self.missing += float(totals[-1])
         return self
 
     def merge(self, other: CategoricalHistogram) -> CategoricalHistogram:
@@ -273,7 +248,7 @@ class CategoricalHistogram:
 
     def bin_labels(self) -> list[str]:
         """Names of the entries of :meth:`distribution`."""
-        return [str(c) for c in self.categories] + ["(other)", "(missing)"]
+        return self.bins.labels()
 
     @property
     def total(self) -> float:
@@ -357,35 +332,12 @@ def histogram_divergence(
 # --- helpers -------------------------------------------------------------------
 
 
-def _as_numeric(values: ArrayLike, argument: str) -> NDArray[np.float64]:
-    """Values as float64; None counts as NaN; anything else non-numeric is refused."""
-    array = np.asarray(values)
-    if array.dtype.kind in "biuf":
-        return array.astype(np.float64, copy=False).reshape(-1)
-    flat = array.astype(object).reshape(-1).tolist()
-    out = np.empty(len(flat))
-    for row, item in enumerate(flat):
-        try:
-            out[row] = np.nan if item is None else float(item)
-        except (TypeError, ValueError):
-            raise InvalidInputError(argument, "must be numbers", row=row, value=item) from None
-    return out
-
-
 def _check_weight(sample_weight: ArrayLike | None, n_rows: int) -> NDArray[np.float64] | None:
     return None if sample_weight is None else check_sample_weight(sample_weight, n_rows)
 
 
-def _total(mask: NDArray[np.bool_], weight: NDArray[np.float64] | None) -> float:
-    return float(np.count_nonzero(mask) if weight is None else weight[mask].sum())
-
-
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def _check_kind(data: dict[str, Any], kind: str) -> None:
