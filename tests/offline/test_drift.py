@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -72,20 +73,24 @@ def test_planted_shift_ranks_first_and_the_rest_stay_stable() -> None:
     for result in report.features[1:]:
         assert result.verdict == "stable", result
         assert result.js < DEFAULT_THRESHOLD / 5
-    # The planted shift's JS, recomputed independently: NumPy quantile edges, hand counts.
+    # The planted shift's numbers, recomputed independently: NumPy quantile edges, counts
+    # by explicit comparisons with the same bin rule ([e0, e1], then (a, b]), and the
+    # SciPy divergences with the same additive smoothing.
     edges = np.unique(np.quantile(ref["income"], np.linspace(0, 1, 11)))
-    ref_counts = np.histogram(ref["income"], bins=edges)[0]
-    cur_inside = cur["income"][(cur["income"] >= edges[0]) & (cur["income"] <= edges[-1])]
-    cur_counts = np.histogram(cur_inside, bins=edges)[0]
-    below = np.count_nonzero(cur["income"] < edges[0])
-    above = np.count_nonzero(cur["income"] > edges[-1])
-    # np.histogram's bins are [a, b) with a closed last bin; ours (a, b]: continuous data
-    # has no ties with the edges except the edges themselves (reference values).
-    expected_ref = np.concatenate([[0], ref_counts, [0, 0]]) / len(ref["income"])
-    expected_cur = np.concatenate([[below], cur_counts, [above, 0]]) / len(cur["income"])
-    assert first.reference_share == pytest.approx(expected_ref.tolist(), abs=2 / 20_000)
-    assert first.current_share == pytest.approx(expected_cur.tolist(), abs=2 / 20_000)
-    assert first.js == pytest.approx(jensenshannon(expected_cur, expected_ref) ** 2, rel=1e-2)
+
+    def shares(x: np.ndarray) -> np.ndarray:
+        inner = [np.count_nonzero((x >= edges[0]) & (x <= edges[1]))]
+        inner += [np.count_nonzero((x > a) & (x <= b)) for a, b in pairwise(edges[1:])]
+        below, above = np.count_nonzero(x < edges[0]), np.count_nonzero(x > edges[-1])
+        return np.array([below, *inner, above, np.count_nonzero(np.isnan(x))]) / len(x)
+
+    expected_ref, expected_cur = shares(ref["income"]), shares(cur["income"])
+    assert first.reference_share == pytest.approx(expected_ref.tolist(), rel=1e-12, abs=0)
+    assert first.current_share == pytest.approx(expected_cur.tolist(), rel=1e-12, abs=0)
+    assert first.js == pytest.approx(jensenshannon(expected_cur, expected_ref) ** 2, rel=1e-9)
+    ps, qs = smoothed(expected_cur.tolist()), smoothed(expected_ref.tolist())
+    assert first.kl == pytest.approx(entropy(ps, qs), rel=1e-9)
+    assert first.psi == pytest.approx(float(np.sum((ps - qs) * np.log(ps / qs))), rel=1e-9)
 
 
 def test_identical_distributions_insufficient_below_min_samples_stable_above() -> None:
@@ -111,7 +116,7 @@ def test_divergences_match_scipy_and_hand_formulas() -> None:
     ref, cur = shifted_frames(n=5_000, seed=3)
     for result in drift_frames(ref, cur, min_samples=0).features:
         p, q = np.asarray(result.current_share), np.asarray(result.reference_share)
-        assert sum(p) == pytest.approx(1.0) and sum(q) == pytest.approx(1.0)
+        assert sum(p) == pytest.approx(1.0, rel=1e-12) and sum(q) == pytest.approx(1.0, rel=1e-12)
         assert result.js == pytest.approx(jensenshannon(p, q) ** 2, rel=1e-9, abs=1e-15)
         ps, qs = smoothed(result.current_share), smoothed(result.reference_share)
         assert result.kl == pytest.approx(entropy(ps, qs), rel=1e-9, abs=1e-15)
@@ -131,7 +136,7 @@ def test_compare_histograms_worked_example() -> None:
     by_hand = 0.5 * (
         0.25 * math.log(0.25 / 0.375) + 0.65 * math.log(0.65 / 0.575) + 0.1 * math.log(2)
     ) + 0.5 * (0.5 * math.log(0.5 / 0.375) + 0.5 * math.log(0.5 / 0.575))
-    assert m.sum() == pytest.approx(1.0)
+    assert m.sum() == pytest.approx(1.0, rel=1e-12)
     assert result.js == pytest.approx(by_hand, rel=1e-12)
     assert result.verdict == "drift" and result.kind == "numeric"
     assert result.n_reference == 1000 and result.n_current == 1000
