@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from xebench.cli.main import main
 from xebench.ingest.events import Limits, parse_predictions
 from xebench.monitor.references import count_file, count_tables, read_upload
-from xebench.monitor.windows import Monitor, MonitorSettings
+from xebench.monitor.windows import Monitor, MonitorSettings, Scope
 from xebench.service.app import create_app
 from xebench.service.config import ServiceConfig, TokenEntry, TokenRegistry, hash_token
 from xebench.store.buckets import FeatureBins, MonitorConfig
@@ -110,7 +110,7 @@ def _z(moment: datetime) -> str:
 
 def _window(store: EventStore, reference: str, settings: MonitorSettings | None = None) -> dict:
     monitor = Monitor(store, settings)
-    return monitor.drift("default", "m", window="1h", now=NOW, reference=reference)
+    return monitor.drift(Scope("default", "m", window="1h", now=NOW), reference=reference).to_dict()
 
 
 # --- counting -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ import pytest
 from sklearn.metrics import brier_score_loss, log_loss
 
 from xebench.ingest.events import parse_labels, parse_predictions
-from xebench.monitor.windows import Monitor
+from xebench.monitor.windows import Monitor, Scope
 from xebench.store import migrations as store_module
+from xebench.store import queries
 from xebench.store.buckets import OTHER, MonitorConfig
 from xebench.store.event_store import EventStore
 
@@ -282,13 +283,19 @@ def assert_matches_events(got: dict, want: dict) -> None:
 
 def window_all(store: EventStore, model: str, **kwargs: Any) -> dict[str, Any]:
     """The window over every event of the tests (minute-aligned from/to)."""
-    return Monitor(store).window(
-        TENANT,
-        model,
-        start=_stamp(BASE - timedelta(hours=1)),
-        end=_stamp(NOW.replace(second=0) + timedelta(minutes=1)),
-        now=NOW,
-        **kwargs,
+    return (
+        Monitor(store)
+        .window(
+            Scope(
+                TENANT,
+                model,
+                start=_stamp(BASE - timedelta(hours=1)),
+                end=_stamp(NOW.replace(second=0) + timedelta(minutes=1)),
+                now=NOW,
+                **kwargs,
+            )
+        )
+        .to_dict()
     )
 
 
@@ -765,7 +772,11 @@ def test_cohort_values_beyond_the_cap_go_to_other() -> None:
         whole = totals[(model, "", "")]
         assert sum(v for k, v in totals.items() if k[:2] == (model, "city")) == whole
         assert sum(v for k, v in totals.items() if k[:2] == (model, "tier")) == whole
-    window = Monitor(store).window(TENANT, "m", cohort=f"city:{OTHER}", window="24h", now=NOW)
+    window = (
+        Monitor(store)
+        .window(Scope(TENANT, "m", cohort=f"city:{OTHER}", window="24h", now=NOW))
+        .to_dict()
+    )
     assert window["n_predictions"] == 6 and window["n_labelled"] == 6
 
     store.rebuild_buckets()
@@ -1088,25 +1099,36 @@ def test_hourly_rows_merge_their_minutes_and_answer_like_them() -> None:
     assert_hours_merge_the_minutes(store)
 
     monitor = Monitor(store)
-    minute_only = Monitor(store)
-    original = minute_only._bucket_rows
+    original = queries.bucket_rows
 
     def minutes(*args: Any, **kwargs: Any) -> Any:
         return original(*args, **{**kwargs, "hours": False})
 
-    minute_only._bucket_rows = minutes  # type: ignore[method-assign]
+    def minute_only(ask: Callable[[Monitor], Any]) -> dict[str, Any]:
+        """The answer of ``ask`` when every bucket read is of the minute tables."""
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(queries, "bucket_rows", minutes)
+            return ask(Monitor(store)).to_dict()
+
     ragged = {"start": start + timedelta(minutes=37), "end": start + timedelta(hours=4, minutes=13)}
     for cohort in (None, "region:eu"):
-        via_hours = monitor.window(TENANT, "m", cohort=cohort, now=NOW, **ragged)
-        via_minutes = minute_only.window(TENANT, "m", cohort=cohort, now=NOW, **ragged)
+        scope = Scope(TENANT, "m", cohort=cohort, now=NOW, **ragged)
+        via_hours = monitor.window(scope).to_dict()
+        via_minutes = minute_only(lambda m, scope=scope: m.window(scope))
         assert via_hours.keys() == via_minutes.keys()
         for key, value in via_minutes.items():
             if isinstance(value, float):
                 assert via_hours[key] == pytest.approx(value, rel=1e-12), key
             elif key not in ("log_loss_ci", "brier_ci"):
                 assert via_hours[key] == value, key
-    series = monitor.series(TENANT, "m", step="1h", window="6h", now=start + timedelta(hours=6))
-    flat = minute_only.series(TENANT, "m", step="1h", window="6h", now=start + timedelta(hours=6))
+    series = monitor.series(
+        Scope(TENANT, "m", window="6h", now=start + timedelta(hours=6)), step="1h"
+    ).to_dict()
+    flat = minute_only(
+        lambda m: m.series(
+            Scope(TENANT, "m", window="6h", now=start + timedelta(hours=6)), step="1h"
+        )
+    )
     assert [w["n_predictions"] for w in series["series"]] == [
         w["n_predictions"] for w in flat["series"]
     ]
@@ -1117,8 +1139,12 @@ def test_hourly_rows_merge_their_minutes_and_answer_like_them() -> None:
             assert a["log_loss"] is None and b["n_predictions"] == 0
         else:
             assert a["log_loss"] == pytest.approx(b["log_loss"], rel=1e-12)
-    drift_hours = monitor.drift(TENANT, "m", window="2h", now=start + timedelta(hours=5))
-    drift_minutes = minute_only.drift(TENANT, "m", window="2h", now=start + timedelta(hours=5))
+    drift_hours = monitor.drift(
+        Scope(TENANT, "m", window="2h", now=start + timedelta(hours=5))
+    ).to_dict()
+    drift_minutes = minute_only(
+        lambda m: m.drift(Scope(TENANT, "m", window="2h", now=start + timedelta(hours=5)))
+    )
     assert [f["feature"] for f in drift_hours["features"]] == [
         f["feature"] for f in drift_minutes["features"]
     ]

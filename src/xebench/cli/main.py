@@ -700,18 +700,13 @@ def metrics(
 
     with ExitStack() as stack:
         monitor = _open_monitor(db, config, stack, tenant, model)
-        options = {
-            "version": version,
-            "cohort": cohort,
-            "window": window,
-            "start": start,
-            "end": end,
-            "base": _parse_base(base),
-        }
+        from ..monitor.scope import Scope
+
+        asked = Scope(tenant, model, version, cohort, window, start, end)
         if step is not None:
-            document = monitor.series(tenant, model, step=step, **options)
+            document = monitor.series(asked, step=step, base=_parse_base(base)).to_dict()
         else:
-            document = monitor.window(tenant, model, **options)
+            document = monitor.window(asked, base=_parse_base(base)).to_dict()
     if json_path is not None:
         _write(json_path, json.dumps(document, indent=2) + "\n")
     scope = f"{model}" + (f" {version}" if version else "") + (f" {cohort}" if cohort else "")
@@ -753,19 +748,19 @@ def compare(
 
     with ExitStack() as stack:
         monitor = _open_monitor(db, config, stack, tenant, candidate, baseline)
+        from ..monitor.scope import Scope
+
+        asked = Scope.named(
+            tenant, candidate, "candidate", cohort=cohort, window=window, start=start, end=end
+        )
         document = monitor.compare(
-            tenant,
-            candidate,
+            asked,
             baseline,
-            cohort=cohort,
-            window=window,
-            start=start,
-            end=end,
             mode=mode,
             max_degradation=max_degradation,
             min_samples=min_samples,
             confidence=confidence,
-        )
+        ).to_dict()
     if json_path is not None:
         _write(json_path, json.dumps(document, indent=2) + "\n")
     print_compare(document)
@@ -1062,8 +1057,13 @@ def _drift_of_model(
     from contextlib import ExitStack
 
     with ExitStack() as stack:
+        from ..monitor.scope import Scope
+
         monitor = _open_monitor(db, config, stack, tenant, model)
-        return monitor.drift(tenant, model, **options)
+        scope = {
+            name: options.pop(name) for name in ("version", "cohort", "window", "start", "end")
+        }
+        return monitor.drift(Scope(tenant, model, **scope), **options).to_dict()
 
 
 # --- entry point ---------------------------------------------------------------

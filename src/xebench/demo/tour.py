@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..monitor.windows import Monitor
+from ..monitor.windows import Monitor, Scope
 from ..report.drift import render_drift_html
 from ..service.config import load_config
 from ..store.event_store import EventStore
@@ -120,7 +120,7 @@ def _tour(
     summary: dict[str, Any] = {"windows": {}, "cohorts": {}, "drift": {}, "canary": []}
     for model in ("fraud", "triage"):
         windows = [
-            (name, monitor.window(_TENANT, model, window=name, now=now))
+            (name, monitor.window(Scope(_TENANT, model, window=name, now=now)).to_dict())
             for name in ("1h", "6h", "24h")
         ]
         summary["windows"][model] = dict(windows)
@@ -133,7 +133,9 @@ def _tour(
     by_region = [
         (
             f"region:{r}",
-            monitor.window(_TENANT, "fraud", cohort=f"region:{r}", window="24h", now=now),
+            monitor.window(
+                Scope(_TENANT, "fraud", cohort=f"region:{r}", window="24h", now=now)
+            ).to_dict(),
         )
         for r in regions
     ]
@@ -146,7 +148,9 @@ def _tour(
 
     drift_cohort = f"region:{facts['drift_region']}"
     for cohort in (None, drift_cohort):
-        report = monitor.drift(_TENANT, "fraud", cohort=cohort, window="24h", now=now)
+        report = monitor.drift(
+            Scope(_TENANT, "fraud", cohort=cohort, window="24h", now=now)
+        ).to_dict()
         summary["drift"][cohort or "all"] = report
         if show:
             say("")
@@ -154,9 +158,9 @@ def _tour(
 
     canary = []
     for cohort in [None] + [f"device:{d}" for d in sorted(facts["device_shares"])]:
-        result = monitor.compare(
-            _TENANT, "fraud:v2", "fraud:v1", cohort=cohort, window=f"{facts_hours(facts)}h", now=now
-        )
+        hours = f"{facts_hours(facts)}h"
+        scope = Scope(_TENANT, "fraud", "v2", cohort=cohort, window=hours, now=now)
+        result = monitor.compare(scope, "fraud:v1").to_dict()
         canary.append(result)
     summary["canary"] = canary
     say("")

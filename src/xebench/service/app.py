@@ -72,7 +72,7 @@ from ..ingest.events import (
     prediction_columns,
 )
 from ..monitor.references import UPLOAD_TYPES, count_tables, read_upload
-from ..monitor.windows import Monitor
+from ..monitor.windows import Monitor, Scope
 from ..store.event_store import STORE_FAILURES, EventStore, WriteOutcome
 from .config import ServiceConfig, TokenEntry
 from .writer import StoreUnavailable, Writer, WriterBusy
@@ -428,18 +428,14 @@ def create_app(
     ) -> dict[str, Any]:
         """One window (default: the last 24h), or ``{"series": [...]}`` with ``step``."""
         units: str | int = base if base == "e" else _base(base)
-        arguments = {
-            "version": version,
-            "cohort": cohort,
-            "window": window,
-            "start": start,
-            "end": end,
-            "base": units,
-            "confidence": confidence,
-        }
+        scope = Scope(who.tenant, model, version, cohort, window, start, end)
         if step is not None:
-            return monitor_of(who, model).series(who.tenant, model, step=step, **arguments)
-        return monitor_of(who, model).window(who.tenant, model, **arguments)
+            return (
+                monitor_of(who, model)
+                .series(scope, step=step, base=units, confidence=confidence)
+                .to_dict()
+            )
+        return monitor_of(who, model).window(scope, base=units, confidence=confidence).to_dict()
 
     @app.get("/v1/drift", summary="Drift of features, score and labels", tags=["monitoring"])
     def get_drift(
@@ -465,17 +461,15 @@ def create_app(
             raise InvalidInputError(
                 "reference", "file references are configured (monitoring.models), not passed"
             )
-        return monitor_of(who, model).drift(
-            who.tenant,
-            model,
-            version=version,
-            cohort=cohort,
-            window=window,
-            start=start,
-            end=end,
-            reference=reference,
-            min_samples=min_samples,
-            threshold=threshold,
+        return (
+            monitor_of(who, model)
+            .drift(
+                Scope(who.tenant, model, version, cohort, window, start, end),
+                reference=reference,
+                min_samples=min_samples,
+                threshold=threshold,
+            )
+            .to_dict()
         )
 
     # --- drift references given as data ------------------------------------------------
@@ -590,19 +584,17 @@ def create_app(
         """Pass, fail or inconclusive, with the delta, its interval and the sample sizes."""
         for name in (candidate, baseline):
             monitor_of(who, name.partition(":")[0])
+        scope = Scope.named(
+            who.tenant, candidate, "candidate", cohort=cohort, window=window, start=start, end=end
+        )
         return monitor.compare(
-            who.tenant,
-            candidate,
+            scope,
             baseline,
-            cohort=cohort,
-            window=window,
-            start=start,
-            end=end,
             mode=mode,
             max_degradation=max_degradation,
             min_samples=min_samples,
             confidence=confidence,
-        )
+        ).to_dict()
 
     # --- health -------------------------------------------------------------------------
 

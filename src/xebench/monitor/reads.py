@@ -1,0 +1,128 @@
+"""Reading bucket statistics for a model, a cohort and a range (via :mod:`xebench.store.queries`).
+
+Example:
+    >>> from datetime import UTC, datetime, timedelta
+    >>> from xebench.store import EventStore
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> with EventStore(":memory:") as store:
+    ...     table = scores(store, "t", "m", None, ("", ""), Span(t, t + timedelta(hours=1)))
+    >>> table.num_rows, class_list(table, "m"), merged(table)["n"].tolist()
+    (0, None, [0])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from ..errors import InvalidInputError
+from ..store import queries
+from ..store.buckets import group_ids, merge_scores
+from ..store.event_store import EventStore
+from .scope import Span
+
+__all__ = ["bucket_rows", "class_list", "feature_counts", "merged", "scores"]
+
+
+def bucket_rows(
+    store: EventStore,
+    table: str,
+    columns: str,
+    tenant: str,
+    model: str,
+    version: str | None,
+    cohort: tuple[str, str],
+    span: Span,
+    *,
+    hours: bool = True,
+) -> pa.Table:
+    """The rows of a bucket table for one model (and version), cohort and range
+    (:func:`xebench.store.queries.bucket_rows`, on a cursor of ``store``)."""
+    with store.cursor() as cursor:
+        return queries.bucket_rows(
+            cursor,
+            table,
+            columns,
+            tenant=tenant,
+            model=model,
+            version=version,
+            cohort=cohort,
+            start=span.start,
+            end=span.end,
+            hours=hours,
+        )
+
+
+def scores(
+    store: EventStore,
+    tenant: str,
+    model: str,
+    version: str | None,
+    cohort: tuple[str, str],
+    span: Span,
+    *,
+    hours: bool = True,
+) -> pa.Table:
+    """The score buckets (every column) of one model, cohort and range."""
+    return bucket_rows(
+        store, "bucket_scores", "*", tenant, model, version, cohort, span, hours=hours
+    )
+
+
+def merged(table: pa.Table) -> dict[str, Any]:
+    """Score buckets merged into one group (:func:`~xebench.store.buckets.merge_scores`)."""
+    return merge_scores(table, np.zeros(table.num_rows, dtype=np.intp), 1)
+
+
+def class_list(table: pa.Table, model: str) -> list[str] | None:
+    """The one class list of score buckets (None when there are none).
+
+    Raises:
+        InvalidInputError: the rows hold several class lists (ask for one version).
+    """
+    if not table.num_rows:
+        return None
+    distinct = pc.unique(pc.binary_join(table["classes"], "\x1f")).to_pylist()
+    if len(distinct) > 1:
+        shown = " and ".join(str(d.split("\x1f")) for d in distinct[:2])
+        raise InvalidInputError(
+            "version",
+            f"model {model!r} has several class lists in this range ({shown}); ask for one version",
+        )
+    return str(distinct[0]).split("\x1f")
+
+
+def feature_counts(
+    store: EventStore,
+    tenant: str,
+    model: str,
+    version: str | None,
+    cohort: tuple[str, str],
+    span: Span,
+) -> dict[str, NDArray[np.float64]]:
+    """Feature -> counts in its monitoring bins, summed over the range's buckets."""
+    # Per-cohort histograms exist only where monitoring.cohort_features was on when
+    # the events were folded: read what is stored rather than trust today's setting.
+    table = bucket_rows(
+        store, "bucket_features", "feature, counts", tenant, model, version, cohort, span
+    )
+    if not table.num_rows:
+        return {}
+    group, first = group_ids([table["feature"].combine_chunks()])
+    names = table["feature"].take(pa.array(first)).to_pylist()
+    counts = table["counts"].combine_chunks()
+    lengths = pc.list_value_length(counts).to_numpy(zero_copy_only=False).astype(np.intp)
+    flat = pc.list_flatten(counts).to_numpy(zero_copy_only=False)
+    # One bincount for every feature: value j of a row of feature g lands in slot
+    # offset[g] + j (all rows of a feature have its width: its bins are fixed once).
+    width = lengths[first]
+    offset = np.concatenate([[0], np.cumsum(width)])
+    row_of_value = np.repeat(np.arange(lengths.size), lengths)
+    row_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    slot = offset[group][row_of_value] + np.arange(flat.size) - row_start[row_of_value]
+    totals = np.bincount(slot, weights=flat, minlength=int(offset[-1]))
+    return {name: totals[offset[g] : offset[g + 1]] for g, name in enumerate(names)}

@@ -1,0 +1,224 @@
+"""Monitoring answers as typed objects; ``to_dict()`` gives the JSON of the HTTP API and CLI.
+
+Each class keeps its fields in the order of its JSON document, so that
+``to_dict()`` writes the keys as the service always has.
+
+Example:
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> ref = ReferenceInfo("rolling", None, t, t + timedelta(hours=1))
+    >>> ref.to_dict()["from"], ref.to_dict()["file"]
+    ('2026-01-01T00:00:00Z', None)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .scope import iso
+
+if TYPE_CHECKING:
+    from ..analysis.compare import Decision
+    from ..analysis.drift import DriftReport
+
+__all__ = ["Gate", "ReferenceInfo", "Series", "Window", "WindowDrift"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of a model: counts, coverage, label lag, the scores' metrics, provisional.
+
+    ``start`` / ``end`` are the document's ``from`` / ``to``; the metric fields
+    (``n`` to ``label_counts``) are :meth:`xebench.ScoreStats.result`'s, None
+    when nothing in the window is scorable.
+
+    Example:
+        >>> from xebench.monitor.windows import Monitor, Scope
+        >>> from xebench.store import EventStore
+        >>> w = Monitor(EventStore(":memory:")).window(Scope("t", "fraud", window="1h"))
+        >>> list(w.to_dict())[:3], w.n, w.log_loss, w.provisional
+        (['from', 'to', 'model'], 0, None, False)
+    """
+
+    start: datetime
+    end: datetime
+    model: str
+    version: str | None
+    cohort: str | None
+    n_predictions: int
+    n_labelled: int
+    coverage: float | None
+    label_lag_p50_s: float | None
+    label_lag_p90_s: float | None
+    label_lag_p99_s: float | None
+    n: int
+    log_loss: float | None
+    log_loss_ci: Any
+    brier: float | None
+    brier_ci: Any
+    ece: float | None
+    mce: float | None
+    prior_log_loss: float | None
+    skill: float | None
+    perplexity: float | None
+    accuracy: float | None
+    clipped: Any
+    label_counts: Any
+    n_unscorable: int
+    base: str | int
+    provisional: bool
+    provisional_reason: str | None
+    label_delay_s: float
+
+    #: The fields taken from ScoreStats.result(), in document order.
+    METRICS = (
+        "n", "log_loss", "log_loss_ci", "brier", "brier_ci", "ece", "mce", "prior_log_loss",
+        "skill", "perplexity", "accuracy", "clipped", "label_counts",
+    )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The window document of ``GET /v1/metrics``."""
+        out: dict[str, Any] = {"from": iso(self.start), "to": iso(self.end)}
+        for f in fields(self)[2:]:
+            out[f.name] = getattr(self, f.name)
+        return out
+
+
+@dataclass(frozen=True)
+class Series:
+    """Consecutive windows of one step.
+
+    Example:
+        >>> Series([]).to_dict()
+        {'series': []}
+    """
+
+    windows: list[Window]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document of ``GET /v1/metrics?step=``: ``{"series": [window, ...]}``."""
+        return {"series": [w.to_dict() for w in self.windows]}
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """What a window's drift was measured against.
+
+    Attributes:
+        kind: ``rolling``, ``version``, ``range``, ``file`` or ``uploaded``.
+        version: the reference version (kind ``version``).
+        start, end: the reference range (kinds drawn from the model's events).
+        file: the reference file (kind ``file``).
+        source, uploaded_at: the upload's file name and time (kind ``uploaded``).
+    """
+
+    kind: str
+    version: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    file: Path | None = None
+    source: str | None = None
+    uploaded_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``reference`` object of ``GET /v1/drift``."""
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "from": None if self.start is None else iso(self.start),
+            "to": None if self.end is None else iso(self.end),
+            "file": None if self.file is None else str(self.file),
+            "source": self.source,
+            "uploaded_at": None if self.uploaded_at is None else iso(self.uploaded_at),
+        }
+
+
+@dataclass(frozen=True)
+class WindowDrift:
+    """A window's drift against its reference: the drift report and what it covers.
+
+    ``note`` says when a cohort's feature histograms were not kept.
+    """
+
+    report: DriftReport
+    model: str
+    version: str | None
+    cohort: str | None
+    start: datetime
+    end: datetime
+    reference: ReferenceInfo
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document of ``GET /v1/drift``: the report's fields, then the scope's."""
+        out = self.report.to_dict()
+        out.update(
+            {
+                "model": self.model,
+                "version": self.version,
+                "cohort": self.cohort,
+                "from": iso(self.start),
+                "to": iso(self.end),
+                "reference": self.reference.to_dict(),
+            }
+        )
+        if self.note is not None:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A canary or shadow gate: the decision of candidate vs baseline in one range.
+
+    ``decision`` is None when a side has fewer than 2 labelled events
+    (inconclusive without a comparison).
+
+    Example:
+        >>> from datetime import UTC, datetime, timedelta
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> gate = Gate("canary", "m:v2", "m:v1", None, t, t + timedelta(hours=1), None, 1000)
+        >>> gate.status, gate.to_dict()["decision"]["reason"]
+        ('inconclusive', 'fewer than 2 labelled events on a side')
+    """
+
+    mode: str
+    candidate: str
+    baseline: str
+    cohort: str | None
+    start: datetime
+    end: datetime
+    decision: Decision | None
+    min_samples: int
+
+    @property
+    def status(self) -> str:
+        """``pass``, ``fail`` or ``inconclusive``."""
+        return "inconclusive" if self.decision is None else self.decision.status
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document of ``GET /v1/compare``."""
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "cohort": self.cohort,
+            "from": iso(self.start),
+            "to": iso(self.end),
+        }
+        if self.decision is None:
+            out["decision"] = {
+                "status": "inconclusive",
+                "reason": "fewer than 2 labelled events on a side",
+                "min_samples": self.min_samples,
+            }
+            out["comparison"] = None
+            return out
+        # The comparison comes first here, as the API always wrote it.
+        data = self.decision.to_dict()
+        out["comparison"] = data.pop("comparison")
+        out["decision"] = data
+        return out

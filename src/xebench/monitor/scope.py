@@ -1,0 +1,299 @@
+"""What a monitoring question is about: a :class:`Scope`, and the parsing of its parts.
+
+A scope names a tenant's model (and optionally a version and a cohort) and a
+time range: a rolling ``window`` ending at ``now``, or explicit ``start`` /
+``end`` (the HTTP API's ``from`` / ``to``). :meth:`Scope.span` resolves the
+range onto bucket boundaries.
+
+Example:
+    >>> scope = Scope("acme", "fraud", cohort="region:eu", window="1h",
+    ...               now=datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    >>> scope.cohort_key, scope.cohort_label
+    (('region', 'eu'), 'region:eu')
+    >>> span = scope.span()
+    >>> iso(span.start), iso(span.end)
+    ('2026-01-01T11:01:00Z', '2026-01-01T12:01:00Z')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from ..errors import InvalidInputError
+from ..store.buckets import ALL, BUCKET_SECONDS
+
+__all__ = [
+    "WINDOWS",
+    "Scope",
+    "Span",
+    "ceil_to",
+    "floor_to",
+    "iso",
+    "parse_cohort",
+    "parse_duration",
+    "parse_model",
+    "parse_reference",
+    "parse_time",
+]
+
+#: The named rolling windows (any duration such as "30m" or "3d" works too).
+WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_STEP = timedelta(seconds=BUCKET_SECONDS)
+
+
+def parse_duration(text: str | float | timedelta, argument: str = "window") -> timedelta:
+    """``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"`` (or seconds) as a timedelta.
+
+    Example:
+        >>> parse_duration("6h"), parse_duration("90s").total_seconds()
+        (datetime.timedelta(seconds=21600), 90.0)
+    """
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise InvalidInputError(
+                argument, "must be a duration such as 30m, 1h, 6h, 24h or 7d", value=text
+            )
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not seconds > 0:
+        raise InvalidInputError(argument, "must be a positive duration", value=text)
+    return timedelta(seconds=seconds)
+
+
+def parse_time(text: str | datetime, argument: str) -> datetime:
+    """An RFC 3339 time with its offset (``Z`` is UTC), as an aware UTC datetime.
+
+    Example:
+        >>> parse_time("2026-11-25T10:00:00+01:00", "from").isoformat()
+        '2026-11-25T09:00:00+00:00'
+    """
+    if isinstance(text, datetime):
+        moment = text
+    else:
+        try:
+            moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInputError(
+                argument, "must be an RFC 3339 time such as 2026-11-25T10:00:00Z", value=text
+            ) from None
+    if moment.tzinfo is None:
+        raise InvalidInputError(argument, "needs a timezone offset (or Z for UTC)", value=text)
+    return moment.astimezone(UTC)
+
+
+def parse_reference(spec: str) -> tuple[str, str]:
+    """A drift reference as (kind, value): ``rolling``, ``version:V``, ``range:FROM/TO``
+    (RFC 3339 times, FROM before TO), ``uploaded`` or ``file:PATH``.
+
+    Example:
+        >>> parse_reference("version:v1"), parse_reference("rolling")
+        (('version', 'v1'), ('rolling', ''))
+        >>> parse_reference("weekly")
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: reference: must be rolling, version:V, \
+range:FROM/TO, uploaded or file:PATH; got 'weekly'
+    """
+    kind, _, value = str(spec).partition(":")
+    if kind in ("rolling", "uploaded") and not value:
+        return kind, ""
+    if kind in ("version", "file") and value:
+        return kind, value
+    if kind == "range" and "/" in value:
+        first, _, last = value.partition("/")
+        if parse_time(first, "reference") >= parse_time(last, "reference"):
+            raise InvalidInputError("reference", "range:FROM/TO needs FROM before TO", value=spec)
+        return kind, value
+    raise InvalidInputError(
+        "reference", "must be rolling, version:V, range:FROM/TO, uploaded or file:PATH", value=spec
+    )
+
+
+def parse_cohort(text: str | None) -> tuple[str, str]:
+    """``"region:eu"`` -> ``("region", "eu")``; None is the model as a whole.
+
+    Example:
+        >>> parse_cohort("device:ios"), parse_cohort(None)
+        (('device', 'ios'), ('', ''))
+    """
+    if text is None or text == "":
+        return ALL, ALL
+    key, sep, value = str(text).partition(":")
+    if not sep or not key or not value:
+        raise InvalidInputError("cohort", "must be key:value, e.g. region:eu", value=text)
+    return key, value
+
+
+def parse_model(text: str, argument: str) -> tuple[str, str | None]:
+    """``"model"`` or ``"model:version"`` as (model, version or None).
+
+    Example:
+        >>> parse_model("fraud:v2", "candidate"), parse_model("fraud", "baseline")
+        (('fraud', 'v2'), ('fraud', None))
+    """
+    model, sep, version = str(text).partition(":")
+    if not model or (sep and not version):
+        raise InvalidInputError(argument, "must be model or model:version", value=text)
+    return model, version or None
+
+
+@dataclass(frozen=True)
+class Span:
+    """A time range [start, end), both aware UTC datetimes.
+
+    Example:
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> Span(t, t + timedelta(hours=2)).length
+        datetime.timedelta(seconds=7200)
+    """
+
+    start: datetime
+    end: datetime
+
+    @property
+    def length(self) -> timedelta:
+        """``end - start``."""
+        return self.end - self.start
+
+
+def ceil_to(moment: datetime, step: timedelta) -> datetime:
+    """The first multiple of ``step`` (since the epoch, UTC) at or after ``moment``.
+
+    Example:
+        >>> ceil_to(datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC), timedelta(minutes=1)).minute
+        1
+    """
+    seconds = step.total_seconds()
+    stamp = moment.timestamp()
+    return datetime.fromtimestamp(-(-stamp // seconds) * seconds, UTC)
+
+
+def floor_to(moment: datetime, step: timedelta) -> datetime:
+    """The last multiple of ``step`` (since the epoch, UTC) at or before ``moment``.
+
+    Example:
+        >>> floor_to(datetime(2026, 1, 1, 0, 59, tzinfo=UTC), timedelta(hours=1)).hour
+        0
+    """
+    seconds = step.total_seconds()
+    return datetime.fromtimestamp(moment.timestamp() // seconds * seconds, UTC)
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, as every monitoring answer writes times.
+
+    Example:
+        >>> iso(datetime(2026, 1, 1, 1, tzinfo=UTC))
+        '2026-01-01T01:00:00Z'
+    """
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One monitoring question's subject: a model's events (a version's, a cohort's) in a range.
+
+    Attributes:
+        tenant, model: whose events.
+        version: one version (None: every version).
+        cohort: ``"key:value"`` (None: the model as a whole).
+        window: a rolling window ending at ``now`` (``"24h"`` when no range is given).
+        start, end: explicit times (``from`` / ``to``), RFC 3339 text or datetimes.
+        now: the time the question is asked (None: the current time, fixed by
+            :meth:`pinned`).
+
+    Example:
+        >>> Scope.named("acme", "fraud:v2", "candidate", window="1h").version
+        'v2'
+    """
+
+    tenant: str
+    model: str
+    version: str | None = None
+    cohort: str | None = None
+    window: str | timedelta | None = None
+    start: str | datetime | None = None
+    end: str | datetime | None = None
+    now: datetime | None = None
+
+    @classmethod
+    def named(cls, tenant: str, spec: str, argument: str = "model", **fields: object) -> Scope:
+        """A scope whose model and version come from ``"model"`` or ``"model:version"``.
+
+        Example:
+            >>> Scope.named("t", "fraud").model, Scope.named("t", "fraud").version
+            ('fraud', None)
+        """
+        model, version = parse_model(spec, argument)
+        return cls(tenant, model, version, **fields)  # type: ignore[arg-type]
+
+    @property
+    def spec(self) -> str:
+        """``"model"`` or ``"model:version"``.
+
+        Example:
+            >>> Scope("t", "fraud", "v1").spec
+            'fraud:v1'
+        """
+        return self.model if self.version is None else f"{self.model}:{self.version}"
+
+    @property
+    def cohort_key(self) -> tuple[str, str]:
+        """The cohort as (key, value); ``("", "")`` for the model as a whole."""
+        return parse_cohort(self.cohort)
+
+    @property
+    def cohort_label(self) -> str | None:
+        """The cohort as answers write it: ``"key:value"``, or None for the whole model."""
+        key, value = self.cohort_key
+        return None if key == ALL else f"{key}:{value}"
+
+    def pinned(self) -> Scope:
+        """This scope with ``now`` fixed (to the current time when it is None).
+
+        Example:
+            >>> Scope("t", "m").pinned().now is not None
+            True
+        """
+        return self if self.now is not None else replace(self, now=datetime.now(UTC))
+
+    def span(self, step: timedelta | None = None) -> Span:
+        """[start, end) from the rolling window or the explicit times, on bucket boundaries.
+
+        A rolling window ends at the next bucket (or ``step``) boundary after ``now``.
+
+        Example:
+            >>> Scope("t", "m", window="2h", start="2026-01-01T00:00:00Z",
+            ...       end="2026-01-01T01:00:00Z").span()
+            Traceback (most recent call last):
+            ...
+            xebench.errors.InvalidInputError: window: give window or from/to, not both; got '2h'
+        """
+        window, start, end = self.window, self.start, self.end
+        now = self.now or datetime.now(UTC)
+        align = step or _STEP
+        if step is not None and step.total_seconds() % BUCKET_SECONDS:
+            raise InvalidInputError("step", f"must be a multiple of {BUCKET_SECONDS} s", value=step)
+        if start is not None or end is not None:
+            if window is not None and start is not None and end is not None:
+                raise InvalidInputError("window", "give window or from/to, not both", value=window)
+            stop = parse_time(end, "to") if end is not None else now
+            stop = ceil_to(stop, _STEP)
+            if start is not None:
+                begin = ceil_to(parse_time(start, "from"), _STEP)
+            else:
+                begin = stop - parse_duration(window or "24h")
+        else:
+            stop = ceil_to(now, align)
+            begin = stop - parse_duration(window or "24h")
+        if begin >= stop:
+            raise InvalidInputError("from", "must be before to", value=iso(begin))
+        return Span(begin, stop)
