@@ -5,9 +5,9 @@ score buckets of each side (Welch's test); a *shadow* (two models scoring the
 same requests) pairs the joined events of its window on request id.
 
 Example:
+    >>> from xebench.monitor.windows import Monitor
     >>> from xebench.store import EventStore
-    >>> gate = compare(EventStore(":memory:"), MonitorSettings(),
-    ...                Scope("t", "m", "v2", window="1h"), "m:v1")
+    >>> gate = Monitor(EventStore(":memory:")).compare(Scope("t", "m", "v2", window="1h"), "m:v1")
     >>> gate.mode, gate.status
     ('canary', 'inconclusive')
 """
@@ -24,75 +24,114 @@ from ..stats.scores import ScoreStats
 from ..store import queries
 from ..store.buckets import ALL, score_stats
 from ..store.event_store import EventStore
-from .reads import class_list, merged, scores
+from .reads import Selection, class_list, merged, scores
 from .results import Gate
 from .scope import Scope, Span, parse_model
 from .settings import MonitorSettings
 
-__all__ = ["compare", "shadow_stats"]
+__all__ = ["GateQuestions", "shadow_stats"]
 
 
-def compare(
-    store: EventStore,
-    settings: MonitorSettings,
-    scope: Scope,
-    baseline: str,
-    *,
-    mode: str = "auto",
-    max_degradation: float | None = None,
-    min_samples: int | None = None,
-    confidence: float | None = None,
-    base: str | int = "e",
-) -> Gate:
-    """The gate decision for the scope's model (the candidate) vs ``baseline``
-    (``model`` or ``model:version``); see :meth:`xebench.monitor.windows.Monitor.compare`."""
-    scope = scope.pinned()
-    span = scope.span()
-    key = scope.cohort_key
-    cand_model, cand_version = scope.model, scope.version
-    base_model, base_version = parse_model(baseline, "baseline")
-    if mode == "auto":
-        mode = "canary" if cand_model == base_model else "shadow"
-    if mode not in ("canary", "shadow"):
-        raise InvalidInputError("mode", "must be auto, canary or shadow", value=mode)
-    max_degradation = settings.gate_max_degradation if max_degradation is None else max_degradation
-    min_samples = settings.gate_min_samples if min_samples is None else min_samples
-    confidence = settings.gate_confidence if confidence is None else confidence
-    if mode == "canary":
-        sides = []
-        for model, version in ((cand_model, cand_version), (base_model, base_version)):
-            table = scores(store, scope.tenant, model, version, key, span)
-            classes = class_list(table, model)
-            merge = merged(table)
-            sides.append(
-                score_stats(merge, 0, classes) if classes and merge["n"][0] else ScoreStats()
-            )
-        if min(sides[0].n, sides[1].n) < 2:
-            comparison = None
+class GateQuestions:
+    """The gate question of :class:`~xebench.monitor.windows.Monitor` (mixed into it).
+
+    Uses the monitor's ``store`` and ``settings`` (the gate defaults).
+    """
+
+    store: EventStore
+    settings: MonitorSettings
+
+    def compare(
+        self,
+        scope: Scope,
+        baseline: str,
+        *,
+        mode: str = "auto",
+        max_degradation: float | None = None,
+        min_samples: int | None = None,
+        confidence: float | None = None,
+        base: str | int = "e",
+    ) -> Gate:
+        """The gate decision for the scope's model and version (the candidate) vs
+        ``baseline`` (``model`` or ``model:version``).
+
+        ``mode``: ``"canary"`` (split traffic, unpaired: Welch's test on the
+        merged buckets), ``"shadow"`` (the same requests scored by both,
+        paired on request id), or ``"auto"``: shadow for two models, canary
+        for two versions of one model.
+
+        Example:
+            >>> from xebench.monitor.windows import Monitor
+            >>> from xebench.store import EventStore
+            >>> scope = Scope.named("t", "m:v2", "candidate", window="1h")
+            >>> r = Monitor(EventStore(":memory:")).compare(scope, "m:v1").to_dict()
+            >>> r["mode"], r["decision"]["status"]
+            ('canary', 'inconclusive')
+        """
+        store, settings = self.store, self.settings
+        scope = scope.pinned()
+        span = scope.span()
+        key = scope.cohort_key
+        cand_model, cand_version = scope.model, scope.version
+        base_model, base_version = parse_model(baseline, "baseline")
+        if mode == "auto":
+            mode = "canary" if cand_model == base_model else "shadow"
+        if mode not in ("canary", "shadow"):
+            raise InvalidInputError("mode", "must be auto, canary or shadow", value=mode)
+        max_degradation = (
+            settings.gate_max_degradation if max_degradation is None else max_degradation
+        )
+        min_samples = settings.gate_min_samples if min_samples is None else min_samples
+        confidence = settings.gate_confidence if confidence is None else confidence
+        if mode == "canary":
+            sides = []
+            for model, version in ((cand_model, cand_version), (base_model, base_version)):
+                table = scores(store, Selection(scope.tenant, model, version, key, span))
+                classes = class_list(table, model)
+                merge = merged(table)
+                sides.append(
+                    score_stats(merge, 0, classes) if classes and merge["n"][0] else ScoreStats()
+                )
+            if min(sides[0].n, sides[1].n) < 2:
+                comparison = None
+            else:
+                comparison = unpaired_comparison(
+                    sides[0], sides[1], confidence=confidence, base=base
+                )
         else:
-            comparison = unpaired_comparison(sides[0], sides[1], confidence=confidence, base=base)
-    else:
-        paired = shadow_stats(
-            store, scope.tenant, (cand_model, cand_version), (base_model, base_version), key, span
+            paired = shadow_stats(
+                store,
+                scope.tenant,
+                (cand_model, cand_version),
+                (base_model, base_version),
+                key,
+                span,
+            )
+            comparison = (
+                paired_comparison(paired, confidence=confidence, base=base)
+                if paired is not None and paired.n >= 2
+                else None
+            )
+        decision = (
+            None
+            if comparison is None
+            else decide(
+                comparison,
+                max_degradation=max_degradation,
+                min_samples=min_samples,
+                confidence=confidence,
+            )
         )
-        comparison = (
-            paired_comparison(paired, confidence=confidence, base=base)
-            if paired is not None and paired.n >= 2
-            else None
+        return Gate(
+            mode,
+            scope.spec,
+            baseline,
+            scope.cohort_label,
+            span.start,
+            span.end,
+            decision,
+            min_samples,
         )
-    decision = (
-        None
-        if comparison is None
-        else decide(
-            comparison,
-            max_degradation=max_degradation,
-            min_samples=min_samples,
-            confidence=confidence,
-        )
-    )
-    return Gate(
-        mode, scope.spec, baseline, scope.cohort_label, span.start, span.end, decision, min_samples
-    )
 
 
 def shadow_stats(

@@ -7,9 +7,9 @@ version, a time range, data uploaded with ``PUT /v1/references/{model}`` or
 a file (see :meth:`xebench.monitor.windows.Monitor.drift`).
 
 Example:
+    >>> from xebench.monitor.windows import Monitor
     >>> from xebench.store import EventStore
-    >>> d = window_drift(EventStore(":memory:"), MonitorSettings(), FileReferences(),
-    ...                  Scope("t", "m", window="1h"))
+    >>> d = Monitor(EventStore(":memory:")).drift(Scope("t", "m", window="1h"))
     >>> d.report.features, d.reference.kind
     ([], 'rolling')
 """
@@ -29,12 +29,12 @@ from ..errors import InvalidInputError
 from ..stats.histograms import CategoricalHistogram
 from ..store.buckets import ALL, SCORE_BINS, FeatureBins
 from ..store.event_store import EventStore
-from .reads import class_list, feature_counts, merged, scores
+from .reads import Selection, class_list, feature_counts, merged, scores
 from .results import ReferenceInfo, WindowDrift
 from .scope import Scope, Span, iso, parse_reference, parse_time
 from .settings import MonitorSettings
 
-__all__ = ["FileReferences", "window_drift"]
+__all__ = ["DriftQuestions", "FileReferences"]
 
 _NO_COHORT_FEATURES = (
     "no feature histograms of this cohort in the window (they are kept per cohort "
@@ -79,17 +79,53 @@ class FileReferences:
         return self._counts[key]
 
 
-def window_drift(
+class DriftQuestions:
+    """The drift question of :class:`~xebench.monitor.windows.Monitor` (mixed into it).
+
+    Uses the monitor's ``store``, ``settings`` and ``file_references``.
+    """
+
+    store: EventStore
+    settings: MonitorSettings
+    file_references: FileReferences
+
+    def drift(
+        self,
+        scope: Scope,
+        *,
+        reference: str | None = None,
+        min_samples: int | None = None,
+        threshold: float | None = None,
+    ) -> WindowDrift:
+        """Per feature, score and label: KL, JS, PSI of the window vs a reference, ranked.
+
+        ``reference``: ``"rolling"`` (the previous window of the same length, the
+        default), ``"version:V"`` (everything of version V), ``"range:FROM/TO"``,
+        ``"uploaded"`` (the data uploaded with ``PUT /v1/references/{model}``)
+        or ``"file:PATH"`` (a CSV/Parquet/JSON Lines file of feature columns);
+        the model's configured reference when None. A reference given as data
+        has no scores or labels: only the features are compared.
+
+        Example:
+            >>> from xebench.monitor.windows import Monitor
+            >>> from xebench.store import EventStore
+            >>> d = Monitor(EventStore(":memory:")).drift(Scope("t", "m", window="1h"))
+            >>> d.to_dict()["features"], d.reference.kind
+            ([], 'rolling')
+        """
+        files = self.file_references
+        return _drift(self.store, self.settings, files, scope, reference, min_samples, threshold)
+
+
+def _drift(
     store: EventStore,
     settings: MonitorSettings,
     files: FileReferences,
     scope: Scope,
-    *,
-    reference: str | None = None,
-    min_samples: int | None = None,
-    threshold: float | None = None,
+    reference: str | None,
+    min_samples: int | None,
+    threshold: float | None,
 ) -> WindowDrift:
-    """Per feature, score and label: KL, JS, PSI of the scope's window vs a reference."""
     from ..analysis.drift import DriftReport, compare_histograms, rank
 
     scope = scope.pinned()
@@ -100,8 +136,9 @@ def window_drift(
     min_samples = settings.drift_min_samples if min_samples is None else min_samples
     threshold = settings.drift_threshold if threshold is None else threshold
     kind, ref_version, ref_span, ref_file = _reference(spec, span)
-    current_scores = scores(store, tenant, model, version, key, span)
-    current = feature_counts(store, tenant, model, version, key, span)
+    here = Selection.of(scope, span)
+    current_scores = scores(store, here)
+    current = feature_counts(store, here)
     # A reference given as data (a file, an upload) has features only; one of the
     # model's own events also has its scores and labels.
     reference_scores = None
@@ -119,8 +156,10 @@ def window_drift(
             )
         ref_counts = {**uploaded["counts"], "__rows__": uploaded["rows"]}
     else:
-        reference_scores = scores(store, tenant, model, ref_version or version, key, ref_span)
-        ref_counts = feature_counts(store, tenant, model, ref_version or version, key, ref_span)
+        assert ref_span is not None
+        there = Selection(tenant, model, ref_version or version, key, ref_span)
+        reference_scores = scores(store, there)
+        ref_counts = feature_counts(store, there)
     bins = store.buckets.feature_bins(tenant, model)
     results = []
     for name, spec_bins in sorted(bins.items()):

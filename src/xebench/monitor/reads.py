@@ -4,14 +4,16 @@ Example:
     >>> from datetime import UTC, datetime, timedelta
     >>> from xebench.store import EventStore
     >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> where = Selection("t", "m", None, ("", ""), Span(t, t + timedelta(hours=1)))
     >>> with EventStore(":memory:") as store:
-    ...     table = scores(store, "t", "m", None, ("", ""), Span(t, t + timedelta(hours=1)))
+    ...     table = scores(store, where)
     >>> table.num_rows, class_list(table, "m"), merged(table)["n"].tolist()
     (0, None, [0])
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,54 +25,58 @@ from ..errors import InvalidInputError
 from ..store import queries
 from ..store.buckets import group_ids, merge_scores
 from ..store.event_store import EventStore
-from .scope import Span
+from .scope import Scope, Span
 
-__all__ = ["bucket_rows", "class_list", "feature_counts", "merged", "scores"]
+__all__ = ["Selection", "bucket_rows", "class_list", "feature_counts", "merged", "scores"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which bucket rows: one model's (one version's, or every version's when None),
+    one cohort's (key, value) -- ``("", "")`` is the whole model -- in one range.
+
+    Example:
+        >>> from datetime import UTC, datetime, timedelta
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> Selection("t", "m", None, ("", ""), Span(t, t + timedelta(hours=1))).model
+        'm'
+    """
+
+    tenant: str
+    model: str
+    version: str | None
+    cohort: tuple[str, str]
+    span: Span
+
+    @classmethod
+    def of(cls, scope: Scope, span: Span) -> Selection:
+        """The buckets of ``scope`` in ``span`` (its resolved range, or a part of it)."""
+        return cls(scope.tenant, scope.model, scope.version, scope.cohort_key, span)
 
 
 def bucket_rows(
-    store: EventStore,
-    table: str,
-    columns: str,
-    tenant: str,
-    model: str,
-    version: str | None,
-    cohort: tuple[str, str],
-    span: Span,
-    *,
-    hours: bool = True,
+    store: EventStore, table: str, columns: str, where: Selection, *, hours: bool = True
 ) -> pa.Table:
-    """The rows of a bucket table for one model (and version), cohort and range
+    """The ``columns`` of a bucket table's rows ``where``
     (:func:`xebench.store.queries.bucket_rows`, on a cursor of ``store``)."""
     with store.cursor() as cursor:
         return queries.bucket_rows(
             cursor,
             table,
             columns,
-            tenant=tenant,
-            model=model,
-            version=version,
-            cohort=cohort,
-            start=span.start,
-            end=span.end,
+            tenant=where.tenant,
+            model=where.model,
+            version=where.version,
+            cohort=where.cohort,
+            start=where.span.start,
+            end=where.span.end,
             hours=hours,
         )
 
 
-def scores(
-    store: EventStore,
-    tenant: str,
-    model: str,
-    version: str | None,
-    cohort: tuple[str, str],
-    span: Span,
-    *,
-    hours: bool = True,
-) -> pa.Table:
-    """The score buckets (every column) of one model, cohort and range."""
-    return bucket_rows(
-        store, "bucket_scores", "*", tenant, model, version, cohort, span, hours=hours
-    )
+def scores(store: EventStore, where: Selection, *, hours: bool = True) -> pa.Table:
+    """The score buckets (every column) ``where``."""
+    return bucket_rows(store, "bucket_scores", "*", where, hours=hours)
 
 
 def merged(table: pa.Table) -> dict[str, Any]:
@@ -96,20 +102,11 @@ def class_list(table: pa.Table, model: str) -> list[str] | None:
     return str(distinct[0]).split("\x1f")
 
 
-def feature_counts(
-    store: EventStore,
-    tenant: str,
-    model: str,
-    version: str | None,
-    cohort: tuple[str, str],
-    span: Span,
-) -> dict[str, NDArray[np.float64]]:
+def feature_counts(store: EventStore, where: Selection) -> dict[str, NDArray[np.float64]]:
     """Feature -> counts in its monitoring bins, summed over the range's buckets."""
     # Per-cohort histograms exist only where monitoring.cohort_features was on when
     # the events were folded: read what is stored rather than trust today's setting.
-    table = bucket_rows(
-        store, "bucket_features", "feature, counts", tenant, model, version, cohort, span
-    )
+    table = bucket_rows(store, "bucket_features", "feature, counts", where)
     if not table.num_rows:
         return {}
     group, first = group_ids([table["feature"].combine_chunks()])

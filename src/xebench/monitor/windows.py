@@ -31,10 +31,10 @@ from ..errors import InvalidInputError
 from ..store import queries
 from ..store.buckets import HOUR_SECONDS, lag_counts, lag_percentile, merge_scores, score_stats
 from ..store.event_store import EventStore
-from .compare import compare
-from .drift import FileReferences, window_drift
-from .reads import class_list, merged, scores
-from .results import Gate, Series, Window, WindowDrift
+from .compare import GateQuestions
+from .drift import DriftQuestions, FileReferences
+from .reads import Selection, class_list, merged, scores
+from .results import Series, Window
 from .scope import (
     WINDOWS,
     Scope,
@@ -66,7 +66,7 @@ _MAX_POINTS = 10_000
 _LAG_CACHE_SECONDS = 60.0
 
 
-class Monitor:
+class Monitor(DriftQuestions, GateQuestions):
     """Answers monitoring questions from a store's buckets; safe from any thread.
 
     Each question is asked for one :class:`~xebench.monitor.scope.Scope` (tenant,
@@ -87,7 +87,7 @@ class Monitor:
         self.store = store
         self.settings = settings or MonitorSettings()
         self._lag_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
-        self._files = FileReferences()
+        self.file_references = FileReferences()
 
     # --- windows ----------------------------------------------------------------------
 
@@ -102,7 +102,7 @@ class Monitor:
         """
         scope = scope.pinned()
         span = scope.span()
-        table = scores(self.store, scope.tenant, scope.model, scope.version, scope.cohort_key, span)
+        table = scores(self.store, Selection.of(scope, span))
         classes = class_list(table, scope.model)
         delay = self._label_delay(scope)
         return self._finish(scope, merged(table), 0, classes, span, delay, base, confidence)
@@ -131,13 +131,10 @@ class Monitor:
             raise InvalidInputError(
                 "step", f"gives {points} points; at most {_MAX_POINTS} per series", value=step
             )
-        key = scope.cohort_key
         on_hours = (
             size.total_seconds() % HOUR_SECONDS == 0 and floor_to(span.start, _HOUR) == span.start
         )
-        table = scores(
-            self.store, scope.tenant, scope.model, scope.version, key, span, hours=on_hours
-        )
+        table = scores(self.store, Selection.of(scope, span), hours=on_hours)
         classes = class_list(table, scope.model)
         micros = pc.cast(table["bucket"], pa.int64()).to_numpy()
         offset = (micros - int(span.start.timestamp() * 1e6)) // int(size.total_seconds() * 1e6)
@@ -224,76 +221,3 @@ class Monitor:
             seconds = lag_percentile(counts, 90)
             self._lag_cache[(tenant, model)] = (time.monotonic(), seconds)
         return timedelta(seconds=seconds or 0.0)
-
-    # --- drift and gates --------------------------------------------------------------
-
-    def drift(
-        self,
-        scope: Scope,
-        *,
-        reference: str | None = None,
-        min_samples: int | None = None,
-        threshold: float | None = None,
-    ) -> WindowDrift:
-        """Per feature, score and label: KL, JS, PSI of the window vs a reference, ranked.
-
-        ``reference``: ``"rolling"`` (the previous window of the same length, the
-        default), ``"version:V"`` (everything of version V), ``"range:FROM/TO"``,
-        ``"uploaded"`` (the data uploaded with ``PUT /v1/references/{model}``)
-        or ``"file:PATH"`` (a CSV/Parquet/JSON Lines file of feature columns);
-        the model's configured reference when None. A reference given as data
-        has no scores or labels: only the features are compared.
-
-        Example:
-            >>> from xebench.store import EventStore
-            >>> d = Monitor(EventStore(":memory:")).drift(Scope("t", "m", window="1h"))
-            >>> d.to_dict()["features"], d.reference.kind
-            ([], 'rolling')
-        """
-        return window_drift(
-            self.store,
-            self.settings,
-            self._files,
-            scope,
-            reference=reference,
-            min_samples=min_samples,
-            threshold=threshold,
-        )
-
-    def compare(
-        self,
-        scope: Scope,
-        baseline: str,
-        *,
-        mode: str = "auto",
-        max_degradation: float | None = None,
-        min_samples: int | None = None,
-        confidence: float | None = None,
-        base: str | int = "e",
-    ) -> Gate:
-        """The gate decision for the scope's model and version (the candidate) vs
-        ``baseline`` (``model`` or ``model:version``).
-
-        ``mode``: ``"canary"`` (split traffic, unpaired: Welch's test on the
-        merged buckets), ``"shadow"`` (the same requests scored by both,
-        paired on request id), or ``"auto"``: shadow for two models, canary
-        for two versions of one model.
-
-        Example:
-            >>> from xebench.store import EventStore
-            >>> scope = Scope.named("t", "m:v2", "candidate", window="1h")
-            >>> r = Monitor(EventStore(":memory:")).compare(scope, "m:v1").to_dict()
-            >>> r["mode"], r["decision"]["status"]
-            ('canary', 'inconclusive')
-        """
-        return compare(
-            self.store,
-            self.settings,
-            scope,
-            baseline,
-            mode=mode,
-            max_degradation=max_degradation,
-            min_samples=min_samples,
-            confidence=confidence,
-            base=base,
-        )
