@@ -6,7 +6,9 @@ decompresses and parses every request, stores events deduplicated by
 answer 429/503 with ``Retry-After``, raise connection errors, refuse events
 (422/409), refuse large batches (413), or commit a batch and then lose the
 answer (a timeout after the commit). Backoff waits go through an injected
-``sleep`` so the tests stay fast and deterministic.
+``sleep``, and batch ages and deadlines through a :class:`FakeClock`, so no
+test depends on how fast the machine is: what a test waits for in real time
+(``wait_until``) is an outcome, never a duration.
 """
 
 from __future__ import annotations
@@ -51,6 +53,25 @@ class FixedRandom(random.Random):
         return self.value
 
 
+class FakeClock:
+    """Monotonic seconds that pass only when told: :meth:`advance`, or :meth:`sleep` as a hook."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(seconds)
+
+
 class FakeServer:
     """An in-memory stand-in for ``xebench serve``'s ingestion endpoints.
 
@@ -69,7 +90,7 @@ class FakeServer:
         self.max_events = max_events
         self.reject_prefix = reject_prefix
         self.name_errors = True  # 422 answers carry errors[].index
-        self.delay = 0.0
+        self.clock: Callable[[], float] = time.monotonic  # the "time" of each request
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         raw = request.read()
@@ -83,13 +104,11 @@ class FakeServer:
                     "headers": dict(request.headers),
                     "raw_bytes": len(raw),
                     "events": events,
-                    "time": time.monotonic(),
+                    "time": self.clock(),
                 }
             )
             self.received.update(e["request_id"] for e in events)
             action = self.script.popleft() if self.script else None
-        if self.delay:
-            time.sleep(self.delay)
         if isinstance(action, Exception):
             raise action
         if isinstance(action, httpx.Response):
@@ -134,7 +153,7 @@ class FakeServer:
             return sorted(rid for k, _, rid in self.stored if k == kind)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -173,10 +192,10 @@ def log_many(client: Client, n: int, prefix: str = "r", **extra: Any) -> None:
 
 
 def test_batches_by_size(server: FakeServer, make_client: Callable[..., Client]) -> None:
-    client = make_client(batch_size=10, flush_interval=60)
+    client = make_client(batch_size=10, flush_interval=60, clock=FakeClock())
     log_many(client, 25)
     assert wait_until(lambda: server.sizes() == [10, 10])
-    time.sleep(0.05)
+    time.sleep(0.05)  # a chance to send too early: on the fake clock the interval never ends
     assert server.sizes() == [10, 10], "a partial batch waits for flush_interval"
     assert client.stats()["queued"] == 5
     assert client.flush(timeout=2)
@@ -185,12 +204,16 @@ def test_batches_by_size(server: FakeServer, make_client: Callable[..., Client])
 
 
 def test_batches_by_interval(server: FakeServer, make_client: Callable[..., Client]) -> None:
-    client = make_client(batch_size=500, flush_interval=0.1)
-    start = time.monotonic()
+    clock = server.clock = FakeClock()
+    client = make_client(batch_size=500, flush_interval=0.1, clock=clock)
     log_many(client, 3)
+    clock.advance(0.05)
+    time.sleep(0.05)  # a chance to send too early
+    assert server.sizes() == [], "the oldest event has waited 0.05 s of 0.1"
+    clock.advance(0.05)
     assert wait_until(lambda: server.sizes() == [3])
-    assert server.requests[0]["time"] - start >= 0.09
-    assert client.stats()["sent"] == 3
+    assert server.requests[0]["time"] == pytest.approx(0.1)
+    assert wait_until(lambda: client.stats()["sent"] == 3)
 
 
 def test_predictions_and_labels_go_to_their_endpoints(
@@ -271,22 +294,34 @@ def test_retry_after_is_honoured(
 def test_retry_after_as_an_http_date(
     server: FakeServer, make_client: Callable[..., Client]
 ) -> None:
+    """An hour from now: the date is read, and believed up to 60 s (exact dates: test_transport)."""
     delays: list[float] = []
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
     server.script.append(httpx.Response(503, headers={"Retry-After": when}))
     client = make_client(sleep=delays.append, rng=FixedRandom(0.0))
     client.log_label("r1", 1)
     assert client.flush(timeout=2)
-    assert len(delays) == 1 and 1.0 < delays[0] <= 3.0
+    assert delays == [60.0]
 
 
 def test_retry_after_really_waits_without_a_sleep_hook(server: FakeServer) -> None:
+    clock = server.clock = FakeClock()
     server.script.append(httpx.Response(429, headers={"Retry-After": "0.3"}))
-    with Client(URL, transport=httpx.MockTransport(server), rng=FixedRandom(0.0)) as client:
+    transport = httpx.MockTransport(server)
+    with Client(URL, transport=transport, rng=FixedRandom(0.0), clock=clock) as client:
         client.log_label("r1", 1)
-        assert client.flush(timeout=3)
+        flushed: list[bool] = []
+        flusher = threading.Thread(target=lambda: flushed.append(client.flush(timeout=20)))
+        flusher.start()
+        assert wait_until(lambda: client.stats()["retries"] == 1)
+        clock.advance(0.2)
+        time.sleep(0.05)  # a chance to retry too early
+        assert len(server.requests) == 1, "0.2 s of the 0.3 s Retry-After have passed"
+        clock.advance(0.1)
+        flusher.join()
+        assert flushed == [True]
     first, second = server.requests
-    assert second["time"] - first["time"] >= 0.3
+    assert second["time"] - first["time"] == pytest.approx(0.3)
 
 
 def test_exponential_backoff_with_full_jitter(
@@ -468,6 +503,7 @@ def test_full_buffer_drops_counts_and_logs_once(
 
 
 def test_max_block_waits_for_room(server: FakeServer, make_client: Callable[..., Client]) -> None:
+    # max_block is long: the check that log_prediction is still waiting cannot come too late.
     gate = threading.Event()
 
     def slow(request: httpx.Request, events: list[dict[str, Any]]) -> httpx.Response:
@@ -475,7 +511,7 @@ def test_max_block_waits_for_room(server: FakeServer, make_client: Callable[...,
         return server.ingest("predictions", events)
 
     server.script.append(slow)
-    client = make_client(max_buffer=2, max_block=5, batch_size=2, flush_interval=60)
+    client = make_client(max_buffer=2, max_block=60, batch_size=2, flush_interval=60)
     log_many(client, 2, prefix="a")  # the worker takes these and waits on the gate
     assert wait_until(lambda: len(server.requests) == 1)
     log_many(client, 2, prefix="b")  # the buffer is full now
@@ -484,7 +520,7 @@ def test_max_block_waits_for_room(server: FakeServer, make_client: Callable[...,
     time.sleep(0.05)
     assert blocked.is_alive(), "log_prediction waits for room (max_block)"
     gate.set()
-    blocked.join(5)
+    blocked.join()
     assert client.flush(timeout=2)
     assert client.stats()["dropped"] == 0 and len(server.ids()) == 5
 
@@ -492,14 +528,20 @@ def test_max_block_waits_for_room(server: FakeServer, make_client: Callable[...,
 def test_flush_returns_after_acknowledgement(
     server: FakeServer, make_client: Callable[..., Client]
 ) -> None:
-    server.delay = 0.1
+    gate = threading.Event()
+
+    def held(request: httpx.Request, events: list[dict[str, Any]]) -> httpx.Response:
+        gate.wait()  # the answer comes when the test says so
+        return server.ingest("predictions", events)
+
+    server.script.append(held)
     client = make_client(flush_interval=60)
     log_many(client, 3)
-    assert client.flush(timeout=2)
-    assert server.ids() == ["r0", "r1", "r2"] and client.stats()["queued"] == 0
-    log_many(client, 2, prefix="late")
     assert client.flush(timeout=0.01) is False, "timed out before the answer"
-    assert client.flush(timeout=2)
+    assert client.stats()["queued"] == 3
+    gate.set()
+    assert client.flush(timeout=20)
+    assert server.ids() == ["r0", "r1", "r2"] and client.stats()["queued"] == 0
 
 
 def test_close_flushes_and_stops(server: FakeServer) -> None:
@@ -518,24 +560,36 @@ def test_close_flushes_and_stops(server: FakeServer) -> None:
 
 def test_close_gives_up_at_its_deadline(server: FakeServer) -> None:
     server.script.extend([httpx.Response(503)] * 1000)
-    client = Client(URL, transport=httpx.MockTransport(server), backoff_max=0.02)
+    clock = FakeClock()
+    client = Client(
+        URL,
+        transport=httpx.MockTransport(server),
+        backoff_max=0.02,
+        rng=FixedRandom(0.5),  # every wait 0.01 s
+        clock=clock,
+        sleep=clock.sleep,
+    )
     log_many(client, 4)
-    start = time.monotonic()
     assert client.close(timeout=0.2) is False
-    assert time.monotonic() - start < 1.5
     stats = client.stats()
     assert stats["dropped"] == 4 and stats["queued"] == 0 and stats["last_error"] == "HTTP 503"
+    # Retried while the deadline allowed, then gave up instead of waiting past it.
+    assert 15 <= len(server.requests) <= 21 and clock() < 0.2
 
 
 def test_close_interrupts_a_long_backoff(server: FakeServer) -> None:
     server.script.append(httpx.Response(503, headers={"Retry-After": "60"}))
-    client = Client(URL, transport=httpx.MockTransport(server), flush_interval=0.01)
+    clock = FakeClock()
+    client = Client(URL, transport=httpx.MockTransport(server), flush_interval=0.01, clock=clock)
     client.log_label("r1", 1)
-    assert wait_until(lambda: client.stats()["retries"] == 1)
-    start = time.monotonic()
+    clock.advance(0.01)  # the batch is due
+    assert wait_until(lambda: client.stats()["retries"] == 1)  # now waiting out the 60 s
+    # On the fake clock the 60 s never pass, nor the 5 s of close: only the interruption of
+    # the backoff by close() (the retry would come after its deadline) lets close() return.
     assert client.close(timeout=5) is False
-    assert time.monotonic() - start < 1.0, "a retry due after the deadline is not waited for"
-    assert client.stats()["dropped"] == 1
+    assert client.stats()["dropped"] == 1 and len(server.requests) == 1
+    assert client._core.thread is not None and not client._core.thread.is_alive()
+    assert clock() == pytest.approx(0.01)
 
 
 def test_unreferenced_client_is_collected_and_still_delivers(server: FakeServer) -> None:
