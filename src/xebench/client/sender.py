@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from ..ingest.events import EventKind
 from .encoding import json_default
-from .transport import Failure, Outcome, Transport, summary
+from .transport import Failure, Outcome, Transport, named_events, summary
 
 __all__ = ["LOG_INTERVAL", "Sender"]
 
@@ -352,7 +352,7 @@ class Sender:
                 parts += [part[half:], part[:half]]  # first half first
                 continue
             if status in (409, 422):
-                bad = _named_events(status, body, [event for _, _, event in part])
+                bad = named_events(status, body, [event for _, _, event in part])
                 if bad:
                     self._reject(kind, [part[i] for i in sorted(bad)], status, body, bad)
                     rest = [item for i, item in enumerate(part) if i not in bad]
@@ -488,35 +488,3 @@ class Sender:
                     return False
                 self.wake.wait(remaining)
         return True
-
-
-def _named_events(status: int, body: Any, events: Sequence[Mapping[str, Any]]) -> dict[int, str]:
-    """The events of a batch that a 422 or 409 answer names, with the server's message."""
-    if not isinstance(body, Mapping):
-        return {}
-    entries = body.get("errors" if status == 422 else "conflicts")
-    if not isinstance(entries, list):
-        return {}
-    by_key = {(e.get("model"), e.get("request_id")): i for i, e in enumerate(events)}
-    by_id: dict[Any, list[int]] = {}
-    for i, e in enumerate(events):
-        by_id.setdefault(e.get("request_id"), []).append(i)
-    named: dict[int, str] = {}
-    for entry in entries:
-        if isinstance(entry, Mapping):
-            index = entry.get("index")
-            text = " ".join(
-                str(entry[key]) for key in ("field", "message", "detail") if entry.get(key)
-            )
-            if isinstance(index, int) and not isinstance(index, bool):
-                hits = [index] if 0 <= index < len(events) else []
-            elif "model" in entry and (entry.get("model"), entry.get("request_id")) in by_key:
-                hits = [by_key[(entry.get("model"), entry.get("request_id"))]]
-            else:
-                hits = by_id.get(entry.get("request_id"), [])
-        else:  # a bare request id
-            hits, text = by_id.get(entry, []) if isinstance(entry, str) else [], ""
-        for i in hits:
-            request_id = events[i].get("request_id")
-            named[i] = f"[{i}] request_id {request_id!r}: {text or 'conflict'}"
-    return named

@@ -47,7 +47,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, Literal
@@ -64,6 +64,7 @@ __all__ = [
     "RetryPolicy",
     "Transport",
     "answer_of",
+    "named_events",
     "parse_retry_after",
     "summary",
 ]
@@ -365,3 +366,47 @@ class Transport:
             else:
                 self.sleep(delay)
             attempt += 1
+
+
+def named_events(status: int, body: Any, events: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """The events of a batch that a 422 or 409 answer names, with the server's message.
+
+    A 422 names them by ``errors[].index``; a 409 by ``conflicts[]`` index,
+    (model, request_id) or request id. Events are numbered within the batch.
+
+    Example:
+        >>> events = [{"request_id": "a"}, {"request_id": "b"}]
+        >>> named_events(422, {"errors": [{"index": 1, "field": "/1/label",
+        ...                                "message": "missing"}]}, events)
+        {1: "[1] request_id 'b': /1/label missing"}
+        >>> named_events(409, {"conflicts": ["a"]}, events)
+        {0: "[0] request_id 'a': conflict"}
+    """
+    if not isinstance(body, Mapping):
+        return {}
+    entries = body.get("errors" if status == 422 else "conflicts")
+    if not isinstance(entries, list):
+        return {}
+    by_key = {(e.get("model"), e.get("request_id")): i for i, e in enumerate(events)}
+    by_id: dict[Any, list[int]] = {}
+    for i, e in enumerate(events):
+        by_id.setdefault(e.get("request_id"), []).append(i)
+    named: dict[int, str] = {}
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            index = entry.get("index")
+            text = " ".join(
+                str(entry[key]) for key in ("field", "message", "detail") if entry.get(key)
+            )
+            if isinstance(index, int) and not isinstance(index, bool):
+                hits = [index] if 0 <= index < len(events) else []
+            elif "model" in entry and (entry.get("model"), entry.get("request_id")) in by_key:
+                hits = [by_key[(entry.get("model"), entry.get("request_id"))]]
+            else:
+                hits = by_id.get(entry.get("request_id"), [])
+        else:  # a bare request id
+            hits, text = by_id.get(entry, []) if isinstance(entry, str) else [], ""
+        for i in hits:
+            request_id = events[i].get("request_id")
+            named[i] = f"[{i}] request_id {request_id!r}: {text or 'conflict'}"
+    return named
