@@ -153,7 +153,9 @@ class Bins:
         object.__setattr__(self, "edges", edges)
         object.__setattr__(self, "categories", categories)
         object.__setattr__(self, "_cuts", cuts)
-        object.__setattr__(self, "_lookup", {c: i for i, c in enumerate(categories)})
+        lookup = {c: i for i, c in enumerate(categories)}
+        lookup.update({None: len(categories) + 1, "": len(categories) + 1})
+        object.__setattr__(self, "_lookup", lookup)
 
     @classmethod
     def from_reference(
@@ -233,13 +235,16 @@ class Bins:
             index[np.isnan(numbers)] = self.n_bins - 1
             return index.astype(np.intp, copy=False)
         items = np.asarray(values, dtype=object).reshape(-1).tolist()
-        other, missing = len(self.categories), len(self.categories) + 1
-        lookup = self._lookup
-        return np.fromiter(
-            (missing if is_missing(v) else lookup.get(_plain(v), other) for v in items),
-            dtype=np.intp,
-            count=len(items),
+        other = len(self.categories)
+        # One dict lookup per value (None and "" are keys of the missing bin); only the
+        # values that found no bin are checked for NaN, which no lookup can match.
+        index = np.fromiter(
+            (self._lookup.get(v, other) for v in items), dtype=np.intp, count=len(items)
         )
+        for row in np.flatnonzero(index == other).tolist():
+            if is_missing(items[row]):
+                index[row] = other + 1
+        return index
 
     def count(self, values: ArrayLike, sample_weight: ArrayLike | None = None) -> NDArray[Any]:
         """Counts (or summed weights) of ``values`` per bin.

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from ..stats.binning import OTHER  # the cohort value of the values beyond the cap
+
 __all__ = [
     "ALL",
     "BUCKET_MICROS",
@@ -37,8 +39,6 @@ __all__ = [
 BUCKET_SECONDS = 60
 #: Cohort key and value of the model-wide buckets.
 ALL = ""
-#: Cohort value of the values beyond the cap.
-OTHER = "__other__"
 #: Uniform bins of the score histogram (binary: P(class 1); multiclass: top-label confidence).
 SCORE_BINS = 20
 #: Label-lag bins: [0, 1 s), then ten per decade from 1 s to 1e8 s (three years), then more.

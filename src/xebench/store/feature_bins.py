@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from .._validation import is_missing
+from ..stats.binning import Bins, quantile_edges
 from .bucket_schema import MonitorConfig
 
 __all__ = ["FeatureBins"]
@@ -16,16 +19,21 @@ __all__ = ["FeatureBins"]
 
 @dataclass(frozen=True)
 class FeatureBins:
-    """The monitoring bins of one feature of one model, fixed once.
+    """The monitoring bins of one feature of one model, fixed once: a named
+    :class:`~xebench.stats.binning.Bins`, the bins of histograms and drift.
 
     Numeric: ``edges`` e_0 < ... < e_m give the bins (-inf, e_0], (e_0, e_1],
     ..., (e_m, +inf), then one bin for missing or non-numeric values.
-    Categorical: one bin per category, then "other", then missing.
+    Categorical: one bin per category, then ``OTHER``, then missing. Missing
+    is :func:`~xebench._validation.is_missing` (None, NaN and ""). These are
+    the columns of the ``feature_bins`` table, which stores no other form.
 
     Example:
         >>> bins = FeatureBins("amount", "numeric", edges=(1.0, 10.0))
         >>> bins.n_bins, bins.index(np.array([0.5, 5.0, 50.0, np.nan])).tolist()
         (4, [0, 1, 2, 3])
+        >>> FeatureBins("plan", "categorical", categories=("pro",)).index(["pro", "", "x"]).tolist()
+        [0, 2, 1]
     """
 
     feature: str
@@ -33,27 +41,24 @@ class FeatureBins:
     edges: tuple[float, ...] = ()
     categories: tuple[str, ...] = ()
 
+    @cached_property
+    def bins(self) -> Bins:
+        """The bins themselves.
+
+        Example:
+            >>> FeatureBins("amount", "numeric", edges=(1.0,)).bins.labels()
+            ['<= 1', '> 1', 'NaN']
+        """
+        return Bins(self.kind, edges=self.edges, categories=self.categories)
+
     @property
     def n_bins(self) -> int:
         """Number of bins, the missing bin included."""
-        if self.kind == "numeric":
-            return len(self.edges) + 2
-        return len(self.categories) + 2
+        return self.bins.n_bins
 
-    def index(self, values: NDArray[Any]) -> NDArray[np.intp]:
-        """Bin of each value (numeric: float array with NaN for missing; else object array)."""
-        if self.kind == "numeric":
-            numbers = np.asarray(values, dtype=np.float64)
-            index = np.searchsorted(np.asarray(self.edges), numbers, side="left")
-            index[~np.isfinite(numbers)] = self.n_bins - 1
-            return index.astype(np.intp)
-        lookup = {c: i for i, c in enumerate(self.categories)}
-        other, missing = len(self.categories), len(self.categories) + 1
-        return np.fromiter(
-            (missing if v is None else lookup.get(v, other) for v in values),
-            dtype=np.intp,
-            count=len(values),
-        )
+    def index(self, values: NDArray[Any] | Sequence[Any]) -> NDArray[np.intp]:
+        """Bin of each value (numeric: numbers, NaN for missing; else any values)."""
+        return self.bins.index(values)
 
     @classmethod
     def learn(
@@ -73,14 +78,13 @@ class FeatureBins:
             FeatureBins(feature='n', kind='numeric', edges=(24.75, 49.5, 74.25), categories=())
         """
         finite = numbers[np.isfinite(numbers)]
-        present = sum(t is not None for t in texts)  # numbers have a text form too
+        present = sum(not is_missing(t) for t in texts)  # numbers have a text form too
         if present and finite.shape[0] >= 0.95 * present:
-            inner = np.linspace(0.0, 1.0, config.numeric_bins + 1)[1:-1]
-            edges = np.unique(np.quantile(finite, inner)) if finite.size else np.array([])
+            edges = quantile_edges(finite, config.numeric_bins, ends=False)
             return cls(feature, "numeric", edges=tuple(float(e) for e in edges))
         counts: dict[str, int] = {}
         for text in texts:
-            if text is not None:
-                counts[text] = counts.get(text, 0) + 1
+            if not is_missing(text):
+                counts[text] = counts.get(text, 0) + 1  # type: ignore[index]
         top = sorted(counts, key=lambda t: (-counts[t], t))[: config.top_k]
         return cls(feature, "categorical", categories=tuple(top))
