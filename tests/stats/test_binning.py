@@ -139,3 +139,19 @@ def test_json_round_trip_and_validation() -> None:
         Bins("ordinal")
     with pytest.raises(InvalidInputError, match="no categories"):
         Bins("numeric", categories=("a",))
+
+
+def test_the_store_feature_bins_are_bins() -> None:
+    from xebench.store.buckets import FeatureBins, MonitorConfig
+
+    numeric = FeatureBins("x", "numeric", edges=(0.0, 1.0))
+    assert numeric.bins == Bins("numeric", edges=(0.0, 1.0))
+    values = np.array([-np.inf, 0.0, 0.5, 1.0, np.inf, np.nan])
+    assert numeric.index(values).tolist() == by_comparisons(values.tolist(), [0.0, 1.0], False)
+    texts = ["b", "", None, "a", "b", ""]
+    learned = FeatureBins.learn("c", np.full(6, np.nan), texts, MonitorConfig(top_k=5))
+    assert learned.categories == ("b", "a")  # "" is missing, not a category
+    assert learned.index(texts).tolist() == [0, 3, 3, 1, 0, 3]
+    sample = np.random.default_rng(5).normal(size=70_000)
+    edges = FeatureBins.learn("n", sample, ["v"] * 70_000, MonitorConfig(numeric_bins=8)).edges
+    assert edges == tuple(np.unique(np.quantile(sample, np.linspace(0, 1, 9)[1:-1])).tolist())
