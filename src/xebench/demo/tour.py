@@ -185,7 +185,7 @@ def facts_hours(facts: dict[str, Any]) -> int:
 
 def _print_drift(report: dict[str, Any], cohort: str | None) -> None:
     from ..report.console import fmt
-    from ..report.monitor import _table
+    from ..report.monitor import print_table
 
     scope = cohort or "all traffic"
     rows = [
@@ -200,7 +200,7 @@ def _print_drift(report: dict[str, Any], cohort: str | None) -> None:
         ]
         for f in report["features"]
     ]
-    _table(
+    print_table(
         f"fraud drift, {scope}: last 24h vs the 24h before (JS threshold {report['threshold']})",
         ("feature", "kind", "n ref", "n cur", "JS", "PSI", "verdict"),
         rows,

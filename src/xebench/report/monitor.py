@@ -11,7 +11,14 @@ from typing import Any
 
 from .console import fmt
 
-__all__ = ["compare_line", "print_compare", "print_series", "print_windows", "window_row"]
+__all__ = [
+    "compare_line",
+    "print_compare",
+    "print_series",
+    "print_table",
+    "print_windows",
+    "window_row",
+]
 
 WINDOW_COLUMNS = (
     "window", "predictions", "labelled", "coverage", "log loss [95% CI]", "skill", "ECE",
@@ -65,10 +72,24 @@ def window_row(name: str, window: dict[str, Any]) -> list[str]:
     ]
 
 
-def _table(
+def print_table(
     title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, labelled: bool = True
 ) -> None:
-    """A rich table; ``labelled``: its first column names the rows (left-aligned)."""
+    """Print a rich table of text cells, numbers right-aligned, at least 140 columns wide.
+
+    ``labelled``: the first column names the rows and is left-aligned.
+
+    Example:
+        >>> print_table("drift", ("feature", "JS"), [["amount", "0.0123"], ["country", "0.0008"]])
+        ... # doctest: +NORMALIZE_WHITESPACE
+        drift
+        ┏━━━━━━━━━┳━━━━━━━━┓
+        ┃ feature ┃     JS ┃
+        ┡━━━━━━━━━╇━━━━━━━━┩
+        │ amount  │ 0.0123 │
+        │ country │ 0.0008 │
+        └─────────┴────────┘
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -82,13 +103,13 @@ def _table(
 
 def print_windows(title: str, windows: Sequence[tuple[str, dict[str, Any]]]) -> None:
     """A table with one row per named window."""
-    _table(title, WINDOW_COLUMNS, [window_row(name, w) for name, w in windows])
+    print_table(title, WINDOW_COLUMNS, [window_row(name, w) for name, w in windows])
 
 
 def print_series(title: str, series: Sequence[dict[str, Any]]) -> None:
     """A table with one row per step of a series (named by its start)."""
     rows = [window_row(w["from"][:16].replace("T", " "), w) for w in series]
-    _table(title, ("from (UTC)", *WINDOW_COLUMNS[1:]), rows)
+    print_table(title, ("from (UTC)", *WINDOW_COLUMNS[1:]), rows)
 
 
 def compare_line(result: dict[str, Any]) -> str:
@@ -112,7 +133,7 @@ def print_compare(result: dict[str, Any]) -> None:
     comparison = result.get("comparison")
     if comparison:
         interval = comparison.get("delta_ci") or [None, None]
-        _table(
+        print_table(
             f"{result['candidate']} vs {result['baseline']} ({result['mode']})",
             ("n candidate", "n baseline", "log loss cand.", "log loss base", "delta [95% CI]"),
             [
