@@ -1,0 +1,19 @@
+"""The service's routes, one router per job; :func:`~xebench.service.app.create_app`
+includes them in this order.
+
+Each router takes what it shares with the others as route parameters
+(:data:`~xebench.service.state.State`, :data:`~xebench.service.auth.Reader` /
+:data:`~xebench.service.auth.Ingester`), so a new one is one file and one
+line here.
+
+Example:
+    >>> [route.path for route in health.router.routes]
+    ['/healthz', '/readyz']
+"""
+
+from . import health, ingest, monitoring, references
+
+__all__ = ["ROUTERS", "health", "ingest", "monitoring", "references"]
+
+#: Every router, in the order the app includes them (and the API docs list them).
+ROUTERS = (ingest.router, monitoring.router, references.router, health.router)

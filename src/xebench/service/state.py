@@ -1,0 +1,86 @@
+"""What the routers share: the configuration, the single writer, the monitor.
+
+:func:`~xebench.service.app.create_app` builds one :class:`ServiceState` and
+keeps it on ``app.state.xebench``; a route takes it as a parameter
+(``state: State``), so a router is one file that needs nothing from the
+factory's scope.
+
+Example:
+    >>> from xebench.service.app import create_app
+    >>> from xebench.store import EventStore
+    >>> state = create_app(EventStore(":memory:")).state.xebench
+    >>> state.store is state.writer.store, state.config.limits.max_body_bytes
+    (True, 20971520)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from ..ingest.events import BatchError
+from ..monitor.windows import Monitor
+from ..store.event_store import EventStore
+from .auth import Principal
+from .config import ServiceConfig
+from .writer import Writer
+
+__all__ = ["ServiceState", "State"]
+
+
+@dataclass
+class ServiceState:
+    """The service's shared objects; ``store`` is always the writer's current one.
+
+    Example:
+        >>> from xebench.store import EventStore
+        >>> store = EventStore(":memory:")
+        >>> config = ServiceConfig()
+        >>> state = ServiceState(config, Writer(store), Monitor(store, config.monitoring))
+        >>> state.monitor_of(Principal("default", frozenset({"read"})), "fraud")
+        Traceback (most recent call last):
+        ...
+        fastapi.exceptions.HTTPException: 404: no model 'fraud'
+    """
+
+    config: ServiceConfig
+    writer: Writer
+    monitor: Monitor
+
+    @property
+    def store(self) -> EventStore:
+        """The event store the writer writes to (it may have reopened it after a failure)."""
+        return self.writer.store
+
+    def monitor_of(self, who: Principal, model: str) -> Monitor:
+        """The monitor over the current store; 404 when the tenant has no prediction of
+        ``model``."""
+        if self.store.known_labels(who.tenant, model) is None:
+            raise HTTPException(404, f"no model {model!r}")
+        self.monitor.store = self.store
+        return self.monitor
+
+    async def read_body(self, request: Request) -> bytes:
+        """The raw request body, refused with 413 as soon as it exceeds the configured limit
+        (the declared Content-Length is checked before reading)."""
+        limit = self.config.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise BatchError(413, f"body exceeds {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BatchError(413, f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _state(request: Request) -> ServiceState:
+    return request.app.state.xebench
+
+
+#: A route parameter: the app's :class:`ServiceState`.
+State = Annotated[ServiceState, Depends(_state)]
