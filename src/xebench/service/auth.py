@@ -66,8 +66,9 @@ def principal(request: Request, scope: str) -> Principal:
         >>> from xebench.service.config import ServiceConfig
         >>> app = SimpleNamespace(state=SimpleNamespace(config=ServiceConfig()))
         >>> request = Request({"type": "http", "app": app, "headers": []})
-        >>> principal(request, "ingest"), request.state.tenant
-        (Principal(tenant='default', scopes=frozenset({'ingest', 'read'})), 'default')
+        >>> who = principal(request, "ingest")
+        >>> who.tenant, sorted(who.scopes), request.state.tenant
+        ('default', ['ingest', 'read'], 'default')
     """
     tokens = request.app.state.config.tokens
     if not tokens.enabled:
