@@ -1151,3 +1151,28 @@ def test_hourly_rows_merge_their_minutes_and_answer_like_them() -> None:
     for a, b in zip(drift_hours["features"], drift_minutes["features"], strict=True):
         assert a["n_reference"] == b["n_reference"] and a["n_current"] == b["n_current"]
         assert a["js"] == pytest.approx(b["js"], rel=1e-9, abs=1e-15)
+
+
+def test_a_window_keeps_the_clip_policy_of_its_store() -> None:
+    """Buckets folded with a non-default eps give the log loss of that eps, not 1e-15's."""
+    eps = 0.05
+    predictions, labels = make_world(7)
+    store = EventStore(":memory:", monitor=MonitorConfig(eps=eps))
+    ledger = Ledger(store)
+    ledger.predict(predictions)
+    ledger.label(labels)
+    store.update_buckets()
+    for model in ("m", "k"):
+        window = window_all(store, model)
+        y, probs, _ = joined_truth(ledger, model)
+        first = next(e for (m, _), (_, e) in ledger.predictions.items() if m == model)
+        classes = list(_classes(first))
+        true = probs[np.arange(len(y)), [classes.index(label) for label in y]]
+        assert (true < eps).any()  # the policy matters for these events
+        expected = float(np.mean(-np.log(np.clip(true, eps, 1 - eps))))
+        assert math.isclose(window["log_loss"], expected, rel_tol=1e-9)
+        if len(classes) == 2:  # scikit-learn on the same clipped probabilities
+            clipped = np.clip(probs[:, 1], eps, 1 - eps)
+            assert math.isclose(
+                window["log_loss"], log_loss(y, clipped, labels=classes), rel_tol=1e-9
+            )

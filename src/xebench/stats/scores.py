@@ -71,7 +71,6 @@ __all__ = [
     "ScoreStats",
     "ScoredRows",
     "combine_moments",
-    "group_score_sums",
     "standard_error",
     "t_interval",
 ]
@@ -165,48 +164,6 @@ def combine_moments(
     deviation = mean - center[group]
     spread = np.bincount(group, weights=m2 + weight * deviation * deviation, minlength=n_groups)
     return total, center, spread
-
-
-def group_score_sums(
-    group: NDArray[np.intp], n_groups: int, rows: ScoredRows, n_classes: int
-) -> dict[str, NDArray[Any]]:
-    """Unweighted statistics of many groups of scored rows, as columns.
-
-    Row ``i`` counts in group ``group[i]``. The columnar twin of
-    :meth:`ScoreStats.add_groups` for callers that store the groups as table
-    rows (the event store's time buckets): the same quantities, with the
-    calibration bins sparse -- ``cal_key = group * FINE_BINS + bin`` for the
-    filled bins only -- so a million small groups need no dense
-    million-by-300 array. Keys: ``n``, ``nll_mean``, ``nll_m2``,
-    ``brier_mean``, ``brier_m2``, ``hits``, ``clipped``, ``label_weight``
-    (n_groups x n_classes), ``cal_key``, ``cal_count``, ``cal_score_sum``,
-    ``cal_hit_sum``.
-
-    Example:
-        >>> rows = ScoreStats().score([1, 0, 1, 1], [0.9, 0.2, 0.4, 0.7])
-        >>> sums = group_score_sums(np.array([0, 1, 0, 1]), 2, rows, 2)
-        >>> sums["n"].tolist(), sums["label_weight"].tolist()
-        ([2, 2], [[0.0, 2.0], [1.0, 1.0]])
-    """
-    count = np.bincount(group, minlength=n_groups)
-    ones = np.ones(rows.n_rows)
-    columns: dict[str, NDArray[Any]] = {"n": count}
-    for name, values in (("nll", rows.nll), ("brier", rows.brier)):
-        _, mean, m2 = combine_moments(group, n_groups, ones, values, np.zeros(rows.n_rows))
-        columns[f"{name}_mean"], columns[f"{name}_m2"] = mean, m2
-    columns["hits"] = np.bincount(group, weights=rows.hit, minlength=n_groups).astype(np.float64)
-    columns["clipped"] = np.bincount(group[rows.clipped], minlength=n_groups)
-    labels = np.bincount(group * n_classes + rows.codes, minlength=n_groups * n_classes)
-    columns["label_weight"] = labels.reshape(n_groups, n_classes).astype(np.float64)
-    fine = group.astype(np.int64) * FINE_BINS + rows.fine_bin
-    keys, inverse = np.unique(fine, return_inverse=True)
-    columns["cal_key"] = keys
-    columns["cal_count"] = np.bincount(inverse, minlength=keys.shape[0]).astype(np.float64)
-    columns["cal_score_sum"] = np.bincount(inverse, weights=rows.score, minlength=keys.shape[0])
-    columns["cal_hit_sum"] = np.bincount(
-        inverse, weights=rows.score_hit, minlength=keys.shape[0]
-    ).astype(np.float64)
-    return columns
 
 
 def standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:
@@ -565,63 +522,15 @@ class ScoreStats:
             for g, stats in enumerate(groups):
                 stats.add(rows.take(order[bounds[g] : bounds[g + 1]]))
             return
-        w = rows.weight
+        # The codec's columnar sums: one bincount per quantity for all the groups.
+        from .codec import decode, score_sums  # the codec builds on this module
 
-        def total(values: NDArray[Any] | None = None) -> NDArray[np.float64]:
-            """Per-group weighted sum of ``values`` (of the weights when None)."""
-            if values is None:
-                weights = w
-            elif w is None:
-                weights = values
-            else:
-                weights = np.where(values, w, 0.0) if values.dtype == bool else values * w
-            return np.bincount(group, weights=weights, minlength=n_groups).astype(np.float64)
-
-        count = np.bincount(group, minlength=n_groups)
-        weight = total()
-
-        def moments(values: NDArray[np.float64]) -> tuple[NDArray[np.float64], ...]:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = total(values) / weight
-            deviation = values - mean[group]
-            return mean, total(deviation * deviation)
-
-        nll_mean, nll_m2 = moments(rows.nll)
-        brier_mean, brier_m2 = moments(rows.brier)
-        hits = total(rows.hit)
-        clipped = np.bincount(group[rows.clipped], minlength=n_groups)
         k = groups[0].n_classes if groups else 2
-        labels = np.bincount(group * k + rows.codes, weights=w, minlength=n_groups * k)
-        fine = group * FINE_BINS + rows.fine_bin
-        cal_count = np.bincount(fine, weights=w, minlength=n_groups * FINE_BINS)
-        cal_score = np.bincount(
-            fine,
-            weights=rows.score if w is None else rows.score * w,
-            minlength=n_groups * FINE_BINS,
-        )
-        cal_hit = np.bincount(
-            fine,
-            weights=rows.score_hit if w is None else np.where(rows.score_hit, w, 0.0),
-            minlength=n_groups * FINE_BINS,
-        )
-        weight_sq = count if w is None else np.bincount(group, weights=w * w, minlength=n_groups)
+        eps = groups[0].eps if groups else DEFAULT_EPS
+        sums = score_sums(group, n_groups, rows, k, eps)
         for g, stats in enumerate(groups):
-            if count[g] == 0:
-                continue
-            if weight[g] > 0:
-                size = float(weight[g])
-                nll = Moments(size, float(nll_mean[g]), float(nll_m2[g]))
-                brier = Moments(size, float(brier_mean[g]), float(brier_m2[g]))
-                stats.nll, stats.brier = stats.nll.merge(nll), stats.brier.merge(brier)
-            stats.hits += float(hits[g])
-            stats.clipped += int(clipped[g])
-            stats.label_weight += labels[g * k : (g + 1) * k]
-            bins = slice(g * FINE_BINS, (g + 1) * FINE_BINS)
-            stats.cal_count += cal_count[bins]
-            stats.cal_score += cal_score[bins]
-            stats.cal_hit += cal_hit[bins]
-            stats.weight_sq += float(weight_sq[g])
-            stats.n += int(count[g])
+            if sums["n"][g]:
+                stats._absorb(decode(sums, g, stats.classes))
 
     def _check_columns(self, y_prob: ArrayLike) -> None:
         shape = np.shape(y_prob)
@@ -669,18 +578,22 @@ class ScoreStats:
                     f"and {name}={getattr(other, name)!r}",
                 )
         merged = ScoreStats(self.classes, eps=self.eps, bootstrap=self.replicates, seed=self.seed)
-        merged.n = self.n + other.n
-        merged.weight_sq = self.weight_sq + other.weight_sq
-        merged.nll = self.nll.merge(other.nll)
-        merged.brier = self.brier.merge(other.brier)
-        merged.hits = self.hits + other.hits
-        merged.clipped = self.clipped + other.clipped
-        merged.label_weight = self.label_weight + other.label_weight
-        merged.cal_count = self.cal_count + other.cal_count
-        merged.cal_score = self.cal_score + other.cal_score
-        merged.cal_hit = self.cal_hit + other.cal_hit
-        merged.boot = self.boot + other.boot
-        return merged
+        return merged._absorb(self)._absorb(other)
+
+    def _absorb(self, other: ScoreStats) -> ScoreStats:
+        """Add ``other``'s sums into these (checked by the caller); returns ``self``."""
+        self.n += other.n
+        self.weight_sq += other.weight_sq
+        self.nll = self.nll.merge(other.nll)
+        self.brier = self.brier.merge(other.brier)
+        self.hits += other.hits
+        self.clipped += other.clipped
+        self.label_weight = self.label_weight + other.label_weight
+        self.cal_count = self.cal_count + other.cal_count
+        self.cal_score = self.cal_score + other.cal_score
+        self.cal_hit = self.cal_hit + other.cal_hit
+        self.boot = self.boot + other.boot
+        return self
 
     __add__ = merge
 

@@ -56,13 +56,8 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
         n_groups = first.shape[0]
         keys = {name: arrow_column(rows, name).take(pa.array(first)) for name in key}
         if table.startswith("bucket_scores"):
-            merged = merge_scores(rows, group, n_groups)
-            # merge_scores pads label_weight to the widest class list of all the keys.
-            widths = pc.list_value_length(keys["classes"]).to_numpy(zero_copy_only=False)
-            merged["label_weight"] = [
-                w[:k] for w, k in zip(merged["label_weight"], widths.tolist(), strict=True)
-            ]
-            out = score_rows(keys, **merged)
+            # score_rows cuts merge_scores' padded label_weight to each key's classes.
+            out = score_rows(keys, **merge_scores(rows, group, n_groups))
         else:
             out = merge_features(rows, group, n_groups, keys)
         out = out.set_column(

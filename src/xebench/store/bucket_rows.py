@@ -15,7 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from ..stats.scores import FINE_BINS, STATS_VERSION, ScoreStats, combine_moments
+from ..stats import codec
+from ..stats.codec import list_array, merge_sparse
+from ..stats.scores import ScoreStats
 from .bucket_schema import (
     FEATURE_SCHEMA,
     LAG_BINS,
@@ -33,12 +35,10 @@ __all__ = [
     "lag_bin",
     "lag_counts",
     "lag_percentile",
-    "list_array",
     "merge_features",
     "merge_scores",
     "score_rows",
     "score_stats",
-    "sparse_from_keys",
     "take_keys",
 ]
 
@@ -118,16 +118,6 @@ def group_ids(
     return inverse.astype(np.intp), first.astype(np.intp)
 
 
-def list_array(values: NDArray[Any], offsets: NDArray[np.int64], kind: pa.DataType) -> pa.Array:
-    """A list column from flat ``values`` and list ``offsets``.
-
-    Example:
-        >>> list_array(np.array([1, 2, 3]), np.array([0, 1, 3]), pa.int64()).to_pylist()
-        [[1], [2, 3]]
-    """
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, kind))
-
-
 def dense_list(matrix: NDArray[Any], kind: pa.DataType) -> pa.Array:
     """A list column with one list per row of ``matrix``.
 
@@ -138,45 +128,6 @@ def dense_list(matrix: NDArray[Any], kind: pa.DataType) -> pa.Array:
     rows, width = matrix.shape
     offsets = np.arange(rows + 1, dtype=np.int64) * width
     return list_array(matrix.reshape(-1), offsets, kind)
-
-
-# Above this many (group, index) slots a sparse merge sorts instead of counting densely.
-_DENSE_SLOTS = 1 << 22
-
-
-def _sparse_merge(
-    index: pa.Array, values: Sequence[pa.Array], group: NDArray[np.intp], n_groups: int, size: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64], list[NDArray[np.float64]]]:
-    """Sum sparse (index, values...) list columns of many rows into one per group."""
-    parents = pc.list_parent_indices(index).to_numpy()
-    flat_index = pc.list_flatten(index).to_numpy(zero_copy_only=False).astype(np.int64)
-    key = group[parents].astype(np.int64) * size + flat_index
-    weights = [pc.list_flatten(v).to_numpy(zero_copy_only=False).astype(np.float64) for v in values]
-    if n_groups * size <= _DENSE_SLOTS:
-        # Few groups (a window, a series): count in a dense array, no sort. The sums are
-        # the same, added in the same order.
-        present = np.bincount(key, minlength=n_groups * size)
-        keys = np.flatnonzero(present)
-        sums = [np.bincount(key, weights=w, minlength=n_groups * size)[keys] for w in weights]
-    else:
-        keys, inverse = np.unique(key, return_inverse=True)
-        sums = [np.bincount(inverse, weights=w, minlength=keys.shape[0]) for w in weights]
-    offsets = np.searchsorted(keys // size, np.arange(n_groups + 1)).astype(np.int64)
-    return keys % size, offsets, sums
-
-
-def sparse_from_keys(
-    keys: NDArray[np.int64], size: int, n_groups: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """(index within group, list offsets) of sorted ``group * size + index`` keys.
-
-    Example:
-        >>> index, offsets = sparse_from_keys(np.array([2, 13, 14]), 10, 2)
-        >>> index.tolist(), offsets.tolist()
-        ([2, 3, 4], [0, 1, 3])
-    """
-    offsets = np.searchsorted(keys // size, np.arange(n_groups + 1)).astype(np.int64)
-    return keys % size, offsets
 
 
 def arrow_column(table: pa.Table, name: str) -> pa.Array:
@@ -211,23 +162,10 @@ def merge_scores(table: pa.Table, group: NDArray[np.intp], n_groups: int) -> dic
         [6]
     """
     out: dict[str, Any] = {}
-    for name in ("n_predictions", "n_labelled", "n", "clipped"):
+    for name in ("n_predictions", "n_labelled"):
         out[name] = np.bincount(
             group, weights=arrow_column(table, name).to_numpy(), minlength=n_groups
         ).astype(np.int64)
-    out["hits"] = np.bincount(
-        group, weights=arrow_column(table, "hits").to_numpy(), minlength=n_groups
-    )
-    weight = arrow_column(table, "n").to_numpy().astype(np.float64)
-    for name in ("nll", "brier"):
-        _, mean, m2 = combine_moments(
-            group,
-            n_groups,
-            weight,
-            arrow_column(table, f"{name}_mean").to_numpy(),
-            arrow_column(table, f"{name}_m2").to_numpy(),
-        )
-        out[f"{name}_mean"], out[f"{name}_m2"] = mean, m2
     hist = arrow_column(table, "score_hist")
     lengths = pc.list_value_length(hist).to_numpy(zero_copy_only=False)
     score = np.zeros((n_groups, SCORE_BINS))
@@ -236,7 +174,7 @@ def merge_scores(table: pa.Table, group: NDArray[np.intp], n_groups: int) -> dic
         flat = pc.list_flatten(hist.filter(pa.array(filled))).to_numpy(zero_copy_only=False)
         np.add.at(score, group[filled], flat.reshape(-1, SCORE_BINS))
     out["score_hist"] = score
-    index, offsets, (count,) = _sparse_merge(
+    index, offsets, (count,) = merge_sparse(
         arrow_column(table, "lag_bin"),
         [arrow_column(table, "lag_count")],
         group,
@@ -244,26 +182,7 @@ def merge_scores(table: pa.Table, group: NDArray[np.intp], n_groups: int) -> dic
         LAG_BINS,
     )
     out["lag"] = (index, offsets, count)
-    index, offsets, sums = _sparse_merge(
-        arrow_column(table, "cal_index"),
-        [arrow_column(table, n) for n in ("cal_count", "cal_score_sum", "cal_hit_sum")],
-        group,
-        n_groups,
-        FINE_BINS,
-    )
-    out["cal"] = (index, offsets, *sums)
-    labels = arrow_column(table, "label_weight")
-    parents = pc.list_parent_indices(labels).to_numpy()
-    starts = labels.offsets.to_numpy()[:-1] - labels.offsets.to_numpy()[0]
-    position = np.arange(parents.shape[0]) - starts[parents]
-    width = int(position.max()) + 1 if position.size else 0
-    matrix = np.zeros((n_groups, width))
-    np.add.at(
-        matrix,
-        (group[parents], position),
-        pc.list_flatten(labels).to_numpy(zero_copy_only=False),
-    )
-    out["label_weight"] = matrix
+    out.update(codec.merge(table, group, n_groups))  # the ScoreStats columns
     return out
 
 
@@ -292,37 +211,7 @@ def score_stats(merged: dict[str, Any], g: int, classes: Sequence[str]) -> Score
         >>> score_stats(merge_scores(table, np.array([0]), 1), 0, ["0", "1"]).n
         2
     """
-    n = int(merged["n"][g])
-    index, offsets, count, score_sum, hit_sum = merged["cal"]
-    part = slice(offsets[g], offsets[g + 1])
-    k = len(classes)
-    return ScoreStats.from_row(
-        {
-            "version": STATS_VERSION,
-            "classes": list(classes),
-            "eps": 1e-15,
-            "n": n,
-            "weight_sq": float(n),
-            "nll_weight": float(n),
-            "nll_mean": float(merged["nll_mean"][g]),
-            "nll_m2": float(merged["nll_m2"][g]),
-            "brier_weight": float(n),
-            "brier_mean": float(merged["brier_mean"][g]),
-            "brier_m2": float(merged["brier_m2"][g]),
-            "hits": float(merged["hits"][g]),
-            "clipped": int(merged["clipped"][g]),
-            "label_weight": (
-                list(merged["label_weight"][g, :k]) + [0.0] * (k - merged["label_weight"].shape[1])
-            )[:k],
-            "cal_index": index[part].tolist(),
-            "cal_count": count[part].tolist(),
-            "cal_score_sum": score_sum[part].tolist(),
-            "cal_hit_sum": hit_sum[part].tolist(),
-            "boot_replicates": 0,
-            "boot_seed": 0,
-            "boot_sums": [],
-        }
-    )
+    return codec.decode(merged, g, classes)
 
 
 # --- building rows ---------------------------------------------------------------------
@@ -343,32 +232,13 @@ def score_rows(keys: dict[str, Any], **columns: Any) -> pa.Table:
     n_groups = len(keys["tenant"])
     stats = columns.pop("stats", None)
     if stats is not None:
-        row = stats.to_row()
-        columns.update(
-            n=np.array([row["n"]]),
-            nll_mean=np.array([row["nll_mean"]]),
-            nll_m2=np.array([row["nll_m2"]]),
-            brier_mean=np.array([row["brier_mean"]]),
-            brier_m2=np.array([row["brier_m2"]]),
-            hits=np.array([row["hits"]]),
-            clipped=np.array([row["clipped"]]),
-            label_weight=[row["label_weight"]],
-            cal=(
-                np.array(row["cal_index"], np.int64),
-                np.array([0, len(row["cal_index"])]),
-                np.array(row["cal_count"]),
-                np.array(row["cal_score_sum"]),
-                np.array(row["cal_hit_sum"]),
-            ),
-        )
+        columns.update(codec.encode([stats]))
     zeros = np.zeros(n_groups)
     empty_lists = np.zeros(n_groups + 1, np.int64)
     out: dict[str, Any] = {name: keys[name] for name in SCORE_KEY}
     out["delta"] = np.ones(n_groups, dtype=bool)
-    for name in ("n_predictions", "n_labelled", "n", "clipped"):
+    for name in ("n_predictions", "n_labelled"):
         out[name] = np.asarray(columns.get(name, zeros), dtype=np.int64)
-    for name in ("nll_mean", "nll_m2", "brier_mean", "brier_m2", "hits"):
-        out[name] = np.asarray(columns.get(name, zeros), dtype=np.float64)
     hist = columns.get("score_hist")
     out["score_hist"] = (
         dense_list(np.asarray(hist, dtype=np.uint32), pa.uint32())
@@ -378,17 +248,8 @@ def score_rows(keys: dict[str, Any], **columns: Any) -> pa.Table:
     lag_index, lag_offsets, lag_count = columns.get("lag", (np.zeros(0), empty_lists, np.zeros(0)))
     out["lag_bin"] = list_array(np.asarray(lag_index, np.uint16), lag_offsets, pa.uint16())
     out["lag_count"] = list_array(np.asarray(lag_count, np.uint32), lag_offsets, pa.uint32())
-    label_weight = columns.get("label_weight")
-    if label_weight is None:
-        label_weight = [[0.0] * len(c) for c in _as_pylist(keys["classes"])]
-    out["label_weight"] = pa.array(
-        [list(map(float, w)) for w in label_weight], pa.list_(pa.float64())
-    )
-    cal = columns.get("cal", (np.zeros(0), empty_lists, np.zeros(0), np.zeros(0), np.zeros(0)))
-    index, offsets = cal[0], cal[1]
-    out["cal_index"] = list_array(np.asarray(index, np.uint16), offsets, pa.uint16())
-    for name, values in zip(("cal_count", "cal_score_sum", "cal_hit_sum"), cal[2:], strict=True):
-        out[name] = list_array(np.asarray(values, np.float64), offsets, pa.float64())
+    widths = [len(c) for c in _as_pylist(keys["classes"])]
+    out.update(codec.score_arrays(columns, n_groups, widths))
     return pa.table(
         {name: _as_arrow(out[name], SCORE_SCHEMA.field(name).type) for name in SCORE_SCHEMA.names},
         schema=SCORE_SCHEMA,

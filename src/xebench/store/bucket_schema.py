@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from ..metrics.kernel import DEFAULT_EPS
 from ..stats.binning import OTHER  # the cohort value of the values beyond the cap
+from ..stats.codec import SCORE_FIELDS
 
 __all__ = [
     "ALL",
@@ -27,6 +29,7 @@ __all__ = [
     "LAG_PER_DECADE",
     "MIGRATION_2",
     "MIGRATION_3_HOURS",
+    "MIGRATION_4_SCORE_WEIGHTS",
     "OTHER",
     "SCORE_BINS",
     "SCORE_EDGES",
@@ -103,6 +106,21 @@ INSERT INTO bucket_features_hour SELECT * REPLACE (
 ) FROM bucket_features;
 """
 
+#: Migration 4: the columns a ScoreStats row needs beyond migration 2's (stats.codec):
+#: the clip policy and the weights, so that buckets of weighted events or of another eps
+#: merge to the ScoreStats of those events. Rows folded before were unweighted, with the
+#: default eps: their weights are their counts. Frozen.
+MIGRATION_4_SCORE_WEIGHTS = "".join(
+    f"""
+ALTER TABLE {table} ADD COLUMN eps DOUBLE DEFAULT 1e-15;
+ALTER TABLE {table} ADD COLUMN weight_sq DOUBLE DEFAULT 0;
+ALTER TABLE {table} ADD COLUMN nll_weight DOUBLE DEFAULT 0;
+ALTER TABLE {table} ADD COLUMN brier_weight DOUBLE DEFAULT 0;
+UPDATE {table} SET weight_sq = n, nll_weight = n, brier_weight = n;
+"""
+    for table in ("bucket_scores", "bucket_scores_hour")
+)
+
 KEY = ("tenant", "model", "version", "cohort_key", "cohort_value", "bucket")
 SCORE_KEY = (*KEY, "classes")
 FEATURE_KEY = (*KEY, "feature")
@@ -122,18 +140,7 @@ SCORE_SCHEMA = pa.schema(
         ("n_labelled", pa.int64()),
         ("lag_bin", pa.list_(pa.uint16())),
         ("lag_count", pa.list_(pa.uint32())),
-        ("n", pa.int64()),
-        ("nll_mean", pa.float64()),
-        ("nll_m2", pa.float64()),
-        ("brier_mean", pa.float64()),
-        ("brier_m2", pa.float64()),
-        ("hits", pa.float64()),
-        ("clipped", pa.int64()),
-        ("label_weight", pa.list_(pa.float64())),
-        ("cal_index", pa.list_(pa.uint16())),
-        ("cal_count", pa.list_(pa.float64())),
-        ("cal_score_sum", pa.list_(pa.float64())),
-        ("cal_hit_sum", pa.list_(pa.float64())),
+        *((f.name, f.type) for f in SCORE_FIELDS),  # a ScoreStats row (stats.codec)
     ]
 )
 FEATURE_SCHEMA = pa.schema(
@@ -165,6 +172,7 @@ class MonitorConfig:
         numeric_bins: quantile bins of a numeric feature.
         top_k: categories of a categorical feature (the rest is "other").
         fold_rows: events folded per transaction.
+        eps: the clip policy of the log loss of folded events (as ``ScoreStats(eps=)``).
 
     Example:
         >>> MonitorConfig(cohort_cap=20).cohort_cap
@@ -178,3 +186,4 @@ class MonitorConfig:
     numeric_bins: int = 50
     top_k: int = 30
     fold_rows: int = 200_000
+    eps: float = DEFAULT_EPS

@@ -58,7 +58,9 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..metrics.kernel import _uniform_bin_index
-from ..stats.scores import FINE_BINS, ScoreStats, group_score_sums
+from ..stats import codec
+from ..stats.codec import SCORE_COLUMNS, sparse_offsets
+from ..stats.scores import FINE_BINS, ScoreStats
 from .bucket_features import FeatureFolding
 from .bucket_rollup import compact, insert_deltas, query_arrow
 from .bucket_rows import (
@@ -71,7 +73,6 @@ from .bucket_rows import (
     merge_scores,
     score_rows,
     score_stats,
-    sparse_from_keys,
     take_keys,
 )
 from .bucket_schema import (
@@ -83,6 +84,7 @@ from .bucket_schema import (
     LAG_BINS,
     MIGRATION_2,
     MIGRATION_3_HOURS,
+    MIGRATION_4_SCORE_WEIGHTS,
     OTHER,
     SCORE_BINS,
     SCORE_EDGES,
@@ -98,6 +100,7 @@ __all__ = [
     "LAG_BINS",
     "MIGRATION_2",
     "MIGRATION_3_HOURS",
+    "MIGRATION_4_SCORE_WEIGHTS",
     "OTHER",
     "SCORE_BINS",
     "Buckets",
@@ -405,7 +408,7 @@ class Buckets(FeatureFolding):
         lag_keys, lag_inverse = np.unique(
             group.astype(np.int64) * LAG_BINS + lag_bin(lag)[rows], return_inverse=True
         )
-        lag_index, lag_offsets = sparse_from_keys(lag_keys, LAG_BINS, n_groups)
+        lag_index, lag_offsets = sparse_offsets(lag_keys, LAG_BINS, n_groups)
         columns: dict[str, Any] = {
             "n_labelled": np.bincount(group, minlength=n_groups),
             "lag": (lag_index, lag_offsets, np.bincount(lag_inverse, minlength=lag_keys.shape[0])),
@@ -414,23 +417,23 @@ class Buckets(FeatureFolding):
         insert_deltas(con, "bucket_scores", score_rows(key_rows, **columns))
         return table.num_rows
 
-    @staticmethod
     def _score_sums(
+        self,
         table: pa.Table,
         rows: NDArray[np.intp],
         group: NDArray[np.intp],
         n_groups: int,
         group_classes: pa.Array,
     ) -> dict[str, Any]:
-        """ScoreStats sums per group, scored once per distinct class list by the kernel."""
-        n = np.zeros(n_groups, dtype=np.int64)
-        moments = {
-            name: np.zeros(n_groups)
-            for name in ("nll_mean", "nll_m2", "brier_mean", "brier_m2", "hits")
+        """ScoreStats columns per group (stats.codec), scored once per distinct class list."""
+        eps = self.config.eps
+        out: dict[str, Any] = {
+            name: np.full(n_groups, eps) if name == "eps" else np.zeros(n_groups, kind)
+            for name, kind in SCORE_COLUMNS.items()
         }
-        clipped = np.zeros(n_groups, dtype=np.int64)
-        label_lists: list[list[float]] = [[] for _ in range(n_groups)]
-        cal_parts: list[tuple[NDArray[np.int64], ...]] = []
+        widths = pc.list_value_length(group_classes).to_numpy(zero_copy_only=False)
+        out["label_weight"] = np.zeros((n_groups, int(widths.max()) if n_groups else 0))
+        cal_parts: list[tuple[NDArray[Any], ...]] = []
         class_text = pc.binary_join(arrow_column(table, "classes"), "\x1f").to_numpy(
             zero_copy_only=False
         )
@@ -448,47 +451,30 @@ class Buckets(FeatureFolding):
                 .to_numpy(zero_copy_only=False)
                 .reshape(-1, k)
             )
-            stats = ScoreStats(classes)
+            stats = ScoreStats(classes, eps=eps)
             scored = stats.score(labels[scorable], matrix[:, 1] if k == 2 else matrix)
             # Entries of the expansion whose source row is scorable, and their position.
             position = np.full(table.num_rows, -1)
             position[scorable] = np.arange(scorable.shape[0])
             entries = np.flatnonzero(position[rows] >= 0)
             local_groups, local_group = np.unique(group[entries], return_inverse=True)
-            sums = group_score_sums(
-                local_group, local_groups.shape[0], scored.take(position[rows[entries]]), k
+            sums = codec.score_sums(
+                local_group, local_groups.shape[0], scored.take(position[rows[entries]]), k, eps
             )
-            n[local_groups] = sums["n"]
-            for name in moments:
-                moments[name][local_groups] = sums[name]
-            clipped[local_groups] = sums["clipped"]
-            for i, g in enumerate(local_groups.tolist()):
-                label_lists[g] = sums["label_weight"][i].tolist()
-            cal_group = local_groups[sums["cal_key"] // FINE_BINS]
-            cal_parts.append(
-                (
-                    cal_group.astype(np.int64) * FINE_BINS + sums["cal_key"] % FINE_BINS,
-                    sums["cal_count"],
-                    sums["cal_score_sum"],
-                    sums["cal_hit_sum"],
-                )
-            )
-        for g, classes in enumerate(group_classes.to_pylist()):
-            if not label_lists[g]:
-                label_lists[g] = [0.0] * len(classes)
+            for name in SCORE_COLUMNS:
+                out[name][local_groups] = sums[name]
+            out["label_weight"][local_groups, :k] = sums["label_weight"]
+            index, offsets, *values = sums["cal"]
+            parent = np.repeat(local_groups, np.diff(offsets)).astype(np.int64)
+            cal_parts.append((parent * FINE_BINS + index, *values))
         if cal_parts:
             key = np.concatenate([p[0] for p in cal_parts])
             order = np.argsort(key, kind="stable")
-            key = key[order]
-            index, offsets = sparse_from_keys(key, FINE_BINS, n_groups)
-            cal = (
-                index,
-                offsets,
+            out["cal"] = (
+                *sparse_offsets(key[order], FINE_BINS, n_groups),
                 *(np.concatenate([p[i] for p in cal_parts])[order] for i in (1, 2, 3)),
             )
-        else:
-            cal = (np.zeros(0, np.int64), np.zeros(n_groups + 1, np.int64), *(np.zeros(0),) * 3)
-        return {"n": n, **moments, "clipped": clipped, "label_weight": label_lists, "cal": cal}
+        return out
 
     # --- compaction and rebuild --------------------------------------------------------
 

@@ -26,7 +26,7 @@ the bucket tables included, is created by an entry of it.
 Example:
     >>> con = duckdb.connect(":memory:")
     >>> migrate(con, ":memory:") == SCHEMA_VERSION, migrate(con, ":memory:")
-    (True, 3)
+    (True, 4)
     >>> con.execute("SELECT count(*) FROM joined").fetchone()
     (0,)
 """
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import duckdb
 
-from .buckets import MIGRATION_2, MIGRATION_3_HOURS
+from .buckets import MIGRATION_2, MIGRATION_3_HOURS, MIGRATION_4_SCORE_WEIGHTS
 from .connection import transaction
 from .errors import StoreError
 
@@ -103,6 +103,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     _MIGRATION_1,
     MIGRATION_2,
     _MIGRATION_3 + MIGRATION_3_HOURS,
+    MIGRATION_4_SCORE_WEIGHTS,
 ]
 
 #: The schema version this code writes.
@@ -124,7 +125,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         Traceback (most recent call last):
         ...
         xebench.store.errors.StoreError: event store new.duckdb has schema version 99, newer \
-than this xebench knows (3); upgrade xebench
+than this xebench knows (4); upgrade xebench
     """
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
