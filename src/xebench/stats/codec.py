@@ -62,6 +62,7 @@ __all__ = [
     "encode",
     "list_array",
     "merge",
+    "merge_lists",
     "merge_sparse",
     "merge_sql",
     "score_arrays",
@@ -157,6 +158,34 @@ def merge_sparse(
         sums = [np.bincount(inverse, weights=w, minlength=keys.shape[0]) for w in weights]
     index_in_group, offsets = sparse_offsets(keys, size, n_groups)
     return index_in_group, offsets, sums
+
+
+def merge_lists(
+    values: pa.Array, group: NDArray[np.intp], n_groups: int
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Element-wise sums of dense list rows (counts, histograms, class weights) per group.
+
+    Returns (an n_groups x widest matrix of sums, the longest list of each group).
+
+    Example:
+        >>> sums, lengths = merge_lists(pa.array([[1, 2], [3], [4, 5]]), np.array([0, 0, 1]), 2)
+        >>> sums.tolist(), lengths.tolist()
+        ([[4.0, 2.0], [4.0, 5.0]], [2, 2])
+    """
+    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False).astype(np.int64)
+    width = int(lengths.max()) if lengths.size else 0
+    parents = pc.list_parent_indices(values).to_numpy()
+    starts = values.offsets.to_numpy()[:-1] - values.offsets.to_numpy()[0]
+    position = np.arange(parents.shape[0]) - starts[parents]
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float64)
+    sums = np.bincount(
+        group[parents].astype(np.int64) * width + position,
+        weights=flat,
+        minlength=n_groups * width,
+    ).reshape(n_groups, width)
+    group_width = np.zeros(n_groups, dtype=np.int64)
+    np.maximum.at(group_width, group, lengths)
+    return sums, group_width
 
 
 # --- encode ----------------------------------------------------------------------------
@@ -365,17 +394,7 @@ def merge(table: pa.Table, group: NDArray[np.intp], n_groups: int) -> dict[str, 
         FINE_BINS,
     )
     out["cal"] = (index, offsets, *sums)
-    labels = _column(table, "label_weight")
-    parents = pc.list_parent_indices(labels).to_numpy()
-    starts = labels.offsets.to_numpy()[:-1] - labels.offsets.to_numpy()[0]
-    position = np.arange(parents.shape[0]) - starts[parents]
-    width = int(position.max()) + 1 if position.size else 0
-    matrix = np.zeros((n_groups, width))
-    np.add.at(
-        matrix,
-        (group[parents], position),
-        pc.list_flatten(labels).to_numpy(zero_copy_only=False),
-    )
+    matrix, _ = merge_lists(_column(table, "label_weight"), group, n_groups)
     out["label_weight"] = matrix
     return out
 

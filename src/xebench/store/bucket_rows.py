@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..stats import codec
-from ..stats.codec import list_array, merge_sparse
+from ..stats.codec import list_array, merge_lists, merge_sparse
 from ..stats.scores import ScoreStats
 from .bucket_schema import (
     FEATURE_SCHEMA,
@@ -166,13 +166,10 @@ def merge_scores(table: pa.Table, group: NDArray[np.intp], n_groups: int) -> dic
         out[name] = np.bincount(
             group, weights=arrow_column(table, name).to_numpy(), minlength=n_groups
         ).astype(np.int64)
-    hist = arrow_column(table, "score_hist")
-    lengths = pc.list_value_length(hist).to_numpy(zero_copy_only=False)
+    # Rows without predictions hold an empty histogram.
+    hist, _ = merge_lists(arrow_column(table, "score_hist"), group, n_groups)
     score = np.zeros((n_groups, SCORE_BINS))
-    filled = lengths == SCORE_BINS
-    if filled.any():
-        flat = pc.list_flatten(hist.filter(pa.array(filled))).to_numpy(zero_copy_only=False)
-        np.add.at(score, group[filled], flat.reshape(-1, SCORE_BINS))
+    score[:, : hist.shape[1]] = hist
     out["score_hist"] = score
     index, offsets, (count,) = merge_sparse(
         arrow_column(table, "lag_bin"),
@@ -269,18 +266,7 @@ def merge_features(
         >>> merge_features(rows, np.array([0, 0]), 1, keys)["counts"].to_pylist()
         [[4, 6]]
     """
-    counts = arrow_column(rows, "counts")
-    lengths = pc.list_value_length(counts).to_numpy(zero_copy_only=False)
-    width = int(lengths.max()) if lengths.size else 0
-    parents = pc.list_parent_indices(counts).to_numpy()
-    starts = counts.offsets.to_numpy()[:-1] - counts.offsets.to_numpy()[0]
-    position = np.arange(parents.shape[0]) - starts[parents]
-    matrix = np.zeros((n_groups, width), dtype=np.int64)
-    np.add.at(
-        matrix, (group[parents], position), pc.list_flatten(counts).to_numpy(zero_copy_only=False)
-    )
-    group_width = np.zeros(n_groups, dtype=np.int64)
-    np.maximum.at(group_width, group, lengths)
+    matrix, group_width = merge_lists(arrow_column(rows, "counts"), group, n_groups)
     offsets = np.concatenate([[0], np.cumsum(group_width)])
     flat = (
         np.concatenate([matrix[g, : group_width[g]] for g in range(n_groups)])

@@ -125,14 +125,18 @@ KEY = ("tenant", "model", "version", "cohort_key", "cohort_value", "bucket")
 SCORE_KEY = (*KEY, "classes")
 FEATURE_KEY = (*KEY, "feature")
 
+_KEY_FIELDS = [
+    ("tenant", pa.string()),
+    ("model", pa.string()),
+    ("version", pa.string()),
+    ("cohort_key", pa.string()),
+    ("cohort_value", pa.string()),
+    ("bucket", pa.timestamp("us", tz="UTC")),
+]
+
 SCORE_SCHEMA = pa.schema(
     [
-        ("tenant", pa.string()),
-        ("model", pa.string()),
-        ("version", pa.string()),
-        ("cohort_key", pa.string()),
-        ("cohort_value", pa.string()),
-        ("bucket", pa.timestamp("us", tz="UTC")),
+        *_KEY_FIELDS,
         ("classes", pa.list_(pa.string())),
         ("delta", pa.bool_()),
         ("n_predictions", pa.int64()),
@@ -145,12 +149,7 @@ SCORE_SCHEMA = pa.schema(
 )
 FEATURE_SCHEMA = pa.schema(
     [
-        ("tenant", pa.string()),
-        ("model", pa.string()),
-        ("version", pa.string()),
-        ("cohort_key", pa.string()),
-        ("cohort_value", pa.string()),
-        ("bucket", pa.timestamp("us", tz="UTC")),
+        *_KEY_FIELDS,
         ("feature", pa.string()),
         ("delta", pa.bool_()),
         ("counts", pa.list_(pa.uint32())),
