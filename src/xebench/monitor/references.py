@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
+from .._validation import is_missing
 from ..errors import DataError
 from ..ingest.events import NDJSON_TYPES
 from ..store.buckets import FeatureBins
@@ -88,7 +89,7 @@ def feature_texts(column: pa.Array | pa.ChunkedArray) -> NDArray[Any]:
     elif pa.types.is_floating(kind):
         texts = [None if v is None or not math.isfinite(v) else json.dumps(v) for v in values]
     else:
-        texts = [None if v is None or v == "" else str(v) for v in values]
+        texts = [None if is_missing(v) else str(v) for v in values]
     return np.array(texts, dtype=object)
 
 

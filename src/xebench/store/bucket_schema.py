@@ -169,7 +169,7 @@ class MonitorConfig:
         learn_after: values of a feature seen before its bins are fixed from
             them (until then it is not histogrammed; then everything stored is).
         numeric_bins: quantile bins of a numeric feature.
-        top_k: categories of a categorical feature (the rest is "other").
+        top_k: categories of a categorical feature (the rest is OTHER).
         fold_rows: events folded per transaction.
         eps: the clip policy of the log loss of folded events (as ``ScoreStats(eps=)``).
 
