@@ -234,16 +234,19 @@ class Bins:
             index = np.searchsorted(self._cuts, numbers, side="left")
             index[np.isnan(numbers)] = self.n_bins - 1
             return index.astype(np.intp, copy=False)
-        items = np.asarray(values, dtype=object).reshape(-1).tolist()
+        array = np.asarray(values, dtype=object).reshape(-1)
+        items = array.tolist()
         other = len(self.categories)
         # One dict lookup per value (None and "" are keys of the missing bin); only the
-        # values that found no bin are checked for NaN, which no lookup can match.
-        index = np.fromiter(
-            (self._lookup.get(v, other) for v in items), dtype=np.intp, count=len(items)
-        )
-        for row in np.flatnonzero(index == other).tolist():
-            if is_missing(items[row]):
-                index[row] = other + 1
+        # values that found no bin are checked for NaN (the one value unequal to itself),
+        # which no lookup can match.
+        get = self._lookup.get
+        index = np.fromiter((get(v, other) for v in items), dtype=np.intp, count=len(items))
+        rows = np.flatnonzero(index == other)
+        if rows.shape[0]:
+            picked = array[rows]
+            if not {type(v) for v in picked.tolist()}.isdisjoint((float, np.float64, np.float32)):
+                index[rows[picked != picked]] = other + 1
         return index
 
     def count(self, values: ArrayLike, sample_weight: ArrayLike | None = None) -> NDArray[Any]:
