@@ -22,7 +22,7 @@ from .analysis.compare import (
     unpaired_comparison,
 )
 from .errors import DataError, InvalidInputError, XebenchError
-from .metrics.kernel import (
+from .metrics import (
     ReliabilityCurve,
     accuracy,
     brier_decomposition,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xebench.metrics.kernel import _uniform_bin_index
+from xebench.metrics.calibration import uniform_bin_index
 
 
 @pytest.mark.parametrize("n_bins", [1, 2, 3, 7, 10, 15, 20, 60, 100, 299, 300, 1000])
@@ -23,7 +23,7 @@ def test_uniform_bin_index_equals_searchsorted_on_and_around_every_edge(n_bins: 
     )
     scores = np.clip(scores, 0.0, 1.0)
     expected = np.searchsorted(edges[1:-1], scores)  # lower bin on an inner edge
-    np.testing.assert_array_equal(_uniform_bin_index(scores, edges), expected)
+    np.testing.assert_array_equal(uniform_bin_index(scores, edges), expected)
 
 
 def test_coarse_uniform_edges_are_exactly_fine_edges() -> None:

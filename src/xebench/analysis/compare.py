@@ -37,7 +37,7 @@ from scipy.special import stdtr, stdtrit  # Student t CDF and quantile, without 
 
 from .._validation import check_eps, check_same_length, log_of_base
 from ..errors import InvalidInputError
-from ..metrics.kernel import DEFAULT_EPS, Labels, _dot
+from ..metrics.blocks import DEFAULT_EPS, Labels, dot
 from ..stats.scores import Moments, ScoredRows, ScoreStats, check_confidence, standard_error
 
 __all__ = [
@@ -183,7 +183,7 @@ class PairedStats:
         weight = candidate.weight
         self.delta = self.delta.merge(Moments.of(candidate.nll - baseline.nll, weight))
         self.baseline = self.baseline.merge(Moments.of(baseline.nll, weight))
-        self.weight_sq += candidate.n_rows if weight is None else _dot(weight, weight)
+        self.weight_sq += candidate.n_rows if weight is None else dot(weight, weight)
         self.n += candidate.n_rows
         return self
 

@@ -1,34 +1,58 @@
-"""The metrics kernel: pure functions over arrays, no I/O, no state.
+"""The metrics kernel: pure NumPy functions over arrays, no I/O, no state.
 
-Every other layer computes its numbers through these functions; this package
-imports nothing of the project but :mod:`xebench.errors` and
-:mod:`xebench._validation`.
+Every metric is defined once, as a validated public function over the
+building blocks of clean arrays; the mergeable statistics, the CLI, the
+service and the engines all get their numbers from these definitions. This
+package imports nothing of the project but :mod:`xebench.errors` and
+:mod:`xebench._validation`. One module per family:
+
+- :mod:`~xebench.metrics.blocks`: validated predictions and per-row sums
+  (NLL, Brier, top label) that every family and the statistics build on;
+- :mod:`~xebench.metrics.classification`: log loss, NLL, perplexity,
+  cross-entropy, Brier score, accuracy, clipped count, prior and skill;
+- :mod:`~xebench.metrics.calibration`: reliability curves, ECE / MCE, the
+  Brier and log-loss decompositions, and their per-bin building blocks;
+- :mod:`~xebench.metrics.information`: entropy, KL, Jensen-Shannon, PSI;
+- :mod:`~xebench.metrics.registry`: each metric's direction, unit and range.
+
+Conventions shared by every function:
+
+- ``y_true`` holds labels of any hashable type (ints, strings, bools).
+- Binary ``y_prob`` is a 1-D array of P(class 1), where class 1 is
+  ``labels[1]`` (0/1 or False/True when ``y_true`` holds those, else the
+  larger of the two sorted labels). A 2-D ``(n, k)`` array has one column per
+  class, in the order of ``labels`` (the sorted unique labels, or 0..k-1 for
+  integer labels, when ``labels`` is None). Two columns are the binary case.
+- ``eps`` clips probabilities to ``[eps, 1 - eps]`` before the logarithm, so
+  a confident miss costs at most ``-ln(eps)`` (34.5 nats at the default).
+- ``base`` is ``"e"`` (nats, the default), ``2`` (bits) or ``10``.
+- ``sample_weight`` weighs rows; integer weights equal repeated rows.
+- Scalars come back as Python ``float``.
 
     >>> from xebench.metrics import log_loss
     >>> round(log_loss([1, 0], [0.9, 0.2]), 4)
     0.1643
 """
 
-from .kernel import (
+from .calibration import (
     ReliabilityCurve,
-    accuracy,
     brier_decomposition,
-    brier_score,
     calibration_error,
+    log_loss_decomposition,
+    reliability_curve,
+)
+from .classification import (
+    accuracy,
+    brier_score,
     clipped_count,
     cross_entropy,
-    entropy,
-    js_divergence,
-    kl_divergence,
     log_loss,
-    log_loss_decomposition,
     nll,
     perplexity,
     prior_log_loss,
-    psi,
-    reliability_curve,
     skill_score,
 )
+from .information import entropy, js_divergence, kl_divergence, psi
 
 __all__ = [
     "ReliabilityCurve",

@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
-from ..metrics.kernel import DEFAULT_EPS
+from ..metrics.blocks import DEFAULT_EPS
 from .scores import FINE_BINS, Moments, ScoredRows, ScoreStats, combine_moments
 
 __all__ = [

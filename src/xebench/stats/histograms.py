@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._validation import check_n_bins, check_sample_weight
 from ..errors import InvalidInputError
-from ..metrics.kernel import js_divergence, kl_divergence, psi
+from ..metrics import js_divergence, kl_divergence, psi
 from .binning import Bins, as_numbers
 
 __all__ = ["CategoricalHistogram", "NumericHistogram", "histogram_divergence"]

@@ -7,7 +7,7 @@ updated chunk by chunk and merged across files, time buckets, processes and
 machines: ``a.merge(b)`` holds the statistics of ``a``'s and ``b``'s events
 together, so a 100 GB file, a one-minute bucket and a Spark partition are the
 same object. Per-event numbers (NLL, Brier, bins) come from the kernel's own
-definitions in :mod:`xebench.metrics.kernel`; nothing is re-derived here.
+definitions in :mod:`xebench.metrics`; nothing is re-derived here.
 
 Confidence intervals
 --------------------
@@ -41,20 +41,22 @@ from scipy.special import stdtrit  # Student t quantile, without importing scipy
 
 from .._validation import check_eps, check_n_bins, log_of_base, row_chunks
 from ..errors import InvalidInputError
-from ..metrics.kernel import (
+from ..metrics.blocks import (
     DEFAULT_EPS,
+    brier_per_row,
+    dot,
+    entropy_nats,
+    prepare,
+    top_label_hit,
+    true_class_prob_into,
+)
+from ..metrics.calibration import (
     ReliabilityCurve,
-    _brier_decomposition,
-    _brier_per_row,
-    _calibration_gap,
-    _calibration_inputs,
-    _dot,
-    _entropy_nats,
-    _log_loss_refinement,
-    _prepare,
-    _top_label_hit,
-    _true_class_prob_into,
-    _uniform_bin_index,
+    brier_decomposition_from_bins,
+    calibration_gap,
+    calibration_inputs,
+    log_loss_refinement,
+    uniform_bin_index,
 )
 from .bootstrap import (
     DEFAULT_REPLICATES,
@@ -113,13 +115,13 @@ class Moments:
         if weight is None:
             mean = float(np.mean(values))
             deviation = values - mean
-            return cls(float(values.shape[0]), mean, _dot(deviation, deviation))
+            return cls(float(values.shape[0]), mean, dot(deviation, deviation))
         total = float(weight.sum())
         if total == 0.0:
             return cls()
-        mean = _dot(weight, values) / total
+        mean = dot(weight, values) / total
         deviation = values - mean
-        return cls(total, mean, _dot(weight, deviation * deviation))
+        return cls(total, mean, dot(weight, deviation * deviation))
 
     def merge(self, other: Moments) -> Moments:
         """Moments of the union of both samples."""
@@ -437,15 +439,15 @@ class ScoreStats:
             (2, 0.3285)
         """
         self._check_columns(y_prob)
-        pred = _prepare(y_true, y_prob, self._labels(), sample_weight, False)
+        pred = prepare(y_true, y_prob, self._labels(), sample_weight, False)
         true_prob = np.empty(pred.n_rows)
         for rows in row_chunks(pred.n_rows, pred.n_columns):
-            _true_class_prob_into(true_prob[rows], pred, rows)
+            true_class_prob_into(true_prob[rows], pred, rows)
         clipped = true_prob < self.eps
         np.clip(true_prob, self.eps, 1.0 - self.eps, out=true_prob)
         with np.errstate(divide="ignore"):  # eps=0 and p=0: an honest +inf
             nll = np.negative(np.log(true_prob, out=true_prob), out=true_prob)
-        score, score_hit = _calibration_inputs(pred.codes, pred.prob)
+        score, score_hit = calibration_inputs(pred.codes, pred.prob)
         keys = None
         if self.replicates:
             offset = self.n if row_offset is None else int(row_offset)
@@ -454,12 +456,12 @@ class ScoreStats:
             codes=pred.codes,
             weight=pred.weight,
             nll=nll,
-            brier=_brier_per_row(pred),
-            hit=_top_label_hit(pred.codes, pred.prob),
+            brier=brier_per_row(pred),
+            hit=top_label_hit(pred.codes, pred.prob),
             clipped=clipped,
             score=score,
             score_hit=score_hit,
-            fine_bin=_uniform_bin_index(score, _FINE_EDGES),
+            fine_bin=uniform_bin_index(score, _FINE_EDGES),
             keys=keys,
         )
 
@@ -477,7 +479,7 @@ class ScoreStats:
         weight = rows.weight
         self.nll = self.nll.merge(Moments.of(rows.nll, weight))
         self.brier = self.brier.merge(Moments.of(rows.brier, weight))
-        self.hits += float(np.count_nonzero(rows.hit)) if weight is None else _dot(weight, rows.hit)
+        self.hits += float(np.count_nonzero(rows.hit)) if weight is None else dot(weight, rows.hit)
         self.clipped += int(np.count_nonzero(rows.clipped))
         self.label_weight += np.bincount(rows.codes, weights=weight, minlength=self.n_classes)
         index = rows.fine_bin
@@ -486,7 +488,7 @@ class ScoreStats:
         self.cal_score += np.bincount(index, weights=score, minlength=FINE_BINS)
         hit = rows.score_hit if weight is None else np.where(rows.score_hit, weight, 0.0)
         self.cal_hit += np.bincount(index, weights=hit, minlength=FINE_BINS)
-        self.weight_sq += rows.n_rows if weight is None else _dot(weight, weight)
+        self.weight_sq += rows.n_rows if weight is None else dot(weight, weight)
         if self.replicates:
             if rows.keys is None:
                 raise InvalidInputError(
@@ -636,7 +638,7 @@ class ScoreStats:
         if self.weight <= 0.0:
             return result
         log_loss = self.nll.mean
-        prior = float(_entropy_nats(self.label_weight / self.label_weight.sum()))
+        prior = float(entropy_nats(self.label_weight / self.label_weight.sum()))
         loss_interval = t_interval(self.nll, self.weight_sq, confidence)
         brier_interval = t_interval(self.brier, self.weight_sq, confidence)
         count, score, hit = (
@@ -645,8 +647,8 @@ class ScoreStats:
         result.update(
             log_loss=log_loss / divisor,
             brier=self.brier.mean,
-            ece=_calibration_gap(count, score, hit, "l1"),
-            mce=_calibration_gap(count, score, hit, "max"),
+            ece=calibration_gap(count, score, hit, "l1"),
+            mce=calibration_gap(count, score, hit, "max"),
             prior_log_loss=prior / divisor,
             skill=None if prior == 0.0 else 1.0 - log_loss / prior,
             perplexity=math.exp(log_loss),
@@ -699,7 +701,9 @@ class ScoreStats:
             0.05
         """
         self._require_events()
-        return _brier_decomposition(*(_coarse(a, check_n_bins(n_bins)) for a in self._bins()))
+        return brier_decomposition_from_bins(
+            *(_coarse(a, check_n_bins(n_bins)) for a in self._bins())
+        )
 
     def log_loss_decomposition(
         self, n_bins: int = FINE_BINS, *, base: str | int = "e"
@@ -719,7 +723,7 @@ class ScoreStats:
         divisor = log_of_base(base)
         count, _, hit = (_coarse(a, check_n_bins(n_bins)) for a in self._bins())
         loss = self.nll.mean / divisor
-        refinement = _log_loss_refinement(count, hit) / divisor
+        refinement = log_loss_refinement(count, hit) / divisor
         return {"log_loss": loss, "calibration": loss - refinement, "refinement": refinement}
 
     def _bins(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:

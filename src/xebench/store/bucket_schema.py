@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..metrics.kernel import DEFAULT_EPS
+from ..metrics.blocks import DEFAULT_EPS
 from ..stats.binning import OTHER  # the cohort value of the values beyond the cap
 from ..stats.codec import SCORE_FIELDS
 

@@ -57,7 +57,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
 
-from ..metrics.kernel import _uniform_bin_index
+from ..metrics.calibration import uniform_bin_index
 from ..stats import codec
 from ..stats.codec import SCORE_COLUMNS, sparse_offsets
 from ..stats.scores import FINE_BINS, ScoreStats
@@ -336,7 +336,7 @@ class Buckets(FeatureFolding):
         keys["classes"] = arrow_column(table, "classes").take(pa.array(rows))
         group, first = group_ids(list(keys.values()))
         n_groups = first.shape[0]
-        score_bin = _uniform_bin_index(calibration_score(table), SCORE_EDGES)
+        score_bin = uniform_bin_index(calibration_score(table), SCORE_EDGES)
         hist = np.bincount(
             group * SCORE_BINS + score_bin[rows], minlength=n_groups * SCORE_BINS
         ).reshape(n_groups, SCORE_BINS)
