@@ -38,6 +38,7 @@ from scipy.special import stdtr, stdtrit  # Student t CDF and quantile, without 
 from .._validation import check_eps, check_same_length, log_of_base
 from ..errors import InvalidInputError
 from ..metrics.blocks import DEFAULT_EPS, Labels, dot
+from ..metrics.registry import METRICS
 from ..stats.scores import Moments, ScoredRows, ScoreStats, check_confidence, standard_error
 
 __all__ = [
@@ -405,10 +406,14 @@ def decide(
         )
     alpha = (1.0 - confidence) / looks
     c = comparison
-    threshold = max_degradation * c.baseline_log_loss
-    excess = c.delta - threshold
+    # The registry says which side of the delta is worse (+1: larger values); the
+    # allowance and the one-sided bound lie on that side.
+    delta = METRICS["delta"]
+    worse_side = delta.badness(1.0)
+    threshold = worse_side * max_degradation * c.baseline_log_loss
+    excess = delta.worse_by(c.delta, threshold)
     if c.delta_se > 0.0 and c.df > 0.0:
-        lower = c.delta - float(stdtrit(c.df, 1.0 - alpha)) * c.delta_se
+        lower = c.delta - worse_side * float(stdtrit(c.df, 1.0 - alpha)) * c.delta_se
         p_value = float(stdtr(c.df, -excess / c.delta_se))
     else:
         lower, p_value = c.delta, 0.0 if excess > 0 else 1.0

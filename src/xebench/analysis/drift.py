@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from .._validation import check_smoothing
 from ..errors import InvalidInputError
+from ..metrics.registry import METRICS
 from ..stats.histograms import (
     CategoricalHistogram,
     Histogram,
@@ -193,10 +194,15 @@ def rank(results: Iterable[FeatureDrift]) -> list[FeatureDrift]:
         ['c', 'd', 'a', 'b']
     """
     order = {verdict: index for index, verdict in enumerate(VERDICTS)}
+    js = METRICS["js"]
 
     def key(result: FeatureDrift) -> tuple[int, float, str]:
-        js = -math.inf if result.js is None else result.js
-        return order.get(result.verdict, len(order)), -js, result.feature
+        # Worst (most drifted) first; a feature without a JS value last.
+        return (
+            order.get(result.verdict, len(order)),
+            js.sort_key(result.js, worst_first=True),
+            result.feature,
+        )
 
     return sorted(results, key=key)
 

@@ -53,8 +53,11 @@ from .classification import (
     skill_score,
 )
 from .information import entropy, js_divergence, kl_divergence, psi
+from .registry import METRICS, Metric
 
 __all__ = [
+    "METRICS",
+    "Metric",
     "ReliabilityCurve",
     "accuracy",
     "brier_decomposition",

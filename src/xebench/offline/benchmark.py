@@ -33,6 +33,7 @@ from ..io.readers import (
     read_chunks,
     weight_array,
 )
+from ..metrics.registry import METRICS
 from ..stats.binning import MISSING, OTHER
 from ..stats.scores import ScoredRows, ScoreStats, check_confidence
 
@@ -264,8 +265,7 @@ class _Run:
 
 
 def _loss_order(row: dict[str, Any]) -> tuple[float, str]:
-    loss = row["log_loss"]
-    return (math.inf if loss is None else loss, row["name"])
+    return (METRICS["log_loss"].sort_key(row["log_loss"]), row["name"])
 
 
 def _counts(values: NDArray[np.float64]) -> list[int] | list[float]:

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..metrics.registry import METRICS
+
 __all__ = [
     "drift_headline",
     "drift_rows",
@@ -54,10 +56,11 @@ def verdict(comparison: dict[str, Any]) -> str:
         >>> verdict({"delta_ci": [0.01, 0.02]}), verdict({"delta_ci": [-0.01, 0.02]})
         ('worse', 'no significant difference')
     """
-    low, high = comparison["delta_ci"]
-    if low > 0:
+    # How far each end of the CI is on the bad side of "no difference" (the registry's direction).
+    best, worst = sorted(METRICS["delta"].worse_by(end, 0.0) for end in comparison["delta_ci"])
+    if best > 0:
         return "worse"
-    if high < 0:
+    if worst < 0:
         return "better"
     return "no significant difference"
 

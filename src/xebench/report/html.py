@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from ..metrics.registry import METRICS
 from .console import fmt, verdict
 
 __all__ = ["render_html"]
@@ -79,7 +80,9 @@ def _charts(data: dict[str, Any]) -> dict[str, Any]:
         ],
         "layout": {
             "title": {"text": f"Log loss with {data['inputs']['confidence']:.0%} CI ({units})"},
-            "xaxis": {"title": {"text": f"log loss ({units}), lower is better"}},
+            "xaxis": {
+                "title": {"text": f"log loss ({units}), {METRICS['log_loss'].direction} is better"}
+            },
             "yaxis": {"autorange": "reversed", "automargin": True},
             "height": 120 + 40 * len(models),
             "margin": {"t": 50, "b": 50},
