@@ -1,23 +1,61 @@
-"""Exceptions raised by xebench.
+"""Exceptions raised by xebench: the whole tree, in one module.
 
-The hierarchy is small on purpose; catch ``ValueError`` if you only care that
-the input was bad, or :class:`XebenchError` for anything xebench raised::
+Catch ``ValueError`` if you only care that the input was bad, or
+:class:`XebenchError` for anything xebench raised on purpose::
 
-    XebenchError                      base of everything xebench raises
-    └── InvalidInputError(ValueError) an argument broke a rule; carries
-        │                             ``argument``, ``row`` and ``value``
-        └── DataError                 a value in a file or table broke a rule;
-                                      also carries ``source`` and ``column``
+    XebenchError                        base of everything xebench raises
+    ├── InvalidInputError(ValueError)   an argument broke a rule; carries
+    │   │                               ``argument``, ``row`` and ``value``
+    │   └── DataError                   a value in a file or table broke a rule;
+    │                                   also carries ``source`` and ``column``
+    ├── IngestError(ValueError)         a row of an imported file cannot be stored
+    │                                   (``source``, ``row``, ``field``, ``column``)
+    ├── ConfigError(ValueError)         the service configuration is invalid;
+    │                                   the message names the key
+    ├── BatchError                      an HTTP body or batch refused whole
+    │                                   (``status``, one entry per bad event)
+    ├── Rejected                        a target refused a batch during an import
+    │                                   (:mod:`xebench.ingest.targets`; becomes an
+    │                                   IngestError)
+    ├── StoreError(OSError)             the event store cannot be opened or used
+    │   └── StoreLockedError            another process holds the database file
+    ├── WriterBusy                      the write queue is full (HTTP 429)
+    ├── StoreUnavailable                the store is being reopened (HTTP 503)
+    ├── ServeError                      the service cannot start as asked
+    └── ClientError                     the server refused a request for good
+                                        (``status``, ``body``)
 
-Errors carry structured fields so that the HTTP service and the CLI can report
-them as JSON (field path, row) without parsing the message.
+Each class is importable from here and from the module that raises it
+(``xebench.service.config.ConfigError`` is this ``ConfigError``). Errors carry
+structured fields so that the HTTP service and the CLI can report them as
+JSON (field path, row) without parsing the message. Private signals (a
+leading underscore) are caught inside the module that raises them and are
+not part of the tree.
+
+    >>> issubclass(StoreLockedError, StoreError) and issubclass(StoreError, OSError)
+    True
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
-__all__ = ["DataError", "InvalidInputError", "XebenchError"]
+__all__ = [
+    "BatchError",
+    "ClientError",
+    "ConfigError",
+    "DataError",
+    "IngestError",
+    "InvalidInputError",
+    "ServeError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailable",
+    "WriterBusy",
+    "XebenchError",
+]
 
 
 class XebenchError(Exception):
@@ -111,3 +149,207 @@ class DataError(InvalidInputError):
         self.argument = argument
         if source is not None:
             self.args = (f"{source}: {self.args[0]}",)
+
+
+class IngestError(XebenchError, ValueError):
+    """A row (or a batch) that cannot be imported; the message is one line.
+
+    Attributes:
+        source: the file.
+        row: 1-based data row of the bad event, or None (a whole batch failed).
+        field: JSON pointer of the bad field within the event (``/probabilities/1``).
+        column: the file column that field came from, or None.
+        message: what is wrong.
+        stored_before: first row of ``source`` that was not stored (rows
+            before it, and earlier files, are stored).
+        summary: what was imported before the error (an
+            :class:`~xebench.ingest.files.ImportSummary`), or None.
+
+    Example:
+        >>> error = IngestError("preds.csv", 17, "/probabilities", "must be in [0, 1]; got 1.3",
+        ...                     note="(nothing was stored)")
+        >>> str(error)
+        'preds.csv: row 17: /probabilities: must be in [0, 1]; got 1.3 (nothing was stored)'
+    """
+
+    def __init__(
+        self,
+        source: str,
+        row: int | None,
+        field: str | None,
+        message: str,
+        *,
+        column: str | None = None,
+        note: str = "",
+        stored_before: int = 1,
+        summary: Any = None,
+    ) -> None:
+        self.source, self.row, self.field, self.column = source, row, field, column
+        self.message, self.stored_before, self.summary = message, stored_before, summary
+        where = f"{source}: row {row}: " if row is not None else f"{source}: "
+        if field:
+            parts = field.strip("/").split("/")
+            implied = column == parts[0] or (
+                parts[0] in ("cohort", "features") and len(parts) > 1 and column == parts[1]
+            )
+            shown = "" if not column or implied else f" (column {column!r})"
+            if column and column.startswith("--"):
+                shown = f" ({column})"
+            where += f"{field}{shown}: "
+        elif column:
+            where += f"column {column!r}: "
+        super().__init__(f"{where}{message}" + (f" {note}" if note else ""))
+
+
+class ConfigError(XebenchError, ValueError):
+    """The configuration file or environment is invalid; the message names the key.
+
+    Example:
+        >>> str(ConfigError("tokens[0].scopes: unknown scope 'write'"))
+        "tokens[0].scopes: unknown scope 'write'"
+    """
+
+
+class BatchError(XebenchError):
+    """A request body or batch that cannot be accepted; nothing of it is stored.
+
+    Attributes:
+        status: the HTTP status it maps to (400 malformed, 413 too large,
+            415 wrong media type or encoding, 422 invalid events).
+        detail: one sentence for humans.
+        errors: one entry per bad event: ``{"index", "field", "message"}``,
+            ``field`` a JSON pointer into the body (``/3/probabilities/1``).
+
+    Example:
+        >>> err = BatchError(422, "1 of 2 events is invalid",
+        ...                  [{"index": 1, "field": "/1/model", "message": "required"}])
+        >>> str(err), err.status
+        ('1 of 2 events is invalid', 422)
+    """
+
+    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body of the error response.
+
+        Example:
+            >>> BatchError(413, "too large").to_dict()
+            {'detail': 'too large', 'errors': []}
+        """
+        return {"detail": self.detail, "errors": self.errors}
+
+
+class StoreError(XebenchError, OSError):
+    """The event store cannot be opened or used; the message says why.
+
+    It is also an :class:`OSError`, so code that reports unusable files (the
+    CLI) reports an unusable database the same way.
+
+    Example:
+        >>> error = StoreError("cannot open event store x.duckdb: not a DuckDB file")
+        >>> isinstance(error, OSError), str(error)
+        (True, 'cannot open event store x.duckdb: not a DuckDB file')
+    """
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the database file: DuckDB allows one writing process.
+
+    Also raised when this process already has the file open in another
+    :class:`EventStore` (DuckDB would share the database between the two,
+    each with its own fingerprint index).
+
+    Attributes:
+        path: the database file.
+        pid: the holding process, when DuckDB names it.
+        command: its command line (from ``/proc``), or the program DuckDB names.
+
+    Example:
+        >>> error = StoreLockedError("/data/x.duckdb", 4242, "xebench serve")
+        >>> error.pid, str(error)
+        (4242, 'database /data/x.duckdb is in use by another process (PID 4242: xebench serve):
+         DuckDB allows one writing process; stop that process or pass another --db')
+    """
+
+    def __init__(self, path: str | Path, pid: int | None, command: str | None = None) -> None:
+        self.path = path
+        self.pid = pid
+        self.command = command
+        if pid is not None and pid == os.getpid():
+            super().__init__(
+                f"database {path} is already open in this process (PID {pid}): close that "
+                "EventStore first (two would share the file with separate indexes)"
+            )
+            return
+        holder = "PID unknown" if pid is None else f"PID {pid}"
+        if command:
+            holder += f": {command}"
+        super().__init__(
+            f"database {path} is in use by another process ({holder}): DuckDB allows one "
+            "writing process; stop that process or pass another --db"
+        )
+
+
+class WriterBusy(XebenchError):
+    """The writer queue is full: retry after ``retry_after`` seconds (HTTP 429).
+
+    Example:
+        >>> WriterBusy(1.0).retry_after
+        1.0
+    """
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"the write queue is full; retry in {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class StoreUnavailable(XebenchError):
+    """The store failed and is being reopened: retry after ``retry_after`` seconds (HTTP 503).
+
+    Example:
+        >>> StoreUnavailable("disk full", 5.0).retry_after
+        5.0
+    """
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(f"the event store is unavailable ({reason}); retry in {retry_after:g} s")
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ServeError(XebenchError):
+    """The service cannot start as asked; the message says what to do instead.
+
+    Example:
+        >>> str(ServeError("--workers 2: one process writes the store"))
+        '--workers 2: one process writes the store'
+    """
+
+
+class ClientError(XebenchError):
+    """The server refused a request for good, or it could not be delivered in time.
+
+    Raised by :meth:`Client.send_predictions` and :meth:`Client.send_labels`
+    (the background delivery of ``log_*`` never raises; it counts and logs).
+
+    Attributes:
+        status: the HTTP status of the refusal, or of the last answer when the
+            retries ran out (429, 503...), or ``None`` when no answer came at all.
+        body: the answer's JSON (``{"detail", "errors"}`` for a 422), its text
+            when it was not JSON, or ``None``.
+
+    Example:
+        >>> err = ClientError("HTTP 422: 1 of 1 events is invalid", status=422,
+        ...                   body={"detail": "1 of 1 events is invalid", "errors": []})
+        >>> err.status, str(err)
+        (422, 'HTTP 422: 1 of 1 events is invalid')
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body

@@ -67,7 +67,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import InvalidInputError, XebenchError
+from ..errors import ClientError, InvalidInputError
 from ..ingest.events import EventKind, check_event
 from .encoding import json_value, reference_body, request_id_value, timestamp_value
 from .sender import Sender
@@ -78,31 +78,6 @@ __all__ = ["Client", "ClientError"]
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-class ClientError(XebenchError):
-    """The server refused a request for good, or it could not be delivered in time.
-
-    Raised by :meth:`Client.send_predictions` and :meth:`Client.send_labels`
-    (the background delivery of ``log_*`` never raises; it counts and logs).
-
-    Attributes:
-        status: the HTTP status of the refusal, or of the last answer when the
-            retries ran out (429, 503...), or ``None`` when no answer came at all.
-        body: the answer's JSON (``{"detail", "errors"}`` for a 422), its text
-            when it was not JSON, or ``None``.
-
-    Example:
-        >>> err = ClientError("HTTP 422: 1 of 1 events is invalid", status=422,
-        ...                   body={"detail": "1 of 1 events is invalid", "errors": []})
-        >>> err.status, str(err)
-        (422, 'HTTP 422: 1 of 1 events is invalid')
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
 
 
 class Client:
@@ -397,7 +372,7 @@ class Client:
             ...     c.send_predictions([{"request_id": "r1", "probabilities": 0.3}])
             Traceback (most recent call last):
             ...
-            xebench.client.sdk.ClientError: HTTP 422: 1 of 1 events is invalid
+            xebench.errors.ClientError: HTTP 422: 1 of 1 events is invalid
         """
         return self._send("predictions", events)
 

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import InvalidInputError
 from ..ingest.events import Limits, parse_labels, parse_predictions
 from ..store.event_store import EventBatch, EventStore, WriteOutcome
 
@@ -193,7 +194,7 @@ def generate(
     (the share of fraud among fraud predictions), ``n_predictions`` (per model).
 
     Raises:
-        ValueError: ``now`` without a time zone, ``hours`` or
+        InvalidInputError: ``now`` without a time zone, ``hours`` or
             ``rate_per_minute`` not positive.
 
     Example:
@@ -215,11 +216,15 @@ def generate(
         now = datetime.now(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     elif now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must have a time zone (e.g. datetime.now(UTC)); got a naive time")
+        raise InvalidInputError(
+            "now", "must have a time zone (e.g. datetime.now(UTC)), not a naive time", value=now
+        )
     if not hours > 0 or not math.isfinite(hours):
-        raise ValueError(f"hours must be positive; got {hours!r}")
+        raise InvalidInputError("hours", "must be positive and finite", value=hours)
     if not rate_per_minute > 0 or not math.isfinite(rate_per_minute):
-        raise ValueError(f"rate_per_minute must be positive; got {rate_per_minute!r}")
+        raise InvalidInputError(
+            "rate_per_minute", "must be positive and finite", value=rate_per_minute
+        )
     now = now.astimezone(UTC)
     rng = np.random.default_rng(seed)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -414,10 +419,12 @@ def _batches(events: Sequence[dict[str, Any]], size: int) -> list[Sequence[dict[
 def _check_conflicts(outcome: WriteOutcome, tenant: str) -> None:
     if outcome.conflicts:
         first = outcome.conflicts[0]
-        raise ValueError(
-            f"{len(outcome.conflicts)} demo events conflict with events stored for tenant "
-            f"{tenant!r} (same model and request_id, another payload; first: "
-            f"{first.model}/{first.request_id}): load into an empty store or another tenant"
+        raise InvalidInputError(
+            "tenant",
+            f"{len(outcome.conflicts)} demo events conflict with events stored for this tenant "
+            f"(same model and request_id, another payload; first: "
+            f"{first.model}/{first.request_id}): load into an empty store or another tenant",
+            value=tenant,
         )
 
 
@@ -447,10 +454,10 @@ def load(
         time (loading the same stream again stores nothing and returns zeros).
 
     Raises:
-        ValueError: ``batch_size`` below 1, or an event conflicts with a
+        InvalidInputError: ``batch_size`` below 1, or an event conflicts with a
             stored one (another stream loaded into the same tenant); the
             batches before it stay stored.
-        xebench.ingest.events.BatchError: an event is invalid (not for a stream
+        xebench.errors.BatchError: an event is invalid (not for a stream
             made by :func:`generate`).
 
     Example:
@@ -464,7 +471,7 @@ def load(
         {'predictions': 0, 'labels': 0}
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1; got {batch_size!r}")
+        raise InvalidInputError("batch_size", "must be at least 1", value=batch_size)
     limits = Limits(max_events=max(batch_size, Limits().max_events))
     clock = max(datetime.now(UTC), stream.now)
     counts = {"predictions": 0, "labels": 0}

@@ -70,7 +70,7 @@ from pydantic import (
 from pydantic_core import from_json, to_json
 
 from .._validation import ROW_SUM_TOLERANCE
-from ..errors import InvalidInputError, XebenchError
+from ..errors import BatchError, InvalidInputError
 from ..store.schema import LABEL_SCHEMA, PREDICTION_SCHEMA, fingerprint, hash64
 
 __all__ = [
@@ -125,39 +125,6 @@ class Limits:
     max_classes: int = 10_000
 
 
-class BatchError(XebenchError):
-    """A request body or batch that cannot be accepted; nothing of it is stored.
-
-    Attributes:
-        status: the HTTP status it maps to (400 malformed, 413 too large,
-            415 wrong media type or encoding, 422 invalid events).
-        detail: one sentence for humans.
-        errors: one entry per bad event: ``{"index", "field", "message"}``,
-            ``field`` a JSON pointer into the body (``/3/probabilities/1``).
-
-    Example:
-        >>> err = BatchError(422, "1 of 2 events is invalid",
-        ...                  [{"index": 1, "field": "/1/model", "message": "required"}])
-        >>> str(err), err.status
-        ('1 of 2 events is invalid', 422)
-    """
-
-    def __init__(self, status: int, detail: str, errors: list[dict[str, Any]] | None = None):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.errors = errors or []
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body of the error response.
-
-        Example:
-            >>> BatchError(413, "too large").to_dict()
-            {'detail': 'too large', 'errors': []}
-        """
-        return {"detail": self.detail, "errors": self.errors}
-
-
 # --- the event models ------------------------------------------------------------
 
 
@@ -166,19 +133,23 @@ def _scalar_feature(value: Any) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError("feature values must be finite (NaN and infinity are refused)")
+            raise InvalidInputError(
+                "feature value", "must be finite (NaN and infinity are refused)"
+            )
         return value
-    raise ValueError("feature values must be a string, a number, a boolean or null (no nesting)")
+    raise InvalidInputError(
+        "feature value", "must be a string, a number, a boolean or null (no nesting)"
+    )
 
 
 def _cohort_value(value: Any) -> str:
     if isinstance(value, str):
         if len(value) > 256 or not _PRINTABLE.match(value or " "):
-            raise ValueError("cohort values must be 0-256 printable characters")
+            raise InvalidInputError("cohort value", "must be 0-256 printable characters")
         return value
     if isinstance(value, (bool, int)):
         return label_text(value)
-    raise ValueError("cohort values must be a string, an integer or a boolean")
+    raise InvalidInputError("cohort value", "must be a string, an integer or a boolean")
 
 
 Name = Annotated[str, Field(strict=True, pattern=_NAME)]
@@ -190,7 +161,7 @@ RequestId = Annotated[str, Field(strict=True, pattern=_PRINTABLE.pattern)]
 def _label(value: Any) -> Any:
     if isinstance(value, (str, bool, int)) and value != "":
         return value
-    raise ValueError("label must be a non-empty string, an integer or a boolean")
+    raise InvalidInputError("label", "must be a non-empty string, an integer or a boolean")
 
 
 Label = Annotated[Any, AfterValidator(_label)]
@@ -264,7 +235,9 @@ class PiiPolicy:
 
     def __post_init__(self) -> None:
         if self.hash and not self.key:
-            raise ValueError("pii: hashing keys needs a secret key (pii.key_env or pii.key)")
+            raise InvalidInputError(
+                "pii", "hashing keys needs a secret key (pii.key_env or pii.key)"
+            )
 
     @property
     def active(self) -> bool:
@@ -337,7 +310,7 @@ def decode_body(
         >>> decode_body(b"{}", "text/plain")
         Traceback (most recent call last):
         ...
-        xebench.ingest.events.BatchError: unsupported content type 'text/plain':
+        xebench.errors.BatchError: unsupported content type 'text/plain':
         send application/json (an array of events) or application/x-ndjson (one event per line)
     """
     media = media_type(content_type)
@@ -714,7 +687,7 @@ def label_columns(
         ...              known_labels=lambda model: {"cat", "dog"})
         Traceback (most recent call last):
         ...
-        xebench.ingest.events.BatchError: 1 of 1 events is invalid; nothing of the batch was stored
+        xebench.errors.BatchError: 1 of 1 events is invalid; nothing of the batch was stored
     """
     events, problems = _parse(_LABELS, LabelEvent, body, ndjson, limits)
     now = now or datetime.now(UTC)

@@ -59,7 +59,7 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DataError, XebenchError
+from ..errors import DataError, IngestError, InvalidInputError
 from ..io.readers import Chunk, prefetch
 from .columns import LabelColumns, PredictionColumns
 from .events import NO_PII, Limits, PiiPolicy
@@ -142,55 +142,6 @@ class ImportSummary:
         }
 
 
-class IngestError(XebenchError, ValueError):
-    """A row (or a batch) that cannot be imported; the message is one line.
-
-    Attributes:
-        source: the file.
-        row: 1-based data row of the bad event, or None (a whole batch failed).
-        field: JSON pointer of the bad field within the event (``/probabilities/1``).
-        column: the file column that field came from, or None.
-        message: what is wrong.
-        stored_before: first row of ``source`` that was not stored (rows
-            before it, and earlier files, are stored).
-        summary: what was imported before the error.
-
-    Example:
-        >>> error = IngestError("preds.csv", 17, "/probabilities", "must be in [0, 1]; got 1.3",
-        ...                     note="(nothing was stored)")
-        >>> str(error)
-        'preds.csv: row 17: /probabilities: must be in [0, 1]; got 1.3 (nothing was stored)'
-    """
-
-    def __init__(
-        self,
-        source: str,
-        row: int | None,
-        field: str | None,
-        message: str,
-        *,
-        column: str | None = None,
-        note: str = "",
-        stored_before: int = 1,
-        summary: ImportSummary | None = None,
-    ) -> None:
-        self.source, self.row, self.field, self.column = source, row, field, column
-        self.message, self.stored_before, self.summary = message, stored_before, summary
-        where = f"{source}: row {row}: " if row is not None else f"{source}: "
-        if field:
-            parts = field.strip("/").split("/")
-            implied = column == parts[0] or (
-                parts[0] in ("cohort", "features") and len(parts) > 1 and column == parts[1]
-            )
-            shown = "" if not column or implied else f" (column {column!r})"
-            if column and column.startswith("--"):
-                shown = f" ({column})"
-            where += f"{field}{shown}: "
-        elif column:
-            where += f"column {column!r}: "
-        super().__init__(f"{where}{message}" + (f" {note}" if note else ""))
-
-
 # --- the import loop -----------------------------------------------------------------
 
 
@@ -216,7 +167,7 @@ def _run(
     on_chunk: Callable[[Chunk], None] | None,
 ) -> ImportSummary:
     if batch_rows < 1:
-        raise ValueError(f"batch_rows must be >= 1; got {batch_rows!r}")
+        raise InvalidInputError("batch_rows", "must be >= 1", value=batch_rows)
     plans = [(path, columns.plan(column_names(path), str(path))) for path in paths]
     summary = ImportSummary(kind, files=len(paths))
     for number, (path, plan) in enumerate(plans):

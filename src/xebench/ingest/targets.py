@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import XebenchError
 from .events import BatchError, Limits, PiiPolicy, parse_labels, parse_predictions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +66,7 @@ class Sent:
         )
 
 
-class Rejected(Exception):
+class Rejected(XebenchError):
     """A batch was refused: the first bad event (index within the batch) or the whole batch.
 
     ``sent``: events of the batch stored before the refusal; ``more``: other

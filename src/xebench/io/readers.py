@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from .._validation import is_missing
-from ..errors import DataError
+from ..errors import DataError, InvalidInputError
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -118,7 +118,7 @@ def read_chunks(
         [(1, ['y', 'p'], 2), (3, ['y', 'p'], 1)]
     """
     if batch_rows < 1:
-        raise ValueError(f"batch_rows must be >= 1; got {batch_rows!r}")
+        raise InvalidInputError("batch_rows", "must be >= 1", value=batch_rows)
     columns = list(dict.fromkeys(columns))
     if isinstance(data, (str, os.PathLike)):
         data = [data]
@@ -665,7 +665,7 @@ def _parse_vector(text: str) -> None:
 
     values = json.loads(text)
     if not isinstance(values, list) or not all(isinstance(v, (int, float)) for v in values):
-        raise ValueError(text)
+        raise InvalidInputError("probabilities", "must be a JSON array of numbers", value=text)
 
 
 def _first_unparsable(values: list[Any], parse: Any) -> int:

@@ -62,7 +62,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import InvalidInputError, XebenchError
+from ..errors import ConfigError, InvalidInputError
 from ..ingest.events import Limits, PiiPolicy
 from ..monitor.windows import ModelPolicy, MonitorSettings, parse_duration, parse_reference
 from ..store.buckets import MonitorConfig
@@ -84,15 +84,6 @@ __all__ = [
 #: What a token may do: send events, read metrics.
 SCOPES = frozenset({"ingest", "read"})
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ConfigError(XebenchError, ValueError):
-    """The configuration file or environment is invalid; the message names the key.
-
-    Example:
-        >>> str(ConfigError("tokens[0].scopes: unknown scope 'write'"))
-        "tokens[0].scopes: unknown scope 'write'"
-    """
 
 
 def hash_token(token: str, *, salt: bytes | None = None) -> str:

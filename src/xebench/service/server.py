@@ -5,7 +5,7 @@ Example:
     >>> check_bind("0.0.0.0", tokens=False, insecure=False)
     Traceback (most recent call last):
     ...
-    xebench.service.server.ServeError: refusing to listen on 0.0.0.0 without tokens:
+    xebench.errors.ServeError: refusing to listen on 0.0.0.0 without tokens:
     anyone who reaches the port could write and read events. Configure
     tokens (`xebench token create`, then --config or XEBENCH_TOKENS), bind 127.0.0.1,
     or pass --insecure.
@@ -19,15 +19,11 @@ import sys
 from pathlib import Path
 
 from .._version import __version__
-from ..errors import XebenchError
+from ..errors import ServeError
 from .config import ServiceConfig, default_db_path, load_config
 from .logs import configure_logging
 
 __all__ = ["ServeError", "check_bind", "check_workers", "run_server"]
-
-
-class ServeError(XebenchError):
-    """The service cannot start as asked; the message says what to do instead."""
 
 
 def check_workers(workers: int) -> None:

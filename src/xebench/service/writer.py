@@ -39,40 +39,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..errors import XebenchError
+from ..errors import StoreUnavailable, WriterBusy
 from ..store.event_store import STORE_FAILURES, EventBatch, EventStore, WriteOutcome
 from ..store.schema import LABEL_SCHEMA, PREDICTION_SCHEMA
 
 __all__ = ["StoreUnavailable", "Writer", "WriterBusy"]
 
 log = logging.getLogger("xebench.service.writer")
-
-
-class WriterBusy(XebenchError):
-    """The writer queue is full: retry after ``retry_after`` seconds (HTTP 429).
-
-    Example:
-        >>> WriterBusy(1.0).retry_after
-        1.0
-    """
-
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"the write queue is full; retry in {retry_after:g} s")
-        self.retry_after = retry_after
-
-
-class StoreUnavailable(XebenchError):
-    """The store failed and is being reopened: retry after ``retry_after`` seconds (HTTP 503).
-
-    Example:
-        >>> StoreUnavailable("disk full", 5.0).retry_after
-        5.0
-    """
-
-    def __init__(self, reason: str, retry_after: float) -> None:
-        super().__init__(f"the event store is unavailable ({reason}); retry in {retry_after:g} s")
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 @dataclass

@@ -7,66 +7,14 @@ Example:
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import duckdb
 
-from ..errors import XebenchError
+from ..errors import StoreError, StoreLockedError
 
 __all__ = ["STORE_FAILURES", "StoreError", "StoreLockedError", "locked_error"]
-
-
-class StoreError(XebenchError, OSError):
-    """The event store cannot be opened or used; the message says why.
-
-    It is also an :class:`OSError`, so code that reports unusable files (the
-    CLI) reports an unusable database the same way.
-
-    Example:
-        >>> error = StoreError("cannot open event store x.duckdb: not a DuckDB file")
-        >>> isinstance(error, OSError), str(error)
-        (True, 'cannot open event store x.duckdb: not a DuckDB file')
-    """
-
-
-class StoreLockedError(StoreError):
-    """Another process holds the database file: DuckDB allows one writing process.
-
-    Also raised when this process already has the file open in another
-    :class:`EventStore` (DuckDB would share the database between the two,
-    each with its own fingerprint index).
-
-    Attributes:
-        path: the database file.
-        pid: the holding process, when DuckDB names it.
-        command: its command line (from ``/proc``), or the program DuckDB names.
-
-    Example:
-        >>> error = StoreLockedError("/data/x.duckdb", 4242, "xebench serve")
-        >>> error.pid, str(error)
-        (4242, 'database /data/x.duckdb is in use by another process (PID 4242: xebench serve):
-         DuckDB allows one writing process; stop that process or pass another --db')
-    """
-
-    def __init__(self, path: str | Path, pid: int | None, command: str | None = None) -> None:
-        self.path = path
-        self.pid = pid
-        self.command = command
-        if pid is not None and pid == os.getpid():
-            super().__init__(
-                f"database {path} is already open in this process (PID {pid}): close that "
-                "EventStore first (two would share the file with separate indexes)"
-            )
-            return
-        holder = "PID unknown" if pid is None else f"PID {pid}"
-        if command:
-            holder += f": {command}"
-        super().__init__(
-            f"database {path} is in use by another process ({holder}): DuckDB allows one "
-            "writing process; stop that process or pass another --db"
-        )
 
 
 #: Errors meaning the store itself failed (disk, file, memory), not one bad

@@ -124,7 +124,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         >>> migrate(con, "new.duckdb")
         Traceback (most recent call last):
         ...
-        xebench.store.errors.StoreError: event store new.duckdb has schema version 99, newer \
+        xebench.errors.StoreError: event store new.duckdb has schema version 99, newer \
 than this xebench knows (4); upgrade xebench
     """
     with transaction(con):
