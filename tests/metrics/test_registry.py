@@ -16,7 +16,7 @@ from xebench.metrics.registry import METRICS, Metric, better, metric, sort_key, 
 def _result_fields() -> set[str]:
     """Every field of the statistics, benchmark, drift and monitoring results."""
     from xebench.demo.stream import generate, load
-    from xebench.monitor.windows import Monitor
+    from xebench.monitor.windows import Monitor, Scope
     from xebench.store import EventStore
 
     y, p, q = [1, 0, 1, 0, 1], [0.9, 0.2, 0.6, 0.5, 0.7], [0.8, 0.3, 0.5, 0.5, 0.4]
@@ -28,7 +28,8 @@ def _result_fields() -> set[str]:
         stream = generate(hours=1, rate_per_minute=5)
         load(store, stream)
         store.update_buckets()
-        fields |= set(Monitor(store).window("default", "fraud", window="1h", now=stream.now))
+        window = Monitor(store).window(Scope("default", "fraud", window="1h", now=stream.now))
+        fields |= set(window.to_dict())
     return fields
 
 
