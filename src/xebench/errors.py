@@ -22,6 +22,8 @@ Catch ``ValueError`` if you only care that the input was bad, or
     ├── WriterBusy                      the write queue is full (HTTP 429)
     ├── StoreUnavailable                the store is being reopened (HTTP 503)
     ├── ServeError                      the service cannot start as asked
+    ├── Fail                            a usage error of the ``xebench`` command
+    │                                   (:mod:`xebench.cli.app`; exit code 2)
     └── ClientError                     the server refused a request for good
                                         (``status``, ``body``)
 

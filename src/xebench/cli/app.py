@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from .._version import __version__
+from ..errors import XebenchError
 
 __all__ = [
     "EXIT_USAGE",
@@ -55,7 +56,7 @@ PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 EXIT_USAGE = 2
 
 
-class Fail(Exception):
+class Fail(XebenchError):
     """A usage or input error: printed on one line, exit code 2.
 
     Example:
