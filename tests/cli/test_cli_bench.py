@@ -374,6 +374,21 @@ def test_usage_errors(files, capsys) -> None:
     assert code == 2 and "--label" in err
 
 
+@pytest.mark.parametrize(
+    ("command", "metavar"),
+    [(["bench"], "DATA"), (["gate"], "DATA"), (["ingest", "predictions"], "FILE"),
+     (["ingest", "labels"], "FILE")],
+)  # fmt: skip
+def test_help_names_the_file_arguments(command, metavar, capsys) -> None:
+    """The files are DATA... / FILE... in the usage line and the arguments, not a type."""
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"[OPTIONS] {metavar}...\n" in out
+    [arguments] = [line for line in out.splitlines() if line.startswith(f"  {metavar}")]
+    assert arguments.split()[0] == f"{metavar}..."
+    assert "<list[" not in arguments and "{" not in out.splitlines()[0]
+
+
 def test_console_script_exit_codes_for_real(files, tmp_path) -> None:
     """The installed entry point, in a subprocess: exit codes and clean stderr."""
     exe = [sys.executable, "-m", "xebench"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from .._version import __version__
 from ..errors import XebenchError
@@ -26,6 +27,7 @@ __all__ = [
     "EXIT_USAGE",
     "PROGRESS_MIN_BYTES",
     "Classes",
+    "Command",
     "Confidence",
     "Data",
     "Eps",
@@ -40,6 +42,48 @@ __all__ = [
     "parse_classes",
     "write_text",
 ]
+
+
+class _Many(TyperArgument):
+    """An argument of one or more values, shown as its metavar: ``DATA...``.
+
+    Typer would print ``{data}...`` in the usage line and ``data...
+    <list[Path]>`` among the arguments.
+    """
+
+    def _usage_display_name(self) -> str:
+        return f"{self.metavar or (self.name or '').upper()}..."
+
+    def _rich_display_name(self) -> str:
+        return self._usage_display_name()
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+class Command(TyperCommand):
+    """A typer command whose list arguments show as ``DATA...`` / ``FILE...`` in ``--help``.
+
+    Example:
+        >>> from typer.testing import CliRunner
+        >>> demo = typer.Typer(add_completion=False, rich_markup_mode=None)
+        >>> @demo.command(cls=Command)
+        ... def count(data: Data) -> None:
+        ...     typer.echo(len(data))
+        >>> print(CliRunner().invoke(demo, ["--help"]).output)  # doctest: +ELLIPSIS
+        Usage: count [OPTIONS] DATA...
+        <BLANKLINE>
+        Arguments:
+          DATA...  CSV, Parquet or JSON Lines files (by suffix).  [required]
+        ...
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument and param.nargs == -1:
+                param.__class__ = _Many  # the same argument, shown by its metavar
+
 
 app = typer.Typer(
     name="xebench",
@@ -83,7 +127,10 @@ def _root(
 
 # --- shared options ------------------------------------------------------------
 
-Data = Annotated[list[Path], typer.Argument(help="CSV, Parquet or JSON Lines files (by suffix).")]
+Data = Annotated[
+    list[Path],
+    typer.Argument(metavar="DATA", help="CSV, Parquet or JSON Lines files (by suffix)."),
+]
 Label = Annotated[str, typer.Option("--label", help="Column of observed labels.")]
 Weight = Annotated[str | None, typer.Option("--weight", help="Column of row weights.")]
 Classes = Annotated[

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import Fail, one_line, parse_classes
+from .app import Command, Fail, one_line, parse_classes
 
 __all__ = ["ingest_app", "ingest_labels", "ingest_predictions"]
 
@@ -198,7 +198,7 @@ def _ingest(
     typer.echo(summary.line(where))
 
 
-@ingest_app.command("predictions")
+@ingest_app.command("predictions", cls=Command)
 def ingest_predictions(
     files: IngestFiles,
     request_id: IngestRequestId = "request_id",
@@ -263,7 +263,7 @@ def ingest_predictions(
     )  # fmt: skip
 
 
-@ingest_app.command("labels")
+@ingest_app.command("labels", cls=Command)
 def ingest_labels(
     files: IngestFiles,
     request_id: IngestRequestId = "request_id",

@@ -26,7 +26,7 @@ import typer
 
 from ..errors import XebenchError
 from . import bench, demo, drift, ingest, monitor, serve, tokens
-from .app import EXIT_USAGE, Fail, app, one_line
+from .app import EXIT_USAGE, Command, Fail, app, one_line
 
 __all__ = ["app", "main"]
 
@@ -40,7 +40,7 @@ for command in (
     demo.demo,
     drift.drift,
 ):
-    app.command()(command)
+    app.command(cls=Command)(command)
 app.add_typer(tokens.token_app, name="token")
 app.add_typer(ingest.ingest_app, name="ingest")
 
