@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._version import __version__
 from .analysis.compare import (
     Comparison,
     Decision,
@@ -46,6 +45,7 @@ from .stats.histograms import CategoricalHistogram, NumericHistogram, histogram_
 from .stats.scores import ScoreStats
 
 _LAZY = {
+    "__version__": "_version",  # package metadata: importlib.metadata costs 0.05-0.1 s
     "benchmark": "offline.benchmark",
     "BenchmarkResult": "offline.benchmark",
     "Client": "client.sdk",
@@ -55,7 +55,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    """Import the benchmark, the client and the store (and their dependencies) on first use."""
+    """Import the version, benchmark, client and store (and their dependencies) on first use."""
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)

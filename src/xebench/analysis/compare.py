@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from numpy.typing import ArrayLike
-from scipy.special import stdtr, stdtrit  # Student t CDF and quantile, without scipy.stats
 
 from .._validation import check_eps, check_same_length, log_of_base
 from ..errors import InvalidInputError
@@ -111,6 +110,8 @@ def _build(
 ) -> Comparison:
     delta = candidate - baseline
     if se > 0.0 and df > 0.0:
+        from scipy.special import stdtr, stdtrit  # here: `import xebench` stays fast
+
         half = float(stdtrit(df, 0.5 + confidence / 2.0)) * se
         p_value = float(2.0 * stdtr(df, -abs(delta) / se))
     else:  # no variation in the difference: the observed delta is the delta
@@ -413,6 +414,8 @@ def decide(
     threshold = worse_side * max_degradation * c.baseline_log_loss
     excess = delta.worse_by(c.delta, threshold)
     if c.delta_se > 0.0 and c.df > 0.0:
+        from scipy.special import stdtr, stdtrit  # here: `import xebench` stays fast
+
         lower = c.delta - worse_side * float(stdtrit(c.df, 1.0 - alpha)) * c.delta_se
         p_value = float(stdtr(c.df, -excess / c.delta_se))
     else:
