@@ -154,7 +154,7 @@ def _as_float_array(values: ArrayLike, argument: str) -> NDArray[np.floating]:
                 float(item)
             except (TypeError, ValueError):
                 row = position // (array.shape[1] if array.ndim == 2 else 1)
-                raise InvalidInputError(argument, "must be numbers", row=row, value=item) from None
+                raise InvalidInputError(argument, "must be numbers", index=row, value=item) from None
         raise InvalidInputError(argument, "must be numbers", value=str(array.dtype)) from None
 
 
@@ -179,7 +179,7 @@ def check_probabilities(
         >>> check_probabilities([0.3, 1.2])
         Traceback (most recent call last):
         ...
-        xebench.errors.InvalidInputError: y_prob: probabilities must be in [0, 1]; row 1 is 1.2
+        xebench.errors.InvalidInputError: y_prob: probabilities must be in [0, 1]; row 2 is 1.2
     """
     prob = _as_float_array(y_prob, argument)
     if prob.ndim not in (1, 2):
@@ -252,7 +252,7 @@ def _raise_first_bad_probability(prob: NDArray[np.floating], argument: str) -> N
         else "probabilities must be in [0, 1]"
     )
     where = None if column is None else f"column {column}"
-    raise InvalidInputError(argument, rule, row=row, value=value, where=where)
+    raise InvalidInputError(argument, rule, index=row, value=value, where=where)
 
 
 def _check_row_sums(
@@ -263,7 +263,7 @@ def _check_row_sums(
         if not sums.min() > 0.0:
             row = _first_true(~(sums > 0.0))
             raise InvalidInputError(
-                argument, "a row summing to 0 cannot be renormalized", row=row, value=sums[row]
+                argument, "a row summing to 0 cannot be renormalized", index=row, value=sums[row]
             )
         return prob / sums[:, np.newaxis]
     off = ~(np.abs(sums - 1.0) <= tolerance)  # a NaN sum is off too
@@ -272,7 +272,7 @@ def _check_row_sums(
         raise InvalidInputError(
             argument,
             f"rows must sum to 1 within {tolerance:g} (pass renormalize=True to rescale them)",
-            row=row,
+            index=row,
             value=sums[row],
             where="sum",
         )
@@ -298,7 +298,7 @@ def check_1d(values: ArrayLike, argument: str) -> NDArray[Any]:
             raise InvalidInputError(
                 argument,
                 "labels must be of one type (strings mixed with numbers)",
-                row=row,
+                index=row,
                 value=flat[row],
             )
     if array.ndim == 2 and array.shape[1] == 1:
@@ -335,7 +335,7 @@ def check_sample_weight(sample_weight: ArrayLike | None, n_rows: int) -> NDArray
         >>> check_sample_weight([1, -2], 2)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        xebench.errors.InvalidInputError: sample_weight: weights must be ...; row 1 is -2.0
+        xebench.errors.InvalidInputError: sample_weight: weights must be ...; row 2 is -2.0
     """
     if sample_weight is None:
         return None
@@ -348,7 +348,7 @@ def check_sample_weight(sample_weight: ArrayLike | None, n_rows: int) -> NDArray
     if not weight.min() >= 0.0 or not np.isfinite(weight.max()):
         row = _first_true(~((weight >= 0.0) & np.isfinite(weight)))
         raise InvalidInputError(
-            "sample_weight", "weights must be finite and >= 0", row=row, value=weight[row]
+            "sample_weight", "weights must be finite and >= 0", index=row, value=weight[row]
         )
     if not weight.sum() > 0.0:
         raise InvalidInputError("sample_weight", "weights sum to 0; at least one must be > 0")
@@ -400,7 +400,7 @@ def encode_labels(
         >>> encode_labels(["b", "c"], ["a", "b"], 2)
         Traceback (most recent call last):
         ...
-        xebench.errors.InvalidInputError: y_true: labels must be one of ['a', 'b']; row 1 is 'c'
+        xebench.errors.InvalidInputError: y_true: labels must be one of ['a', 'b']; row 2 is 'c'
     """
     y = check_1d(y_true, argument)
     if labels is None:
@@ -431,7 +431,7 @@ def encode_labels(
     if lookup.min() < 0:
         row = _first_true(codes < 0)
         raise InvalidInputError(
-            argument, f"labels must be one of {classes.tolist()}", row=row, value=y[row]
+            argument, f"labels must be one of {classes.tolist()}", index=row, value=y[row]
         )
     return codes, classes
 
@@ -443,7 +443,7 @@ def _check_labels(labels: Sequence[Hashable] | ArrayLike, n_classes: int | None)
     seen: dict[Any, int] = {}
     for index, label in enumerate(classes.tolist()):
         if label in seen:
-            raise InvalidInputError("labels", "labels must be unique", row=index, value=label)
+            raise InvalidInputError("labels", "labels must be unique", index=index, value=label)
         seen[label] = index
     if n_classes is not None and classes.shape[0] != n_classes:
         raise InvalidInputError(
@@ -487,7 +487,7 @@ def check_distribution(p: ArrayLike, argument: str) -> NDArray[np.float64]:
         raise InvalidInputError(
             argument,
             "counts or probabilities must be finite and >= 0",
-            row=row,
+            index=row,
             value=dist[row, column],
             where=f"column {column}",
         )
@@ -495,7 +495,7 @@ def check_distribution(p: ArrayLike, argument: str) -> NDArray[np.float64]:
     if not totals.min() > 0.0:
         row = _first_true(~(totals.reshape(-1) > 0.0))
         raise InvalidInputError(
-            argument, "a distribution must have a positive total", row=row, value=0.0
+            argument, "a distribution must have a positive total", index=row, value=0.0
         )
     return dist / totals
 

@@ -34,6 +34,14 @@ JSON (field path, row) without parsing the message. Private signals (a
 leading underscore) are caught inside the module that raises them and are
 not part of the tree.
 
+Rows are counted from 1, in Python and on the command line alike: row 1 is
+the first element of an array argument (``y_prob[0]``) or the first data row
+of a file or table (its header is not counted), and ``err.row`` holds the
+number the message shows. Validators locate offenders by 0-based position and
+pass it as ``index=``; the error turns it into the row number. Columns and
+bins of a distribution keep their 0-based position (``column 0`` is the
+first class, as in ``y_prob[:, 0]``).
+
     >>> issubclass(StoreLockedError, StoreError) and issubclass(StoreError, OSError)
     True
 """
@@ -78,8 +86,12 @@ class InvalidInputError(XebenchError, ValueError):
     Attributes:
         argument: name of the offending argument, e.g. ``"y_prob"``.
         rule: the broken precondition, in words.
-        row: index of the first offending row (or bin), or ``None``.
+        row: number of the first offending row, counted from 1 (or a bin's
+            0-based position), or ``None``.
         value: the offending value, or ``None``.
+
+    Pass ``index=`` (the 0-based position of the offender in the argument)
+    or ``row=`` (a row number already counted from 1), not both.
 
     Example:
         >>> err = InvalidInputError("y_prob", "values must be in [0, 1]", row=3, value=1.3)
@@ -87,6 +99,8 @@ class InvalidInputError(XebenchError, ValueError):
         'y_prob: values must be in [0, 1]; row 3 is 1.3'
         >>> isinstance(err, ValueError), err.row
         (True, 3)
+        >>> InvalidInputError("y_prob", "must be finite", index=0, value=float("nan")).row
+        1
     """
 
     def __init__(
@@ -98,7 +112,10 @@ class InvalidInputError(XebenchError, ValueError):
         value: Any = None,
         where: str | None = None,
         row_name: str = "row",
+        index: int | None = None,
     ) -> None:
+        if index is not None:
+            row = index + 1
         if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
             value = value.item()  # NumPy scalar -> Python scalar, for a readable repr
         self.argument = argument

@@ -63,15 +63,15 @@ def case(
 
 BAD_INPUT = [
     # --- y_prob values ------------------------------------------------------------
-    case(xb.log_loss, (Y2, [0.2, NAN, 0.6]), {}, "y_prob", ("finite", "row 1", "nan"), "nan-1d"),
-    case(xb.log_loss, (Y2, [0.2, 0.7, INF]), {}, "y_prob", ("finite", "row 2", "inf"), "inf-1d"),
-    case(xb.log_loss, (Y2, [-INF, 0.7, 0.6]), {}, "y_prob", ("row 0", "-inf"), "neg-inf-1d"),
+    case(xb.log_loss, (Y2, [0.2, NAN, 0.6]), {}, "y_prob", ("finite", "row 2", "nan"), "nan-1d"),
+    case(xb.log_loss, (Y2, [0.2, 0.7, INF]), {}, "y_prob", ("finite", "row 3", "inf"), "inf-1d"),
+    case(xb.log_loss, (Y2, [-INF, 0.7, 0.6]), {}, "y_prob", ("row 1", "-inf"), "neg-inf-1d"),
     case(
         xb.log_loss,
         (Y2, [[0.8, 0.2], [0.3, 0.7], [NAN, 0.6]]),
         {},
         "y_prob",
-        ("finite", "row 2", "column 0", "nan"),
+        ("finite", "row 3", "column 0", "nan"),
         "nan-2d",
     ),
     case(
@@ -79,17 +79,17 @@ BAD_INPUT = [
         (Y3, [[0.5, 0.25, 0.25], [0.2, INF, 0.5], [0.1, 0.1, 0.8]]),
         {},
         "y_prob",
-        ("row 1", "column 1", "inf"),
+        ("row 2", "column 1", "inf"),
         "inf-2d",
     ),
-    case(xb.log_loss, (Y2, [0.2, -0.1, 0.6]), {}, "y_prob", ("[0, 1]", "row 1", "-0.1"), "neg"),
-    case(xb.log_loss, (Y2, [0.2, 0.7, 1.3]), {}, "y_prob", ("[0, 1]", "row 2", "1.3"), "gt1"),
+    case(xb.log_loss, (Y2, [0.2, -0.1, 0.6]), {}, "y_prob", ("[0, 1]", "row 2", "-0.1"), "neg"),
+    case(xb.log_loss, (Y2, [0.2, 0.7, 1.3]), {}, "y_prob", ("[0, 1]", "row 3", "1.3"), "gt1"),
     case(
         xb.accuracy,
         (Y3, [[0.5, 0.25, 0.25], [0.2, 1.3, -0.5], [0.1, 0.1, 0.8]]),
         {},
         "y_prob",
-        ("row 1", "column 1", "1.3"),
+        ("row 2", "column 1", "1.3"),
         "gt1-2d",
     ),
     case(
@@ -97,7 +97,7 @@ BAD_INPUT = [
         (Y2, [[0.8, 0.2], [0.25, 0.5], [0.4, 0.6]]),
         {},
         "y_prob",
-        ("sum to 1", "row 1", "sum", "0.75", "renormalize=True"),
+        ("sum to 1", "row 2", "sum", "0.75", "renormalize=True"),
         "row-sum",
     ),
     case(
@@ -105,7 +105,7 @@ BAD_INPUT = [
         (Y3, [[0.5, 0.25, 0.25], [0.2, 0.3, 0.5], [0.5, 0.5, 0.5]]),
         {},
         "y_prob",
-        ("sum to 1", "row 2", "1.5"),
+        ("sum to 1", "row 3", "1.5"),
         "row-sum-over",
     ),
     case(
@@ -113,12 +113,12 @@ BAD_INPUT = [
         (Y2, [[0.8, 0.2], [0.0, 0.0], [0.4, 0.6]]),
         {"renormalize": True},
         "y_prob",
-        ("renormalized", "row 1"),
+        ("renormalized", "row 2"),
         "renormalize-zero-row",
     ),
-    case(xb.log_loss, ([0, 1], [0.5, "abc"]), {}, "y_prob", ("numbers", "row 1", "'abc'"), "str"),
+    case(xb.log_loss, ([0, 1], [0.5, "abc"]), {}, "y_prob", ("numbers", "row 2", "'abc'"), "str"),
     # NumPy reads None as NaN: reported as a non-finite probability.
-    case(xb.log_loss, ([0, 1], [0.5, None]), {}, "y_prob", ("finite", "row 1"), "none"),
+    case(xb.log_loss, ([0, 1], [0.5, None]), {}, "y_prob", ("finite", "row 2"), "none"),
     case(
         xb.log_loss,
         ([0, 1], [[0.5, 0.5], [1.0]]),
@@ -145,7 +145,7 @@ BAD_INPUT = [
         (["a", "z", "b"], [[0.5, 0.5]] * 3),
         {"labels": ["a", "b"]},
         "y_true",
-        ("one of ['a', 'b']", "row 1", "'z'"),
+        ("one of ['a', 'b']", "row 2", "'z'"),
         "label-not-in-labels",
     ),
     case(
@@ -153,7 +153,7 @@ BAD_INPUT = [
         ([2, 0, 7],),
         {"labels": [0, 1, 2]},
         "y_true",
-        ("row 2", "7"),
+        ("row 3", "7"),
         "prior-label-not-in-labels",
     ),
     case(
@@ -185,7 +185,7 @@ BAD_INPUT = [
         (["a", "b"], [0.3, 0.6]),
         {"labels": ["a", "b", "a"]},
         "labels",
-        ("unique", "row 2", "'a'"),
+        ("unique", "row 3", "'a'"),
         "duplicate-labels",
     ),
     case(xb.log_loss, (Y2, P1), {"labels": []}, "labels", ("non-empty",), "empty-labels"),
@@ -222,7 +222,7 @@ BAD_INPUT = [
         (Y2, P1),
         {"sample_weight": [1.0, -2.0, 1.0]},
         "sample_weight",
-        (">= 0", "row 1", "-2.0"),
+        (">= 0", "row 2", "-2.0"),
         "weight-negative",
     ),
     case(
@@ -230,7 +230,7 @@ BAD_INPUT = [
         (Y2, P1),
         {"sample_weight": [1.0, 1.0, NAN]},
         "sample_weight",
-        ("finite", "row 2", "nan"),
+        ("finite", "row 3", "nan"),
         "weight-nan",
     ),
     case(
@@ -238,7 +238,7 @@ BAD_INPUT = [
         (Y2, P1),
         {"sample_weight": [INF, 1.0, 1.0]},
         "sample_weight",
-        ("finite", "row 0", "inf"),
+        ("finite", "row 1", "inf"),
         "weight-inf",
     ),
     case(
@@ -270,7 +270,7 @@ BAD_INPUT = [
         (Y2, P1),
         {"sample_weight": [1.0, "x", 1.0]},
         "sample_weight",
-        ("numbers", "row 1", "'x'"),
+        ("numbers", "row 2", "'x'"),
         "weight-str",
     ),
     # --- scalar parameters ------------------------------------------------------------
@@ -328,7 +328,7 @@ BAD_INPUT = [
         ([[0.5, 0.5], [0.2, 0.8]], [[0.5, 0.5], [1.0, 0.0]]),
         {"smoothing": 0},
         "q",
-        ("row 1", "bin 1"),
+        ("row 2", "bin 1"),
         "kl-unsupported-2d",
     ),
     case(
@@ -364,7 +364,7 @@ BAD_INPUT = [
         ([[1, 1], [2, -3]],),
         {},
         "p",
-        ("row 1", "column 1", "-3.0"),
+        ("row 2", "column 1", "-3.0"),
         "entropy-negative-2d",
     ),
     case(xb.entropy, ([1, NAN],), {}, "p", ("finite", "bin 1", "nan"), "entropy-nan"),
@@ -379,14 +379,14 @@ BAD_INPUT = [
     case(xb.js_divergence, ([-1, 1], [1, 1]), {}, "p", ("bin 0",), "js-neg-p"),
     case(xb.psi, ([3, -1], [1, 1]), {}, "expected", ("bin 1", "-1.0"), "psi-neg-expected"),
     case(xb.psi, ([3, 1], [1, -7]), {}, "actual", ("bin 1", "-7.0"), "psi-neg-actual"),
-    case(xb.kl_divergence, ([[1, 1], [0, 0]], [[1, 1], [1, 1]]), {}, "p", ("row 1",), "kl-0"),
+    case(xb.kl_divergence, ([[1, 1], [0, 0]], [[1, 1], [1, 1]]), {}, "p", ("row 2",), "kl-0"),
     # --- soft labels --------------------------------------------------------------------
     case(
         xb.cross_entropy,
         ([[0.5, 0.4]], [[0.5, 0.5]]),
         {},
         "p_true",
-        ("sum to 1", "row 0", "0.9"),
+        ("sum to 1", "row 1", "0.9"),
         "ce-p-true-sum",
     ),
     case(
@@ -394,7 +394,7 @@ BAD_INPUT = [
         ([[0.5, 0.5]], [[0.5, NAN]]),
         {},
         "q_pred",
-        ("finite", "row 0", "column 1"),
+        ("finite", "row 1", "column 1"),
         "ce-q-nan",
     ),
     case(
@@ -402,7 +402,7 @@ BAD_INPUT = [
         ([[0.5, 0.5], [1, 0]], [[0.5, 0.5], [0.5, 0.5]]),
         {"sample_weight": [1.0, -1.0]},
         "sample_weight",
-        ("row 1",),
+        ("row 2",),
         "ce-weight",
     ),
 ]
@@ -461,9 +461,9 @@ def test_non_finite_probability_fields(
         func(y_true, y_prob)
     err = info.value
     assert err.argument == "y_prob"
-    assert err.row == row
+    assert err.row == row + 1  # rows count from 1: y_prob[row] is row row + 1
     assert is_bad(err.value)
-    assert f"row {row}" in str(err)
+    assert f"row {row + 1}" in str(err)
 
 
 @pytest.mark.parametrize("func", PREDICTION_METRICS, ids=lambda f: f.__name__)
@@ -475,8 +475,8 @@ def test_out_of_range_probability_fields(func: Callable[..., Any], bad: float, r
     with pytest.raises(xb.InvalidInputError) as info:
         func([0, 1, 1, 0], y_prob)
     err = info.value
-    assert (err.argument, err.row, err.value) == ("y_prob", row, bad)
-    assert f"row {row} is {bad!r}" in str(err)
+    assert (err.argument, err.row, err.value) == ("y_prob", row + 1, bad)
+    assert f"row {row + 1} is {bad!r}" in str(err)
 
 
 def test_first_offender_is_reported_across_chunks() -> None:
@@ -485,40 +485,40 @@ def test_first_offender_is_reported_across_chunks() -> None:
     y_prob[[170_001, 250_000]] = [1.5, NAN]
     with pytest.raises(xb.InvalidInputError) as info:
         xb.log_loss(np.zeros(n, dtype=int), y_prob)
-    assert (info.value.row, info.value.value) == (170_001, 1.5)
+    assert (info.value.row, info.value.value) == (170_002, 1.5)
 
     rows = np.full((n, 3), 1 / 3)
     rows[150_000, 1], rows[260_000, 2] = 1.5, -0.5
     with pytest.raises(xb.InvalidInputError) as info:
         xb.log_loss(np.zeros(n, dtype=int), rows)
-    assert (info.value.row, info.value.value) == (150_000, 1.5)
+    assert (info.value.row, info.value.value) == (150_001, 1.5)
     assert "column 1" in str(info.value)
 
     rows = np.full((n, 3), 1 / 3)
     rows[[123_456, 200_000], 0] = 0.5  # the sum of those rows is 1 1/6
     with pytest.raises(xb.InvalidInputError) as info:
         xb.log_loss(np.zeros(n, dtype=int), rows)
-    assert info.value.row == 123_456
+    assert info.value.row == 123_457
     assert info.value.value == pytest.approx(0.5 + 2 / 3)
 
 
 def test_label_error_fields() -> None:
     with pytest.raises(xb.InvalidInputError) as info:
         xb.brier_score(["cat", "dog", "emu", "yak"], [[0.5, 0.5]] * 4, labels=["cat", "dog"])
-    assert (info.value.argument, info.value.row, info.value.value) == ("y_true", 2, "emu")
+    assert (info.value.argument, info.value.row, info.value.value) == ("y_true", 3, "emu")
 
 
 def test_weight_error_fields() -> None:
     with pytest.raises(xb.InvalidInputError) as info:
         xb.log_loss(Y2, P1, sample_weight=[1.0, 2.0, -0.5])
-    assert (info.value.argument, info.value.row, info.value.value) == ("sample_weight", 2, -0.5)
+    assert (info.value.argument, info.value.row, info.value.value) == ("sample_weight", 3, -0.5)
 
 
 def test_row_sum_error_fields() -> None:
     with pytest.raises(xb.InvalidInputError) as info:
         xb.log_loss(Y3, [[0.5, 0.25, 0.25], [0.2, 0.3, 0.5], [0.25, 0.25, 0.25]])
     err = info.value
-    assert (err.argument, err.row, err.value) == ("y_prob", 2, 0.75)
+    assert (err.argument, err.row, err.value) == ("y_prob", 3, 0.75)
 
 
 def test_row_sum_tolerance_is_1e_6() -> None:
@@ -527,7 +527,7 @@ def test_row_sum_tolerance_is_1e_6() -> None:
     outside = [[0.5 + 2e-6, 0.5], [0.3, 0.7]]
     with pytest.raises(xb.InvalidInputError) as info:
         xb.log_loss([0, 1], outside)
-    assert info.value.row == 0
+    assert info.value.row == 1
 
 
 # --- renormalize -------------------------------------------------------------------
@@ -669,4 +669,4 @@ def test_numpy_scalar_values_are_reported_as_python_scalars() -> None:
     with pytest.raises(xb.InvalidInputError) as info:
         xb.log_loss(Y2, np.array([0.2, 1.5, 0.6]))
     assert type(info.value.value) is float
-    assert "row 1 is 1.5" in str(info.value)
+    assert "row 2 is 1.5" in str(info.value)

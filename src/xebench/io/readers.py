@@ -21,6 +21,7 @@ chunk into the NumPy arrays the kernel takes, with located errors.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import queue
 import re
@@ -536,9 +537,13 @@ def _first_null(array: pa.Array) -> int | None:
 def _raise_on_null(array: pa.Array, name: str, what: str, source: str, first_row: int) -> None:
     index = _first_null(array)
     if index is not None:
+        # Readers turn NaN into null (pyarrow's CSV parser, pandas' NaN): in a column
+        # of numbers the missing value is shown as the nan a NumPy user would see.
+        numeric = pa.types.is_floating(array.type) or pa.types.is_integer(array.type)
+        value = math.nan if numeric else None
         raise DataError(
             name, f"{what} is missing (empty, null or NaN)", row=first_row + index,
-            value=None, source=source, column=name,
+            value=value, source=source, column=name,
         )  # fmt: skip
 
 
@@ -567,7 +572,7 @@ def probability_array(
         ... # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        xebench.errors.DataError: f.csv: column 'p': probability is missing ...; row 11 is None
+        xebench.errors.DataError: f.csv: column 'p': probability is missing ...; row 11 is nan
     """
     array = _combined(column)
     where = {"source": source, "column": name}

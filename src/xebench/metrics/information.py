@@ -50,7 +50,7 @@ def _require_support(
         raise InvalidInputError(
             q_name,
             f"is 0 where {p_name} is not, so {metric} is infinite; use smoothing > 0",
-            row=int(flat[0]),
+            **({"index": int(flat[0])} if flat.shape[0] == 2 else {"row": int(flat[0])}),
             value=0.0,
             where=where,
             row_name="row" if flat.shape[0] == 2 else "bin",

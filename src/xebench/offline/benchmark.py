@@ -358,7 +358,7 @@ class _located:
     def __exit__(self, kind: type | None, error: BaseException | None, _: object) -> bool:
         if isinstance(error, InvalidInputError) and not isinstance(error, DataError):
             column = self.columns.get(error.argument) or error.argument
-            row = None if error.row is None else self.chunk.first_row + error.row
+            row = None if error.row is None else self.chunk.first_row + error.row - 1
             raise DataError(
                 column,
                 error.rule,

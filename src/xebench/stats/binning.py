@@ -72,7 +72,7 @@ def as_numbers(values: ArrayLike, argument: str = "values") -> NDArray[np.float6
         try:
             out[row] = np.nan if is_missing(item) else float(item)
         except (TypeError, ValueError):
-            raise InvalidInputError(argument, "must be numbers", row=row, value=item) from None
+            raise InvalidInputError(argument, "must be numbers", index=row, value=item) from None
     return out
 
 

@@ -157,19 +157,19 @@ row 0 is 'events'
     """
     if not isinstance(batch, EventBatch) or not isinstance(batch.table, pa.Table):
         raise InvalidInputError(
-            "batches", "must be EventBatch(kind, pyarrow.Table)", row=number, value=batch
+            "batches", "must be EventBatch(kind, pyarrow.Table)", index=number, value=batch
         )
     schema = SCHEMAS.get(batch.kind)
     if schema is None:
         raise InvalidInputError(
-            "batches", "kind must be 'predictions' or 'labels'", row=number, value=batch.kind
+            "batches", "kind must be 'predictions' or 'labels'", index=number, value=batch.kind
         )
     got = [(f.name, f.type) for f in batch.table.schema]
     if got != [(f.name, f.type) for f in schema]:
         raise InvalidInputError(
             "batches",
             f"a {batch.kind} table must have the columns and types of xebench.store.schema",
-            row=number,
+            index=number,
             value=", ".join(f"{name}: {kind}" for name, kind in got),
         )
 
