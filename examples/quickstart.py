@@ -66,7 +66,7 @@ def main() -> None:
     current = np.array([350, 300, 200, 150])  # ... and today
     print("\ndrift of a feature between two histograms:")
     print(f"  KL(current || reference) = {xb.kl_divergence(current, reference):.4f} nats")
-    print(f"  JS                       = {xb.js_divergence(current, reference, base=2):.4f} bits")
+    print(f"  JS                       = {xb.js_divergence(current, reference):.4f} nats")
     print(f"  PSI                      = {xb.psi(reference, current):.4f}")
 
 

@@ -140,6 +140,8 @@ def create_app(
             "metrics, drift and canary/shadow comparison."
         ),
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN: the spec is at /openapi.json
+        redoc_url=None,
     )
     app.state.xebench = ServiceState(config, writer, Monitor(store, config.monitoring))
     app.state.writer = writer

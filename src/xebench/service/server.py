@@ -100,7 +100,7 @@ def run_server(
     auth = f"tokens for {', '.join(tenants)}" if tenants else "no tokens (single tenant 'default')"
     print(f"xebench {__version__}: database {path}", file=sys.stderr, flush=True)
     print(
-        f"listening on http://{host}:{port} ({auth}); API docs at http://{host}:{port}/docs",
+        f"listening on http://{host}:{port} ({auth}); API spec at http://{host}:{port}/openapi.json",
         file=sys.stderr,
         flush=True,
     )
