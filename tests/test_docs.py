@@ -59,6 +59,7 @@ def test_readme_is_a_front_door() -> None:
         assert f"(docs/{name})" in README, f"README links every page of docs/: {name}"
 
 
+@pytest.mark.slow
 def test_first_command_runs_the_demo_as_described(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,6 +166,7 @@ def test_ingest_examples_run_as_written_and_print_as_shown(
         assert (captured.out + captured.err).strip() == shown
 
 
+@pytest.mark.slow
 def test_example_files_are_what_their_generator_writes(tmp_path: Path) -> None:
     generator = (ROOT / "examples" / "make_ingest_files.py").read_text(encoding="utf-8")
     script = tmp_path / "make_ingest_files.py"
@@ -247,6 +249,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["README.md", "docs/monitoring.md"])
 def test_monitoring_examples_answer_on_the_demo_store(page: str, demo_store: Path) -> None:
     from fastapi.testclient import TestClient
@@ -267,6 +270,7 @@ def test_monitoring_examples_answer_on_the_demo_store(page: str, demo_store: Pat
         assert android.json()["decision"]["status"] in {"fail", "inconclusive"}
 
 
+@pytest.mark.slow
 def test_reference_upload_example_answers_as_shown(demo_store: Path) -> None:
     from fastapi.testclient import TestClient
 
@@ -325,6 +329,7 @@ def _help(args: list[str]) -> str:
     return result.stdout
 
 
+@pytest.mark.slow
 def test_every_command_and_flag_of_the_contract_exists() -> None:
     block = re.search(r"## Command line\n\n```\n(.*?)```", DOCS["contracts.md"], re.S)[1]
     commands: dict[tuple[str, ...], set[str]] = {}

@@ -263,6 +263,7 @@ def test_labels_are_delayed_partly_missing_and_never_from_the_future(
 # --- loading --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_load_stores_everything_and_every_label_joins() -> None:
     stream = demo_data.generate(seed=3, now=NOW, hours=2)
     store = EventStore(":memory:")

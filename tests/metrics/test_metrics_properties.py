@@ -329,6 +329,7 @@ def check_registry(
     assert not broken, "invariance broken by " + "; ".join(broken)
 
 
+@pytest.mark.slow
 @REGISTRY_SETTINGS
 @kind_params
 @given(data=st.data())
@@ -338,6 +339,7 @@ def test_unit_weights_equal_no_weights(kind: str, data: Any) -> None:
     check_registry(lambda metric: (metric(y, p, ones), metric(y, p, None)))
 
 
+@pytest.mark.slow
 @REGISTRY_SETTINGS
 @kind_params
 @given(data=st.data())
@@ -353,6 +355,7 @@ def test_integer_weights_equal_repeated_rows(kind: str, data: Any) -> None:
     check_registry(lambda metric: (metric(y, p, as_float), metric(y_rep, p_rep, None)), count_based)
 
 
+@pytest.mark.slow
 @REGISTRY_SETTINGS
 @kind_params
 @given(data=st.data())
@@ -368,6 +371,7 @@ def test_zero_weight_equals_dropped_row(kind: str, data: Any) -> None:
     check_registry(lambda metric: (metric(y, p, zeroed), metric(y[keep], p[keep], weight[keep])))
 
 
+@pytest.mark.slow
 @REGISTRY_SETTINGS
 @kind_params
 @given(data=st.data())
@@ -380,6 +384,7 @@ def test_row_order_does_not_matter(kind: str, data: Any) -> None:
     check_registry(lambda metric: (metric(y[order], p[order], weight[order]), metric(y, p, weight)))
 
 
+@pytest.mark.slow
 @REGISTRY_SETTINGS
 @given(case=any_weighted_predictions, scale=st.sampled_from([1e-3, 0.1, 0.5, 3.0, 1000.0]))
 # Three rows of weight 1/3 (normalised) are three rows of weight 1: quantile bins
@@ -408,6 +413,7 @@ def test_scaling_all_weights_changes_nothing(
 # --- the quantile bins themselves ---------------------------------------------------
 
 
+@pytest.mark.slow
 @REGISTRY_SETTINGS
 @given(
     st.lists(probability, min_size=1, max_size=30),

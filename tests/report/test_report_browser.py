@@ -45,6 +45,7 @@ def browser_path() -> str:
     return CHROMIUM
 
 
+@pytest.mark.slow
 def test_report_renders_every_chart_offline(tmp_path: Path, browser_path: str) -> None:
     playwright = _playwright()
     rng = np.random.default_rng(0)

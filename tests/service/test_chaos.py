@@ -37,6 +37,7 @@ def chaos() -> Iterator[ModuleType]:
         sys.modules.pop(spec.name, None)
 
 
+@pytest.mark.slow
 def test_three_kill_9_cycles_lose_no_acknowledged_event(chaos: ModuleType, tmp_path: Path):
     db, log_path = tmp_path / "chaos.duckdb", tmp_path / "serve.log"
     result, ledger, startups = chaos.run_chaos(

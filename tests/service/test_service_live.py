@@ -71,6 +71,7 @@ def event(request_id: str, **fields: object) -> dict[str, object]:
     return {"request_id": request_id, "model": "fraud", "probabilities": 0.7, **fields}
 
 
+@pytest.mark.slow
 def test_ingest_over_loopback_then_graceful_stop_keeps_every_event(
     server: Server, tmp_path: Path
 ) -> None:
@@ -106,6 +107,7 @@ def test_ingest_over_loopback_then_graceful_stop_keeps_every_event(
     assert {"status": 200, "tenant": "default", "events": 300}.items() <= ingest[0].items()
 
 
+@pytest.mark.slow
 def test_second_process_on_the_same_database_names_the_holder(
     server: Server, tmp_path: Path
 ) -> None:
@@ -141,6 +143,7 @@ def test_unsafe_serve_options_are_refused_with_a_reason(
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_tenants_are_isolated_over_loopback(tmp_path: Path) -> None:
     config = tmp_path / "xebench.yaml"
     config.write_text(

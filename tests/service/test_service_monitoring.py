@@ -204,6 +204,7 @@ def test_compare_returns_the_gate_decision_with_its_evidence(client: TestClient)
     assert client.get("/v1/compare?candidate=nope:v2&baseline=fraud:v1").status_code == 404
 
 
+@pytest.mark.slow
 def test_unknown_models_and_other_tenants_get_404() -> None:
     token_a, token_b = "token-a", "token-b"
     tokens = TokenRegistry(

@@ -449,6 +449,7 @@ def _split(rng: np.random.Generator, events: list[dict], parts: int) -> list[lis
 # --- 1. late labels give exactly the from-scratch result ----------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_interleaved_folds_equal_rebuild_and_the_raw_events(seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
@@ -665,6 +666,7 @@ def test_marks_survive_close_and_reopen(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.slow
 def test_a_failed_fold_step_is_rolled_back_and_redone_once(monkeypatch) -> None:
     predictions, labels = make_world(11, n=120)
     store = EventStore(":memory:", monitor=MonitorConfig(fold_rows=30, learn_after=20))
@@ -1059,6 +1061,7 @@ def test_a_failed_step_that_learned_bins_leaves_no_trace_in_memory(
 # --- hourly twins ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hourly_rows_merge_their_minutes_and_answer_like_them() -> None:
     """Five hours of predictions with features and cohorts, labels late and out of order,
     folds and compactions in between: each hourly row holds exactly its minutes, and

@@ -669,6 +669,7 @@ def test_a_reopened_file_still_detects_duplicates_and_joins(tmp_path: Path) -> N
         assert store.counts() == {"predictions": 5, "labels": 4, "pending": 0, "orphans": 0}
 
 
+@pytest.mark.slow
 def test_every_acknowledged_write_survives_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "crash.duckdb"
     script = textwrap.dedent(f"""
