@@ -81,7 +81,8 @@ def test_numbers_match_sklearn(page, data) -> None:
 
 def test_reliability_counts_are_shown(page, data) -> None:
     text, result = page
-    counts, _ = np.histogram(data["good"], bins=np.linspace(0, 1, 11))
+    assert result["inputs"]["n_bins"] == 15  # the ECE's bins are the diagram's
+    counts, _ = np.histogram(data["good"], bins=np.linspace(0, 1, 16))
     good = next(m for m in result["models"] if m["name"] == "good")
     assert good["reliability"]["count"] == counts.tolist()
     for count in counts:
@@ -93,3 +94,18 @@ def test_single_model_without_cohorts_renders() -> None:
     text = result.to_html()
     assert "Only one model" in text and "No cohort columns" in text
     assert math.isfinite(result.to_dict()["models"][0]["log_loss"])
+
+
+def test_the_reliability_diagram_uses_the_ece_bins_and_says_so(data) -> None:
+    result = xb.benchmark(data, label="y", probs=["good"], n_bins=12).to_dict()
+    curve = result["models"][0]["reliability"]
+    assert curve["bin_edges"] == pytest.approx(np.linspace(0, 1, 13).tolist())
+    counts, _ = np.histogram(data["good"], bins=np.linspace(0, 1, 13))
+    assert curve["count"] == counts.tolist()
+    text = render_html(result)
+    assert "good: 12 bins, as the ECE" in text and "12 uniform bins, the ECE" in text
+
+
+def test_no_modebar_covers_the_chart_titles(page) -> None:
+    text, _ = page
+    assert "displayModeBar: false" in text

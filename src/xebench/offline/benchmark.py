@@ -210,7 +210,7 @@ class _Run:
         models = []
         for name, stats in self.stats.items():
             row = {"name": name, "column": self.models[name], **finished(stats)}
-            curve = stats.reliability_curve(10)
+            curve = stats.reliability_curve(n_bins)  # the ECE's bins: the chart shows the ECE
             histogram = stats.reliability_curve(20)
             row["reliability"] = {
                 "bin_edges": curve.bin_edges.tolist(),

@@ -123,7 +123,7 @@ def _charts(data: dict[str, Any]) -> dict[str, Any]:
                     },
                 ],
                 "layout": {
-                    "title": {"text": m["name"]},
+                    "title": {"text": f"{m['name']}: {len(edges) - 1} bins, as the ECE"},
                     "xaxis": {"title": {"text": "mean predicted"}, "range": [0, 1]},
                     "yaxis": {"title": {"text": "observed"}, "range": [0, 1]},
                     "yaxis2": {"overlaying": "y", "side": "right", "title": {"text": "rows"}},
