@@ -15,7 +15,9 @@ Example:
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,14 +48,21 @@ def _run_benchmark(
     prob: Sequence[str],
     **options: Any,
 ) -> Any:
-    from ..offline.benchmark import benchmark
+    from ..offline.benchmark import LooksLikeLabelsWarning, benchmark
 
     on_chunk, progress = file_progress(data)
     files = [str(path) for path in data]
-    if progress is None:
-        return benchmark(files, label=label, probs=list(prob), on_chunk=on_chunk, **options)
-    with progress:
-        return benchmark(files, label=label, probs=list(prob), on_chunk=on_chunk, **options)
+    with warnings.catch_warnings(record=True) as caught, progress or nullcontext():
+        warnings.simplefilter("always", LooksLikeLabelsWarning)
+        result = benchmark(files, label=label, probs=list(prob), on_chunk=on_chunk, **options)
+    for warning in caught:  # hard 0/1 "probabilities": a stderr line, the run goes on
+        if isinstance(warning.message, LooksLikeLabelsWarning):
+            typer.echo(f"warning: {warning.message}", err=True)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return result
 
 
 def bench(

@@ -10,6 +10,7 @@ number comes from the statistics; nothing is re-derived here.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from ..metrics.registry import METRICS
 from ..stats.binning import MISSING, OTHER
 from ..stats.scores import ScoredRows, ScoreStats, check_confidence
 
-__all__ = ["BenchmarkResult", "benchmark", "parse_prob_specs"]
+__all__ = ["BenchmarkResult", "LooksLikeLabelsWarning", "benchmark", "parse_prob_specs"]
 
 #: Cohort values tracked per column; rarer values beyond this count go to OTHER.
 MAX_TRACKED_COHORTS = 200
@@ -135,6 +136,7 @@ class _Run:
         self.classes = None if classes is None else list(classes)
         self.eps = eps
         self.n_rows = 0
+        self.hard: dict[str, bool] = {}  # model -> every probability so far is 0 or 1
         self.stats: dict[str, ScoreStats] = {}
         self.paired: dict[str, PairedStats] = {}
         self.cohorts = [_Cohorts(column) for column in cohorts]
@@ -159,6 +161,8 @@ class _Run:
             self.classes = _default_classes(y, next(iter(probs.values())), chunk, self.label)
         scored: dict[str, ScoredRows] = {}
         for name, prob in probs.items():  # validate and score every model once per chunk
+            hard = self.hard.get(name, True)
+            self.hard[name] = hard and bool(np.all((prob == 0.0) | (prob == 1.0)))
             stats = self.stats.setdefault(name, self._new_stats())
             with _located(chunk, self.models[name], self.label, self.weight):
                 scored[name] = stats.score(y, prob, w)
@@ -370,6 +374,25 @@ class _located:
         return False
 
 
+class LooksLikeLabelsWarning(UserWarning):
+    """A probability column holds only 0 and 1: hard labels, not probabilities.
+
+    Log loss scores such a column as a model that is certain, and every
+    mistake costs ``-log(eps)``; the column was probably the labels or a
+    thresholded prediction.
+
+    Example:
+        >>> str(LooksLikeLabelsWarning("p"))
+        "column 'p' holds only 0 and 1: it looks like labels, not probabilities"
+    """
+
+    def __init__(self, column: str) -> None:
+        super().__init__(
+            f"column {column!r} holds only 0 and 1: it looks like labels, not probabilities"
+        )
+        self.column = column
+
+
 def benchmark(
     data: Any,
     *,
@@ -393,7 +416,8 @@ def benchmark(
     or polars DataFrame, a pyarrow Table or a dict of columns. ``probs`` maps
     model names to probability columns (a list of columns names each model
     after its column). Models are ranked by log loss; each is compared with
-    ``reference`` (default: the first model) on the same rows.
+    ``reference`` (default: the first model) on the same rows. A probability
+    column of hard 0/1 values warns (:class:`LooksLikeLabelsWarning`).
 
     Example:
         >>> data = {"y": [1, 0, 1, 1, 0, 0], "p": [0.8, 0.3, 0.6, 0.7, 0.2, 0.4]}
@@ -452,6 +476,9 @@ def benchmark(
             run.update(chunk)
             if on_chunk is not None:
                 on_chunk(chunk)
+    for name, hard in run.hard.items():
+        if hard:
+            warnings.warn(LooksLikeLabelsWarning(models[name]), stacklevel=2)
     inputs = {
         "files": files or _source_names(data),
         "label": label,
