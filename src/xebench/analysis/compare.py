@@ -360,8 +360,20 @@ class Decision:
         return {"pass": 0, "fail": 1, "inconclusive": 3}[self.status]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict, the comparison nested."""
+        """JSON-safe dict, the comparison nested.
+
+        ``alpha`` is a parameter derived from the inputs, ``(1 - confidence) /
+        looks``: it is rounded to 12 significant digits so that 0.95 gives 0.05,
+        not 0.050000000000000044. Measurements keep every digit.
+
+        Example:
+            >>> y = [1, 0, 1, 1, 0, 0] * 200
+            >>> c = paired_comparison(PairedStats().update(y, [0.7, 0.4] * 600, [0.8, 0.3] * 600))
+            >>> decide(c, confidence=0.95).alpha, decide(c, confidence=0.95).to_dict()["alpha"]
+            (0.050000000000000044, 0.05)
+        """
         data = {k: v for k, v in asdict(self).items() if k != "comparison"}
+        data["alpha"] = float(f"{self.alpha:.12g}")
         data["comparison"] = self.comparison.to_dict()
         return data
 
