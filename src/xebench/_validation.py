@@ -154,7 +154,9 @@ def _as_float_array(values: ArrayLike, argument: str) -> NDArray[np.floating]:
                 float(item)
             except (TypeError, ValueError):
                 row = position // (array.shape[1] if array.ndim == 2 else 1)
-                raise InvalidInputError(argument, "must be numbers", index=row, value=item) from None
+                raise InvalidInputError(
+                    argument, "must be numbers", index=row, value=item
+                ) from None
         raise InvalidInputError(argument, "must be numbers", value=str(array.dtype)) from None
 
 

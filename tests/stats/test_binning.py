@@ -73,7 +73,7 @@ def test_the_missing_rule() -> None:
     assert numbers[0] == 1.5 and np.isnan(numbers[1:3]).all() and numbers[3] == 2.0
     with pytest.raises(InvalidInputError, match="must be numbers") as error:
         as_numbers([1.0, "x"])
-    assert error.value.row == 1
+    assert error.value.row == 2  # rows count from 1
 
 
 def test_histograms_and_drift_use_the_rule_for_the_empty_string() -> None:

@@ -67,6 +67,7 @@ class Window:
     accuracy: float | None
     clipped: Any
     label_counts: Any
+    ci_reliable: bool | None
     n_unscorable: int
     base: str | int
     provisional: bool
@@ -76,7 +77,7 @@ class Window:
     #: The fields taken from ScoreStats.result(), in document order.
     METRICS = (
         "n", "log_loss", "log_loss_ci", "brier", "brier_ci", "ece", "mce", "prior_log_loss",
-        "skill", "perplexity", "accuracy", "clipped", "label_counts",
+        "skill", "perplexity", "accuracy", "clipped", "label_counts", "ci_reliable",
     )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

@@ -47,7 +47,7 @@ SHOWN_COHORTS = 20
 _UNITS = {"e": "nats", 2: "bits", 10: "log10 units"}
 _MODEL_KEYS = (
     "n", "weight", "log_loss", "log_loss_ci", "brier", "brier_ci", "ece", "mce",
-    "prior_log_loss", "skill", "perplexity", "accuracy", "clipped",
+    "prior_log_loss", "skill", "perplexity", "accuracy", "clipped", "ci_reliable",
 )  # fmt: skip
 
 

@@ -33,10 +33,17 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _ci(interval: Sequence[float] | None, digits: int = 4) -> str:
+def _ci(interval: Sequence[float] | None, digits: int = 4, reliable: bool | None = True) -> str:
+    """An interval as text; ``reliable=False`` (too few events) marks it ``(rough)``.
+
+    Example:
+        >>> _ci([0.0, 0.91], reliable=False)
+        '[0.0000, 0.9100] (rough)'
+    """
     if not interval:
         return "n/a"
-    return f"[{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
+    text = f"[{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
+    return text if reliable is not False else f"{text} (rough)"
 
 
 def _p_value(p: float | None) -> str:
@@ -86,7 +93,7 @@ def _ranking_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             m["name"],
             f"{m['n']:,}",
             fmt(m["log_loss"]),
-            _ci(m["log_loss_ci"]),
+            _ci(m["log_loss_ci"], reliable=m.get("ci_reliable")),
             fmt(m["skill"], 3),
             fmt(m["brier"]),
             fmt(m["ece"]),

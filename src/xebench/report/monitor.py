@@ -59,6 +59,8 @@ def window_row(name: str, window: dict[str, Any]) -> list[str]:
     loss = fmt(window.get("log_loss"))
     if interval:
         loss += f" [{fmt(interval[0])}, {fmt(interval[1])}]"
+        if window.get("ci_reliable") is False:
+            loss += " (rough)"  # a t interval on a handful of events
     return [
         name,
         str(window["n_predictions"]),

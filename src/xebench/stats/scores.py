@@ -67,6 +67,7 @@ from .bootstrap import (
 
 __all__ = [
     "FINE_BINS",
+    "MIN_RELIABLE_N",
     "STATS_VERSION",
     "Moments",
     "ScoreStats",
@@ -183,6 +184,10 @@ def standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:
         return math.inf, n_eff
     variance = moments.m2 / moments.weight * n_eff / (n_eff - 1.0)
     return math.sqrt(variance / n_eff), n_eff
+
+
+#: Effective events below which a t interval is flagged as unreliable (``ci_reliable``).
+MIN_RELIABLE_N = 30
 
 
 def t_interval(
@@ -610,7 +615,9 @@ class ScoreStats:
         Keys: ``n``, ``weight``, ``log_loss``, ``log_loss_se``, ``log_loss_ci``,
         ``brier``, ``brier_ci``, ``ece``, ``mce`` (over ``n_bins`` uniform
         bins), ``prior_log_loss``, ``skill``, ``perplexity``, ``accuracy``,
-        ``clipped``, ``label_counts``; with the bootstrap also
+        ``clipped``, ``label_counts``, ``ci_reliable`` (False below
+        :data:`MIN_RELIABLE_N` effective events: the intervals are then rough;
+        they are clipped at 0, a loss's lower bound); with the bootstrap also
         ``log_loss_ci_bootstrap`` and ``brier_ci_bootstrap``. Log losses are
         in ``base`` units. Values that need events are ``None`` when empty.
 
@@ -633,7 +640,7 @@ class ScoreStats:
         }
         keys = (
             "log_loss", "log_loss_se", "log_loss_ci", "brier", "brier_ci", "ece", "mce",
-            "prior_log_loss", "skill", "perplexity", "accuracy",
+            "prior_log_loss", "skill", "perplexity", "accuracy", "ci_reliable",
         )  # fmt: skip
         result.update(dict.fromkeys(keys))
         if self.weight <= 0.0:
@@ -655,11 +662,18 @@ class ScoreStats:
             perplexity=math.exp(log_loss),
             accuracy=self.hits / self.weight,
         )
+        # A loss is never below 0: a t interval that reaches below (a few events,
+        # a large spread) is clipped there, and flagged as unreliable below
+        # MIN_RELIABLE_N effective events, where the t approximation is poor.
         if loss_interval is not None:
             low, high, se = loss_interval
-            result.update(log_loss_se=se / divisor, log_loss_ci=[low / divisor, high / divisor])
+            result.update(
+                log_loss_se=se / divisor, log_loss_ci=[max(low, 0.0) / divisor, high / divisor]
+            )
         if brier_interval is not None:
-            result["brier_ci"] = list(brier_interval[:2])
+            result["brier_ci"] = [max(brier_interval[0], 0.0), brier_interval[1]]
+        n_eff = self.weight**2 / self.weight_sq if self.weight_sq > 0.0 else 0.0
+        result["ci_reliable"] = n_eff >= MIN_RELIABLE_N
         if self.replicates:
             loss_ci, brier_ci = self._bootstrap_intervals(confidence)
             result["log_loss_ci_bootstrap"] = (
