@@ -145,15 +145,16 @@ class _Call:
 
 
 def check_batch(number: int, batch: EventBatch) -> None:
-    """Raise :class:`~xebench.errors.InvalidInputError` unless ``batch`` (number
-    ``number`` of a write) is an :class:`EventBatch` of a known kind and schema.
+    """Raise :class:`~xebench.errors.InvalidInputError` unless ``batch`` (0-based
+    position ``number`` in a write; the error counts rows from 1) is an
+    :class:`EventBatch` of a known kind and schema.
 
     Example:
         >>> check_batch(0, EventBatch("events", pa.table({})))
         Traceback (most recent call last):
         ...
         xebench.errors.InvalidInputError: batches: kind must be 'predictions' or 'labels'; \
-row 0 is 'events'
+row 1 is 'events'
     """
     if not isinstance(batch, EventBatch) or not isinstance(batch.table, pa.Table):
         raise InvalidInputError(
