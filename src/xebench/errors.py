@@ -22,6 +22,8 @@ Catch ``ValueError`` if you only care that the input was bad, or
     ├── WriterBusy                      the write queue is full (HTTP 429)
     ├── StoreUnavailable                the store is being reopened (HTTP 503)
     ├── ServeError                      the service cannot start as asked
+    ├── LooksLikeLabelsWarning(UserWarning)  a warning: a probability
+    │                                   column holds only 0 and 1 (``column``)
     ├── Fail                            a usage error of the ``xebench`` command
     │                                   (:mod:`xebench.cli.app`; exit code 2)
     └── ClientError                     the server refused a request for good
@@ -59,6 +61,7 @@ __all__ = [
     "DataError",
     "IngestError",
     "InvalidInputError",
+    "LooksLikeLabelsWarning",
     "ServeError",
     "StoreError",
     "StoreLockedError",
@@ -372,3 +375,22 @@ class ClientError(XebenchError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class LooksLikeLabelsWarning(XebenchError, UserWarning):
+    """A probability column holds only 0 and 1: hard labels, not probabilities.
+
+    Log loss scores such a column as a model that is certain, and every
+    mistake costs ``-log(eps)``; the column was probably the labels or a
+    thresholded prediction.
+
+    Example:
+        >>> str(LooksLikeLabelsWarning("p"))
+        "column 'p' holds only 0 and 1: it looks like labels, not probabilities"
+    """
+
+    def __init__(self, column: str) -> None:
+        super().__init__(
+            f"column {column!r} holds only 0 and 1: it looks like labels, not probabilities"
+        )
+        self.column = column

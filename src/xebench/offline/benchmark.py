@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from .._validation import check_eps, check_n_bins, log_of_base
 from .._version import __version__
 from ..analysis.compare import PairedStats
-from ..errors import DataError, InvalidInputError
+from ..errors import DataError, InvalidInputError, LooksLikeLabelsWarning
 from ..io.readers import (
     DEFAULT_BATCH_ROWS,
     Chunk,
@@ -372,25 +372,6 @@ class _located:
                 column=column,
             ) from error
         return False
-
-
-class LooksLikeLabelsWarning(UserWarning):
-    """A probability column holds only 0 and 1: hard labels, not probabilities.
-
-    Log loss scores such a column as a model that is certain, and every
-    mistake costs ``-log(eps)``; the column was probably the labels or a
-    thresholded prediction.
-
-    Example:
-        >>> str(LooksLikeLabelsWarning("p"))
-        "column 'p' holds only 0 and 1: it looks like labels, not probabilities"
-    """
-
-    def __init__(self, column: str) -> None:
-        super().__init__(
-            f"column {column!r} holds only 0 and 1: it looks like labels, not probabilities"
-        )
-        self.column = column
 
 
 def benchmark(

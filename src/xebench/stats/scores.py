@@ -57,6 +57,7 @@ from ..metrics.calibration import (
     log_loss_refinement,
     uniform_bin_index,
 )
+from ..metrics.registry import METRICS
 from .bootstrap import (
     DEFAULT_REPLICATES,
     MAX_REPLICATES,
@@ -188,6 +189,17 @@ def standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:
 
 #: Effective events below which a t interval is flagged as unreliable (``ci_reliable``).
 MIN_RELIABLE_N = 30
+
+
+def _clipped(interval: tuple[float, ...], name: str) -> tuple[float, float]:
+    """``interval`` within the range of metric ``name`` (see :mod:`xebench.metrics.registry`).
+
+    Example:
+        >>> _clipped((-0.2, 0.9), "log_loss"), _clipped((-0.1, 2.5), "brier")
+        ((0.0, 0.9), (0.0, 2.0))
+    """
+    metric = METRICS[name]
+    return max(interval[0], metric.low), min(interval[1], metric.high)
 
 
 def t_interval(
@@ -662,16 +674,15 @@ class ScoreStats:
             perplexity=math.exp(log_loss),
             accuracy=self.hits / self.weight,
         )
-        # A loss is never below 0: a t interval that reaches below (a few events,
-        # a large spread) is clipped there, and flagged as unreliable below
-        # MIN_RELIABLE_N effective events, where the t approximation is poor.
+        # A t interval that reaches past the metric's range (a few events, a large
+        # spread: a log loss below 0) is clipped to the range of the registry, and
+        # flagged as unreliable below MIN_RELIABLE_N effective events.
         if loss_interval is not None:
-            low, high, se = loss_interval
-            result.update(
-                log_loss_se=se / divisor, log_loss_ci=[max(low, 0.0) / divisor, high / divisor]
-            )
+            low, high = _clipped(loss_interval, "log_loss")
+            result.update(log_loss_se=loss_interval[2] / divisor)
+            result.update(log_loss_ci=[low / divisor, high / divisor])
         if brier_interval is not None:
-            result["brier_ci"] = [max(brier_interval[0], 0.0), brier_interval[1]]
+            result["brier_ci"] = list(_clipped(brier_interval, "brier"))
         n_eff = self.weight**2 / self.weight_sq if self.weight_sq > 0.0 else 0.0
         result["ci_reliable"] = n_eff >= MIN_RELIABLE_N
         if self.replicates:
