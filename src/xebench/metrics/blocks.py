@@ -111,7 +111,7 @@ def prepare(
         >>> prepare([1, 0], [0.5, 1.5], None, None, False)
         Traceback (most recent call last):
         ...
-        xebench.errors.InvalidInputError: y_prob: probabilities must be in [0, 1]; row 1 is 1.5
+        xebench.errors.InvalidInputError: y_prob: probabilities must be in [0, 1]; row 2 is 1.5
     """
     prob = check_probabilities(y_prob, renormalize=renormalize)
     n_classes = 2 if prob.ndim == 1 else int(prob.shape[1])
