@@ -319,11 +319,21 @@ class Client:
         ``log_*`` after close drops (and counts) the event.
 
         Example:
-            >>> import httpx
-            >>> down = httpx.MockTransport(lambda r: httpx.Response(503))
-            >>> client = Client("http://xebench.test", transport=down, backoff_max=0.01)
+            >>> import httpx, threading
+            >>> attempts, retried = [], threading.Event()
+            >>> def down(request):  # a server that is down; the second try means one was read
+            ...     attempts.append(request)
+            ...     if len(attempts) == 2:
+            ...         retried.set()
+            ...     return httpx.Response(503)
+            >>> client = Client("http://xebench.test", transport=httpx.MockTransport(down),
+            ...                 backoff_max=0.01)
             >>> client.log_label("r1", 1)
-            >>> client.close(timeout=0.2)
+            >>> client.flush(timeout=0)  # start sending now, without waiting
+            False
+            >>> retried.wait(30)
+            True
+            >>> client.close(timeout=0.05)
             False
             >>> client.stats()["dropped"], client.stats()["last_error"]
             (1, 'HTTP 503')
