@@ -13,6 +13,7 @@ import pytest
 
 import xebench.io.readers as xio
 from xebench.errors import DataError
+from xebench.io import formats
 
 GROUP_ROWS = 100_000  # rows per Parquet row group
 GROUP_BYTES = GROUP_ROWS * 9  # one decoded row group: int8 + float64
@@ -58,7 +59,7 @@ def test_parquet_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
 
 def test_csv_types_are_fixed_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A probability column of 0/1 in the first block must not fail on a later 0.5."""
-    monkeypatch.setattr(xio, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(formats, "_BLOCK_BYTES", 64)
     lines = ["y,p,region"] + [f"{i % 2},{i % 2},eu" for i in range(40)] + ["1,0.5,us"]
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     chunks = list(xio.read_chunks(tmp_path / "d.csv", ["y", "p"], float_columns=["p"]))
@@ -70,7 +71,7 @@ def test_csv_types_are_fixed_across_blocks(tmp_path: Path, monkeypatch: pytest.M
 def test_csv_conversion_error_in_a_later_block_names_the_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(xio, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(formats, "_BLOCK_BYTES", 64)
     lines = ["y,p"] + [f"{i % 2},0.{i % 9 + 1}" for i in range(40)] + ["1,oops"]
     (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError) as caught:

@@ -17,8 +17,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..errors import DataError
-from ..io import readers as _io
-from ..io.readers import Chunk, read_chunks
+from ..io.readers import (
+    Chunk,
+    TextReader,
+    check_columns,
+    check_file,
+    file_schema,
+    format_of,
+    read_chunks,
+    read_error,
+)
 
 __all__ = ["PathsLike", "chunks", "column_names", "estimate_rows", "input_files"]
 
@@ -49,7 +57,7 @@ def input_files(paths: PathsLike) -> list[Path]:
     if not result:
         raise DataError("data", "no input files were given")
     for path in result:  # every file is checked before anything is stored
-        _io._check_file(path)
+        check_file(path)
     return result
 
 
@@ -63,7 +71,7 @@ def column_names(path: Path) -> list[str]:
         >>> column_names(path)
         ['request_id', 'probabilities']
     """
-    return list(_io.file_schema(path).names)
+    return list(file_schema(path).names)
 
 
 def chunks(
@@ -82,7 +90,7 @@ def chunks(
         ...                                        "p", batch_rows=1)]
         [{'request_id': ['007'], 'p': [1.0]}, {'request_id': ['008'], 'p': [0.5]}]
     """
-    kind, compressed = _io.format_of(path)
+    kind, compressed = format_of(path)
     floats = [prob] if prob else []
     if kind != "json":
         # CSV: ids, names and cohorts as text (request id "007" stays "007").
@@ -108,9 +116,9 @@ def _json_chunks(
     and parsed here. Otherwise the same as :func:`xebench.io.read_chunks`.
     """
     source, total = str(path), path.stat().st_size
-    with _io._text_reader(path, "json", compressed) as (reader, _):
+    with TextReader(path, "json", compressed) as (reader, _):
         schema = reader.schema
-    _io.check_columns(schema.names, columns, source)
+    check_columns(schema.names, columns, source)
     types: dict[str, pa.DataType] = {}
     for name in columns:
         kind = schema.field(name).type
@@ -120,7 +128,7 @@ def _json_chunks(
             types[name] = pa.float64()
     first_row = 1
     try:
-        with _io._text_reader(path, "json", compressed, columns, types) as (reader, raw):
+        with TextReader(path, "json", compressed, columns, types) as (reader, raw):
             for batch in reader:
                 batch = batch.select(columns)
                 done = total if raw.closed else raw.tell()
@@ -129,7 +137,7 @@ def _json_chunks(
                     yield Chunk(piece, source, first_row, min(done, total), total)
                     first_row += piece.num_rows
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
-        raise _io._read_error(error, path, "json", compressed, first_row) from error
+        raise read_error(error, path, "json", compressed, first_row) from error
 
 
 def estimate_rows(path: str | os.PathLike[str], sample_bytes: int = 1 << 20) -> int:
@@ -148,7 +156,7 @@ def estimate_rows(path: str | os.PathLike[str], sample_bytes: int = 1 << 20) -> 
     """
     path = Path(path)
     try:
-        kind, compressed = _io.format_of(path)
+        kind, compressed = format_of(path)
         size = path.stat().st_size
         if kind == "parquet":
             import pyarrow.parquet as pq
