@@ -314,7 +314,9 @@ class Client:
     def close(self, timeout: float | None = None) -> bool:
         """Flush (for at most ``timeout`` seconds, default ``close_timeout``), then stop.
 
-        Events still undelivered at the deadline are counted as ``dropped``.
+        Events still buffered at the deadline are counted as ``dropped``; a
+        batch in flight then is counted when its request ends (``sent`` if the
+        server acknowledges it after all, else ``dropped``).
         Returns what :meth:`flush` would. Calling it again does nothing more;
         ``log_*`` after close drops (and counts) the event.
 
@@ -335,8 +337,8 @@ class Client:
             True
             >>> client.close(timeout=0.05)
             False
-            >>> client.stats()["dropped"], client.stats()["last_error"]
-            (1, 'HTTP 503')
+            >>> client.stats()["last_error"]
+            'HTTP 503'
         """
         core = self._core
         core.begin_close(core.close_timeout if timeout is None else timeout)
