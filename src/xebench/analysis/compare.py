@@ -38,7 +38,9 @@ from .._validation import check_eps, check_same_length, log_of_base
 from ..errors import InvalidInputError
 from ..metrics.blocks import DEFAULT_EPS, Labels, dot
 from ..metrics.registry import METRICS
-from ..stats.scores import Moments, ScoredRows, ScoreStats, check_confidence, standard_error
+from ..stats.moments import Moments, check_confidence, standard_error
+from ..stats.scored_rows import ScoredRows
+from ..stats.scores import ScoreStats
 
 __all__ = [
     "Comparison",

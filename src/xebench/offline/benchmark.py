@@ -36,7 +36,9 @@ from ..io.readers import (
 )
 from ..metrics.registry import METRICS
 from ..stats.binning import MISSING, OTHER
-from ..stats.scores import ScoredRows, ScoreStats, check_confidence
+from ..stats.moments import check_confidence
+from ..stats.scored_rows import ScoredRows
+from ..stats.scores import ScoreStats
 
 __all__ = ["BenchmarkResult", "LooksLikeLabelsWarning", "benchmark", "parse_prob_specs"]
 

@@ -3,7 +3,10 @@
 A file chunk, a time bucket and (later) a Spark partition are the same
 object: ``merge(A, B)`` equals the statistics of A and B concatenated.
 
-- :mod:`.scores`: :class:`ScoreStats`, one model's predictions against labels;
+- :mod:`.scores`: :class:`ScoreStats`, one model's predictions against labels,
+  with its parts: :mod:`.moments` (mergeable moments and t intervals),
+  :mod:`.scored_rows` (one chunk's per-row quantities), :mod:`.score_calibration`
+  (the fine calibration bins) and :mod:`.score_forms` (its dict and row forms);
 - :mod:`.histograms`: binned distributions for drift;
 - :mod:`.bootstrap`: the mergeable Poisson bootstrap.
 """

@@ -53,7 +53,10 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from ..metrics.blocks import DEFAULT_EPS
-from .scores import FINE_BINS, Moments, ScoredRows, ScoreStats, combine_moments
+from .moments import Moments, combine_moments
+from .score_calibration import FINE_BINS
+from .scored_rows import ScoredRows
+from .scores import ScoreStats
 
 __all__ = [
     "SCORE_COLUMNS",

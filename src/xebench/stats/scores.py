@@ -9,6 +9,14 @@ together, so a 100 GB file, a one-minute bucket and a Spark partition are the
 same object. Per-event numbers (NLL, Brier, bins) come from the kernel's own
 definitions in :mod:`xebench.metrics`; nothing is re-derived here.
 
+Its parts live beside it, one job each (what was importable from here still is):
+
+- :mod:`.moments`: the mergeable moments (Welford/Chan) and their t intervals;
+- :mod:`.scored_rows`: the per-row quantities of one scored chunk;
+- :mod:`.score_calibration`: the 300 fine calibration bins and the
+  reliability curve and decompositions read from them;
+- :mod:`.score_forms`: the JSON dict and flat row forms (``to_dict``, ``to_row``).
+
 Confidence intervals
 --------------------
 ``result()`` always gives a t interval for mean log loss and mean Brier from
@@ -19,20 +27,12 @@ monitoring window. Pass ``bootstrap=200`` to also keep Poisson bootstrap
 replicates (see :mod:`xebench.stats.bootstrap`): percentile intervals that do not
 lean on normality, for small or heavy-tailed samples (confident misses make
 log loss heavy-tailed), at several times the update cost.
-
-Calibration resolution
-----------------------
-Calibration is kept in 300 uniform bins of the calibration score (binary:
-P(class 1); multiclass: top-label confidence). Any bin count dividing 300
-(10, 15, 20, 25, 30, 50, 60, 100, ...) is derived exactly: the kernel's
-uniform edges are ``i / n_bins``, so coarse bins are sums of fine ones.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,14 +49,7 @@ from ..metrics.blocks import (
     top_label_hit,
     true_class_prob_into,
 )
-from ..metrics.calibration import (
-    ReliabilityCurve,
-    brier_decomposition_from_bins,
-    calibration_gap,
-    calibration_inputs,
-    log_loss_refinement,
-    uniform_bin_index,
-)
+from ..metrics.calibration import calibration_gap, calibration_inputs, uniform_bin_index
 from ..metrics.registry import METRICS
 from .bootstrap import (
     DEFAULT_REPLICATES,
@@ -65,6 +58,10 @@ from .bootstrap import (
     event_keys,
     weights_from_hashes,
 )
+from .moments import Moments, check_confidence, combine_moments, standard_error, t_interval
+from .score_calibration import FINE_BINS, FINE_EDGES, CalibrationResults, coarse_bins
+from .score_forms import STATS_VERSION, ScoreForms
+from .scored_rows import ScoredRows
 
 __all__ = [
     "FINE_BINS",
@@ -78,114 +75,8 @@ __all__ = [
     "t_interval",
 ]
 
-#: Calibration bins kept by ScoreStats; coarser bin counts must divide it.
-FINE_BINS = 300
-#: Version of the serialized form (to_dict / to_row).
-STATS_VERSION = 1
-
-_FINE_EDGES = np.arange(FINE_BINS + 1) / FINE_BINS
 #: Events per bootstrap block: the (block, B) weight matrix stays in cache.
 _BOOTSTRAP_BLOCK = 512
-
-
-@dataclass(frozen=True)
-class Moments:
-    """Weighted count, mean and sum of squared deviations (Welford / Chan).
-
-    Merging uses the parallel formula of Chan, Golub and LeVeque (1979):
-    exact in exact arithmetic and numerically stable, unlike a running sum of
-    squares.
-
-    Example:
-        >>> a = Moments.of(np.array([1.0, 2.0]))
-        >>> b = Moments.of(np.array([3.0, 4.0, 5.0]))
-        >>> both = a.merge(b)
-        >>> both.weight, both.mean, both.m2    # m2 = sum (x - 3)^2
-        (5.0, 3.0, 10.0)
-    """
-
-    weight: float = 0.0
-    mean: float = 0.0
-    m2: float = 0.0
-
-    @classmethod
-    def of(cls, values: NDArray[np.float64], weight: NDArray[np.float64] | None = None) -> Moments:
-        """Moments of one chunk, two-pass for accuracy."""
-        if values.shape[0] == 0:
-            return cls()
-        if weight is None:
-            mean = float(np.mean(values))
-            deviation = values - mean
-            return cls(float(values.shape[0]), mean, dot(deviation, deviation))
-        total = float(weight.sum())
-        if total == 0.0:
-            return cls()
-        mean = dot(weight, values) / total
-        deviation = values - mean
-        return cls(total, mean, dot(weight, deviation * deviation))
-
-    def merge(self, other: Moments) -> Moments:
-        """Moments of the union of both samples."""
-        if other.weight == 0.0:
-            return self
-        if self.weight == 0.0:
-            return other
-        total = self.weight + other.weight
-        delta = other.mean - self.mean
-        return Moments(
-            total,
-            self.mean + delta * (other.weight / total),
-            self.m2 + other.m2 + delta * delta * (self.weight * other.weight / total),
-        )
-
-
-def combine_moments(
-    group: NDArray[np.intp],
-    n_groups: int,
-    weight: NDArray[np.float64],
-    mean: NDArray[np.float64],
-    m2: NDArray[np.float64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Merge many :class:`Moments` at once: part ``i`` goes into group ``group[i]``.
-
-    The k-part form of Chan's formula, ``M2 = sum m2_i + sum w_i (mean_i - mean)^2``:
-    equal in exact arithmetic to merging the parts one by one, and vectorized,
-    so a window of ten thousand one-minute buckets merges in a millisecond.
-    Returns per-group (weight, mean, m2); empty groups are all zero.
-
-    Example:
-        >>> w, mean, m2 = combine_moments(
-        ...     np.array([0, 0]), 1, np.array([2.0, 3.0]), np.array([1.5, 4.0]),
-        ...     np.array([0.5, 2.0]))
-        >>> float(w[0]), float(mean[0]), float(m2[0])    # as Moments.merge: values 1..5
-        (5.0, 3.0, 10.0)
-    """
-    total = np.bincount(group, weights=weight, minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        center = np.bincount(group, weights=weight * mean, minlength=n_groups) / total
-    center[total == 0.0] = 0.0
-    deviation = mean - center[group]
-    spread = np.bincount(group, weights=m2 + weight * deviation * deviation, minlength=n_groups)
-    return total, center, spread
-
-
-def standard_error(moments: Moments, weight_sq: float) -> tuple[float, float]:
-    """(standard error of a weighted mean, effective sample size).
-
-    Kish's effective sample size ``n_eff = W^2 / sum w^2`` is ``n`` for unit
-    weights; the error is infinite below 2 effective rows.
-
-    Example:
-        >>> se, n_eff = standard_error(Moments.of(np.array([1.0, 2.0, 3.0, 4.0])), 4.0)
-        >>> round(se, 4), n_eff
-        (0.6455, 4.0)
-    """
-    n_eff = moments.weight**2 / weight_sq if weight_sq > 0.0 else 0.0
-    if n_eff <= 1.0:
-        return math.inf, n_eff
-    variance = moments.m2 / moments.weight * n_eff / (n_eff - 1.0)
-    return math.sqrt(variance / n_eff), n_eff
-
 
 #: Effective events below which a t interval is flagged as unreliable (``ci_reliable``).
 MIN_RELIABLE_N = 30
@@ -202,44 +93,6 @@ def _clipped(interval: tuple[float, ...], name: str) -> tuple[float, float]:
     return max(interval[0], metric.low), min(interval[1], metric.high)
 
 
-def t_interval(
-    moments: Moments, weight_sq: float, confidence: float
-) -> tuple[float, float, float] | None:
-    """(low, high, standard error) of a weighted mean, or None below 2 effective rows.
-
-    Student's t with ``n_eff - 1`` degrees of freedom (see :func:`standard_error`).
-
-    Example:
-        >>> m = Moments.of(np.array([1.0, 2.0, 3.0, 4.0]))
-        >>> low, high, se = t_interval(m, 4.0, 0.95)
-        >>> round(low, 4), round(high, 4), round(se, 4)
-        (0.4457, 4.5543, 0.6455)
-    """
-    se, n_eff = standard_error(moments, weight_sq)
-    if not math.isfinite(se):
-        return None
-    from scipy.special import stdtrit  # here, not at the top: `import xebench` stays fast
-
-    t = float(stdtrit(n_eff - 1.0, 0.5 + confidence / 2.0))
-    return moments.mean - t * se, moments.mean + t * se, se
-
-
-def check_confidence(confidence: object) -> float:
-    """Validate a confidence level in (0, 1).
-
-    Example:
-        >>> check_confidence(0.95)
-        0.95
-    """
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, (int, float, np.floating))
-        or not 0.0 < float(confidence) < 1.0
-    ):
-        raise InvalidInputError("confidence", "must be a number in (0, 1)", value=confidence)
-    return float(confidence)
-
-
 def _check_replicates(bootstrap: object) -> int:
     if bootstrap is True:
         return DEFAULT_REPLICATES
@@ -254,86 +107,11 @@ def _check_replicates(bootstrap: object) -> int:
     return int(bootstrap)
 
 
-def _coarse(fine: NDArray[np.float64], n_bins: int) -> NDArray[np.float64]:
-    if FINE_BINS % n_bins:
-        allowed = [d for d in range(1, FINE_BINS + 1) if FINE_BINS % d == 0]
-        raise InvalidInputError(
-            "n_bins",
-            f"must divide the {FINE_BINS} stored calibration bins: {allowed}",
-            value=n_bins,
-        )
-    return fine.reshape(n_bins, FINE_BINS // n_bins).sum(axis=1)
-
-
 def _jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-@dataclass(frozen=True)
-class ScoredRows:
-    """Per-row quantities of one validated chunk, computed once.
-
-    :meth:`ScoreStats.score` builds it; :meth:`ScoreStats.add` accumulates
-    it. Scoring once lets one chunk feed several accumulators -- a model's
-    statistics, its cohorts (:meth:`take` of their rows) and a paired
-    comparison -- without validating or taking logarithms again.
-
-    Example:
-        >>> rows = ScoreStats().score([1, 0, 1], [0.9, 0.2, 0.4])
-        >>> rows.n_rows, rows.nll.round(4).tolist(), rows.hit.tolist()
-        (3, [0.1054, 0.2231, 0.9163], [True, True, False])
-    """
-
-    codes: NDArray[np.intp]
-    """Class index of each row's label."""
-    weight: NDArray[np.float64] | None
-    nll: NDArray[np.float64]
-    """Negative log-likelihood in nats, after clipping to [eps, 1 - eps]."""
-    brier: NDArray[np.float64]
-    hit: NDArray[np.bool_]
-    """Whether the top label was right (accuracy)."""
-    clipped: NDArray[np.bool_]
-    """Whether the observed class got a probability below eps."""
-    score: NDArray[np.float64]
-    """What calibration bins: P(class 1) (binary) or top-label confidence."""
-    score_hit: NDArray[np.bool_]
-    """What calibration compares it with: label is 1, or top label right."""
-    fine_bin: NDArray[np.intp]
-    """Index of the score's fine calibration bin (of FINE_BINS)."""
-    keys: NDArray[np.uint64] | None = None
-    """Bootstrap seeds of the rows (only when the statistics keep replicates)."""
-
-    @property
-    def n_rows(self) -> int:
-        """Number of rows."""
-        return int(self.nll.shape[0])
-
-    def take(self, rows: NDArray[np.intp] | slice) -> ScoredRows:
-        """The same quantities for a subset of rows (e.g. one cohort).
-
-        Example:
-            >>> ScoreStats().score([1, 0, 1], [0.9, 0.2, 0.4]).take(np.array([0, 2])).n_rows
-            2
-        """
-
-        def pick(values: NDArray[Any] | None) -> NDArray[Any] | None:
-            return None if values is None else values[rows]
-
-        return ScoredRows(
-            codes=self.codes[rows],
-            weight=pick(self.weight),
-            nll=self.nll[rows],
-            brier=self.brier[rows],
-            hit=self.hit[rows],
-            clipped=self.clipped[rows],
-            score=self.score[rows],
-            score_hit=self.score_hit[rows],
-            fine_bin=self.fine_bin[rows],
-            keys=pick(self.keys),
-        )
-
-
-class ScoreStats:
+class ScoreStats(CalibrationResults, ScoreForms):
     """Mergeable statistics of one model's probabilistic predictions.
 
     Args:
@@ -479,7 +257,7 @@ class ScoreStats:
             clipped=clipped,
             score=score,
             score_hit=score_hit,
-            fine_bin=uniform_bin_index(score, _FINE_EDGES),
+            fine_bin=uniform_bin_index(score, FINE_EDGES),
             keys=keys,
         )
 
@@ -662,7 +440,7 @@ class ScoreStats:
         loss_interval = t_interval(self.nll, self.weight_sq, confidence)
         brier_interval = t_interval(self.brier, self.weight_sq, confidence)
         count, score, hit = (
-            _coarse(a, n_bins) for a in (self.cal_count, self.cal_score, self.cal_hit)
+            coarse_bins(a, n_bins) for a in (self.cal_count, self.cal_score, self.cal_hit)
         )
         result.update(
             log_loss=log_loss / divisor,
@@ -703,210 +481,6 @@ class ScoreStats:
         tails = [50.0 * (1.0 - confidence), 50.0 * (1.0 + confidence)]
         low_high = np.percentile(replicate_means, tails, axis=0)
         return [float(v) for v in low_high[:, 0]], [float(v) for v in low_high[:, 1]]
-
-    def reliability_curve(self, n_bins: int = 10) -> ReliabilityCurve:
-        """The reliability curve over ``n_bins`` uniform bins (must divide 300).
-
-        Example:
-            >>> s = ScoreStats().update([0, 0, 1, 1], [0.1, 0.3, 0.7, 0.9])
-            >>> s.reliability_curve(2).observed_frequency.tolist()
-            [0.0, 1.0]
-        """
-        count, score, hit = (_coarse(a, check_n_bins(n_bins)) for a in self._bins())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return ReliabilityCurve(
-                np.arange(n_bins + 1) / n_bins, count, score / count, hit / count
-            )
-
-    def brier_decomposition(self, n_bins: int = FINE_BINS) -> dict[str, float]:
-        """Murphy's decomposition (see :func:`xebench.brier_decomposition`).
-
-        Example:
-            >>> s = ScoreStats().update([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
-            >>> round(s.brier_decomposition()["reliability"], 4)
-            0.05
-        """
-        self._require_events()
-        return brier_decomposition_from_bins(
-            *(_coarse(a, check_n_bins(n_bins)) for a in self._bins())
-        )
-
-    def log_loss_decomposition(
-        self, n_bins: int = FINE_BINS, *, base: str | int = "e"
-    ) -> dict[str, float]:
-        """Calibration and refinement loss (see :func:`xebench.log_loss_decomposition`).
-
-        Example:
-            >>> s = ScoreStats().update([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
-            >>> round(s.log_loss_decomposition()["refinement"], 4)
-            0.6931
-        """
-        self._require_events()
-        if not self.binary:
-            raise InvalidInputError(
-                "n_classes", "the log-loss decomposition is defined for binary predictions"
-            )
-        divisor = log_of_base(base)
-        count, _, hit = (_coarse(a, check_n_bins(n_bins)) for a in self._bins())
-        loss = self.nll.mean / divisor
-        refinement = log_loss_refinement(count, hit) / divisor
-        return {"log_loss": loss, "calibration": loss - refinement, "refinement": refinement}
-
-    def _bins(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        return self.cal_count, self.cal_score, self.cal_hit
-
-    def _require_events(self) -> None:
-        if self.weight <= 0.0:
-            raise InvalidInputError("ScoreStats", "holds no events yet")
-
-    # --- serialization --------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe, versioned plain data; calibration bins stored sparsely.
-
-        Example:
-            >>> d = ScoreStats().update([1, 0], [0.9, 0.2]).to_dict()
-            >>> d["version"], d["n"], d["calibration"]["index"]
-            (1, 2, [59, 269])
-        """
-        filled = np.flatnonzero(self.cal_count)
-        return {
-            "kind": "score_stats",
-            "version": STATS_VERSION,
-            "classes": None if self.classes is None else list(self.classes),
-            "eps": self.eps,
-            "n": self.n,
-            "weight_sq": self.weight_sq,
-            "nll": [self.nll.weight, self.nll.mean, self.nll.m2],
-            "brier": [self.brier.weight, self.brier.mean, self.brier.m2],
-            "hits": self.hits,
-            "clipped": self.clipped,
-            "label_weight": self.label_weight.tolist(),
-            "calibration": {
-                "bins": FINE_BINS,
-                "index": filled.tolist(),
-                "count": self.cal_count[filled].tolist(),
-                "score_sum": self.cal_score[filled].tolist(),
-                "hit_sum": self.cal_hit[filled].tolist(),
-            },
-            "bootstrap": {
-                "replicates": self.replicates,
-                "seed": self.seed,
-                "sums": self.boot.tolist(),
-            },
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScoreStats:
-        """Rebuild statistics written by :meth:`to_dict`.
-
-        Example:
-            >>> s = ScoreStats(["a", "b", "c"]).update(["b"], [[0.2, 0.5, 0.3]])
-            >>> ScoreStats.from_dict(s.to_dict()).to_dict() == s.to_dict()
-            True
-        """
-        if data.get("kind") != "score_stats" or data.get("version") != STATS_VERSION:
-            raise InvalidInputError(
-                "data",
-                f"is not ScoreStats version {STATS_VERSION} data",
-                value={"kind": data.get("kind"), "version": data.get("version")},
-            )
-        calibration = data["calibration"]
-        if calibration["bins"] != FINE_BINS:
-            raise InvalidInputError(
-                "data", f"calibration bins must be {FINE_BINS}", value=calibration["bins"]
-            )
-        boot = data["bootstrap"]
-        stats = cls(
-            data["classes"], eps=data["eps"], bootstrap=boot["replicates"], seed=boot["seed"]
-        )
-        stats.n = int(data["n"])
-        stats.weight_sq = float(data["weight_sq"])
-        stats.nll = Moments(*map(float, data["nll"]))
-        stats.brier = Moments(*map(float, data["brier"]))
-        stats.hits = float(data["hits"])
-        stats.clipped = int(data["clipped"])
-        stats.label_weight = np.asarray(data["label_weight"], dtype=np.float64)
-        index = np.asarray(calibration["index"], dtype=np.intp)
-        stats.cal_count[index] = calibration["count"]
-        stats.cal_score[index] = calibration["score_sum"]
-        stats.cal_hit[index] = calibration["hit_sum"]
-        if stats.replicates:
-            stats.boot = np.asarray(boot["sums"], dtype=np.float64).reshape(stats.replicates, 3)
-        return stats
-
-    def to_row(self) -> dict[str, Any]:
-        """A flat row -- scalars and lists of numbers -- for a DuckDB/Arrow table.
-
-        Example:
-            >>> row = ScoreStats().update([1, 0], [0.9, 0.2]).to_row()
-            >>> row["n"], row["nll_mean"] > 0, row["cal_index"]
-            (2, True, [59, 269])
-        """
-        data = self.to_dict()
-        calibration, boot = data["calibration"], data["bootstrap"]
-        return {
-            "version": data["version"],
-            "classes": data["classes"],
-            "eps": data["eps"],
-            "n": data["n"],
-            "weight_sq": data["weight_sq"],
-            "nll_weight": self.nll.weight,
-            "nll_mean": self.nll.mean,
-            "nll_m2": self.nll.m2,
-            "brier_weight": self.brier.weight,
-            "brier_mean": self.brier.mean,
-            "brier_m2": self.brier.m2,
-            "hits": data["hits"],
-            "clipped": data["clipped"],
-            "label_weight": data["label_weight"],
-            "cal_index": calibration["index"],
-            "cal_count": calibration["count"],
-            "cal_score_sum": calibration["score_sum"],
-            "cal_hit_sum": calibration["hit_sum"],
-            "boot_replicates": boot["replicates"],
-            "boot_seed": boot["seed"],
-            "boot_sums": [value for row in boot["sums"] for value in row],
-        }
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ScoreStats:
-        """Rebuild statistics written by :meth:`to_row`.
-
-        Example:
-            >>> s = ScoreStats().update([1, 0], [0.9, 0.2])
-            >>> ScoreStats.from_row(s.to_row()).to_dict() == s.to_dict()
-            True
-        """
-        replicates = int(row["boot_replicates"])
-        sums = list(row["boot_sums"])
-        return cls.from_dict(
-            {
-                "kind": "score_stats",
-                "version": row["version"],
-                "classes": row["classes"],
-                "eps": row["eps"],
-                "n": row["n"],
-                "weight_sq": row["weight_sq"],
-                "nll": [row["nll_weight"], row["nll_mean"], row["nll_m2"]],
-                "brier": [row["brier_weight"], row["brier_mean"], row["brier_m2"]],
-                "hits": row["hits"],
-                "clipped": row["clipped"],
-                "label_weight": row["label_weight"],
-                "calibration": {
-                    "bins": FINE_BINS,
-                    "index": row["cal_index"],
-                    "count": row["cal_count"],
-                    "score_sum": row["cal_score_sum"],
-                    "hit_sum": row["cal_hit_sum"],
-                },
-                "bootstrap": {
-                    "replicates": replicates,
-                    "seed": row["boot_seed"],
-                    "sums": [sums[i : i + 3] for i in range(0, len(sums), 3)],
-                },
-            }
-        )
 
     def __repr__(self) -> str:
         classes = "binary" if self.classes is None else f"classes={list(self.classes)}"

@@ -60,7 +60,8 @@ from numpy.typing import NDArray
 from ..metrics.calibration import uniform_bin_index
 from ..stats import codec
 from ..stats.codec import SCORE_COLUMNS, sparse_offsets
-from ..stats.scores import FINE_BINS, ScoreStats
+from ..stats.score_calibration import FINE_BINS
+from ..stats.scores import ScoreStats
 from .bucket_features import FeatureFolding
 from .bucket_rollup import compact, insert_deltas, query_arrow
 from .bucket_rows import (
