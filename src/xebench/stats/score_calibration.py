@@ -105,9 +105,10 @@ class CalibrationResults:
 
         Example:
             >>> from xebench.stats.scores import ScoreStats
-            >>> s = ScoreStats().update([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
-            >>> round(s.log_loss_decomposition()["refinement"], 4)
-            0.6931
+            >>> stats = ScoreStats().update([0, 1, 0, 1], [0.2, 0.2, 0.6, 0.6])
+            >>> loss = stats.log_loss_decomposition()    # refinement: ln 2, both bins at 1/2
+            >>> round(loss["refinement"], 4), round(loss["calibration"], 4)
+            (0.6931, 0.1218)
         """
         self._require_events()
         if not self.binary:
