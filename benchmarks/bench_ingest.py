@@ -555,7 +555,7 @@ CATEGORIES = [
     ("JSON encode (features, payload hash)", ("to_json (",)),
     ("JSON parse + pydantic validation", ("validate_json (", "_parse (", "model_validate_json")),
     ("Arrow table build", ("pyarrow", "table (")),
-    ("event checks (probabilities, timestamps)", ("check_distribution (", "check_timestamp (")),
+    ("event checks (probabilities, timestamps)", ("check_probabilities (", "check_timestamp (")),
     ("validation, other Python", ("xebench/ingest/",)),
     ("writer thread (queue, futures)", ("writer.py",)),
     ("FastAPI / Starlette (routing, middleware, response)", ("starlette", "fastapi")),

@@ -68,7 +68,7 @@ from .body import JSON_TYPES, NDJSON_TYPES, decode_body, decompress_body, media_
 from .fields import (
     LabelEvent,
     PredictionEvent,
-    check_distribution,
+    check_probabilities,
     check_timestamp,
     error_path,
     field_message,
@@ -157,7 +157,7 @@ def check_event(
     try:
         # In the order of the batch parsers (whose loops call these two inline: the hot path).
         if isinstance(parsed, PredictionEvent):
-            check_distribution(parsed.probabilities, parsed.classes, limits)
+            check_probabilities(parsed.probabilities, parsed.classes, limits)
         check_timestamp(parsed.timestamp, now, limits)
     except InvalidInputError as problem:
         raise InvalidInputError(problem.argument.lstrip("/"), problem.rule) from None

@@ -2,7 +2,7 @@
 
 The models (:class:`PredictionEvent`, :class:`LabelEvent`) check the
 structure, names and scalar values in pydantic's Rust core; the rules that
-need exact messages and JSON-pointer paths (:func:`check_distribution`,
+need exact messages and JSON-pointer paths (:func:`check_probabilities`,
 :func:`check_timestamp`) run after parsing and raise
 :class:`~xebench.errors.InvalidInputError` whose ``argument`` is the field's
 JSON pointer within the event (``"/probabilities/1"``) and ``rule`` the message.
@@ -12,7 +12,7 @@ The batch parsers (:mod:`~xebench.ingest.predictions`,
 all apply these same rules, so an event is judged alike wherever it comes from.
 
 Example:
-    >>> check_distribution([0.25, 0.75], ["cat", "dog"], Limits())
+    >>> check_probabilities([0.25, 0.75], ["cat", "dog"], Limits())
     (['cat', 'dog'], [0.25, 0.75])
 """
 
@@ -33,7 +33,7 @@ from .policy import Limits
 __all__ = [
     "LabelEvent",
     "PredictionEvent",
-    "check_distribution",
+    "check_probabilities",
     "check_timestamp",
     "error_path",
     "field_message",
@@ -212,7 +212,7 @@ def _probability(value: Any, field: str) -> float:
     return value
 
 
-def check_distribution(
+def check_probabilities(
     raw: Any, classes: list[Any] | None, limits: Limits
 ) -> tuple[list[str], list[float]]:
     """Classes (text) and the probability vector of one event's ``probabilities`` and ``classes``.
@@ -221,10 +221,10 @@ def check_distribution(
     field's JSON pointer within the event) for a value that breaks the rules.
 
     Example:
-        >>> check_distribution({"cat": 0.25, "dog": 0.75}, None, Limits())
+        >>> check_probabilities({"cat": 0.25, "dog": 0.75}, None, Limits())
         (['cat', 'dog'], [0.25, 0.75])
         >>> try:
-        ...     check_distribution([0.5, 0.6], None, Limits())
+        ...     check_probabilities([0.5, 0.6], None, Limits())
         ... except InvalidInputError as error:
         ...     print(error.argument, "|", error.rule)
         /probabilities | probabilities must sum to 1 within 1e-06; sum is 1.1

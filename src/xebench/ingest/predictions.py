@@ -24,7 +24,7 @@ from pydantic_core import to_json
 
 from ..store.schema import PREDICTION_SCHEMA, fingerprint, hash64
 from .batch import validate_batch
-from .fields import PredictionEvent, check_distribution, check_timestamp
+from .fields import PredictionEvent, check_probabilities, check_timestamp
 from .policy import NO_PII, Limits, PiiPolicy
 
 __all__ = ["parse_predictions", "prediction_columns"]
@@ -54,7 +54,7 @@ def prediction_columns(
     """
 
     def add_row(event: PredictionEvent, now: datetime, columns: dict[str, list[Any]]) -> None:
-        classes, probs = check_distribution(event.probabilities, event.classes, limits)
+        classes, probs = check_probabilities(event.probabilities, event.classes, limits)
         event_time, sent_time = check_timestamp(event.timestamp, now, limits)
         cohort = pii.apply(event.cohort) if pii.active else event.cohort
         features = pii.apply(event.features) if pii.active else event.features
