@@ -224,7 +224,6 @@ def score_sums(
         return np.bincount(group, weights=weights, minlength=n_groups).astype(np.float64)
 
     count = np.bincount(group, minlength=n_groups)
-    weight = np.ones(rows.n_rows) if w is None else w
     columns: dict[str, Any] = {
         "eps": np.full(n_groups, float(eps)),
         "n": count.astype(np.int64),
@@ -233,7 +232,7 @@ def score_sums(
         ).astype(np.float64),
     }
     for name, values in (("nll", rows.nll), ("brier", rows.brier)):
-        moments = combine_moments(group, n_groups, weight, values, np.zeros(rows.n_rows))
+        moments = _row_moments(group, n_groups, count, values, w)
         for part, value in zip(("weight", "mean", "m2"), moments, strict=True):
             columns[f"{name}_{part}"] = value
     columns["hits"] = total(rows.hit)
@@ -242,17 +241,48 @@ def score_sums(
     labels = np.bincount(group * k + rows.codes, weights=w, minlength=n_groups * k)
     columns["label_weight"] = labels.reshape(n_groups, k).astype(np.float64)
     fine = group.astype(np.int64) * FINE_BINS + rows.fine_bin
-    keys, inverse = np.unique(fine, return_inverse=True)
-    size = keys.shape[0]
+    cells = n_groups * FINE_BINS
+    if cells <= max(rows.n_rows, 1 << 16):
+        # Few groups: count every (group, bin) cell densely, then keep the filled
+        # ones; sorting the rows (np.unique) cost more than the whole score.
+        keys = np.flatnonzero(np.bincount(fine, minlength=cells))
+        index, size = fine, cells
+    else:
+        keys, index = np.unique(fine, return_inverse=True)
+        size = keys.shape[0]
     score = rows.score if w is None else rows.score * w
     hit = rows.score_hit if w is None else np.where(rows.score_hit, w, 0.0)
-    columns["cal"] = (
-        *sparse_offsets(keys, FINE_BINS, n_groups),
-        np.bincount(inverse, weights=w, minlength=size).astype(np.float64),
-        np.bincount(inverse, weights=score, minlength=size),
-        np.bincount(inverse, weights=hit, minlength=size).astype(np.float64),
-    )
+    sums = [
+        np.bincount(index, weights=w, minlength=size).astype(np.float64),
+        np.bincount(index, weights=score, minlength=size).astype(np.float64),
+        np.bincount(index, weights=hit, minlength=size).astype(np.float64),
+    ]
+    if size == cells:
+        sums = [values[keys] for values in sums]
+    columns["cal"] = (*sparse_offsets(keys, FINE_BINS, n_groups), *sums)
     return columns
+
+
+def _row_moments(
+    group: NDArray[np.intp],
+    n_groups: int,
+    count: NDArray[np.int64],
+    values: NDArray[np.float64],
+    weight: NDArray[np.float64] | None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per-group (weight, mean, m2) of single rows; unweighted rows skip the products.
+
+    Equal, bit for bit, to :func:`combine_moments` with unit weights and zero m2.
+    """
+    if weight is not None:
+        return combine_moments(group, n_groups, weight, values, np.zeros(values.shape[0]))
+    total = count.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = np.bincount(group, weights=values, minlength=n_groups) / total
+    center[total == 0.0] = 0.0
+    deviation = values - center[group]
+    spread = np.bincount(group, weights=deviation * deviation, minlength=n_groups)
+    return total, center, spread
 
 
 def encode(stats: Sequence[ScoreStats]) -> dict[str, Any]:
