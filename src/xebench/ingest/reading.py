@@ -22,10 +22,10 @@ from ..io.readers import (
     TextReader,
     check_columns,
     check_file,
+    chunks_of,
     file_schema,
     format_of,
     read_chunks,
-    read_error,
 )
 
 __all__ = ["PathsLike", "chunks", "column_names", "estimate_rows", "input_files"]
@@ -126,18 +126,13 @@ def _json_chunks(
             types[name] = pa.string()
         elif name in floats and pa.types.is_integer(kind):
             types[name] = pa.float64()
-    first_row = 1
-    try:
+
+    def batches() -> Iterator[tuple[pa.RecordBatch, int]]:
         with TextReader(path, "json", compressed, columns, types) as (reader, raw):
             for batch in reader:
-                batch = batch.select(columns)
-                done = total if raw.closed else raw.tell()
-                for offset in range(0, batch.num_rows, batch_rows):
-                    piece = pa.Table.from_batches([batch.slice(offset, batch_rows)])
-                    yield Chunk(piece, source, first_row, min(done, total), total)
-                    first_row += piece.num_rows
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
-        raise read_error(error, path, "json", compressed, first_row) from error
+                yield batch.select(columns), total if raw.closed else raw.tell()
+
+    yield from chunks_of(batches(), path, "json", compressed, batch_rows)
 
 
 def estimate_rows(path: str | os.PathLike[str], sample_bytes: int = 1 << 20) -> int:

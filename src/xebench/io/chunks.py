@@ -28,9 +28,17 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import DataError, InvalidInputError
-from .formats import TextReader, check_columns, check_file, first_line, format_of, read_error
+from .formats import (
+    READ_ERRORS,
+    TextReader,
+    check_columns,
+    check_file,
+    first_line,
+    format_of,
+    read_error,
+)
 
-__all__ = ["DEFAULT_BATCH_ROWS", "Chunk", "as_arrow", "prefetch", "read_chunks"]
+__all__ = ["DEFAULT_BATCH_ROWS", "Chunk", "as_arrow", "chunks_of", "prefetch", "read_chunks"]
 
 
 #: Rows per chunk. Per-row float64 arrays of 512 KB stay in the L2 cache and
@@ -215,6 +223,32 @@ def _read_file(
         batches = _parquet_batches(path, columns, category_columns, batch_rows)
     else:
         batches = _text_batches(path, kind, compressed, columns, float_columns, category_columns)
+    yield from chunks_of(batches, path, kind, compressed, batch_rows)
+
+
+def chunks_of(
+    batches: Iterable[tuple[pa.RecordBatch, int]],
+    path: Path,
+    kind: str,
+    compressed: bool,
+    batch_rows: int,
+) -> Iterator[Chunk]:
+    """Chunks of at most ``batch_rows`` rows from (batch, bytes read so far) pairs of a file.
+
+    Rows are numbered from 1 across chunks; an Arrow reading error raised while
+    ``batches`` is iterated becomes a :class:`DataError` naming the file and
+    the row where the failing chunk starts (see :func:`read_error`).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "x.csv"
+        >>> _ = path.write_text("x\\n1\\n2\\n3\\n")
+        >>> batch = pa.record_batch({"x": [1, 2, 3]})
+        >>> chunks = chunks_of([(batch, 8)], path, "csv", False, 2)
+        >>> [(chunk.first_row, chunk.table.num_rows) for chunk in chunks]
+        [(1, 2), (3, 1)]
+    """
+    source, total = str(path), path.stat().st_size
     first_row = 1
     try:
         for batch, bytes_done in batches:
@@ -222,7 +256,7 @@ def _read_file(
                 piece = pa.Table.from_batches([batch.slice(offset, batch_rows)])
                 yield Chunk(piece, source, first_row, min(bytes_done, total), total)
                 first_row += piece.num_rows
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+    except READ_ERRORS as error:
         raise read_error(error, path, kind, compressed, first_row) from error
 
 

@@ -31,6 +31,7 @@ import pyarrow as pa
 from ..errors import DataError
 
 __all__ = [
+    "READ_ERRORS",
     "SUPPORTED_SUFFIXES",
     "TextReader",
     "check_columns",
@@ -41,6 +42,10 @@ __all__ = [
     "read_error",
 ]
 
+
+#: What Arrow raises on a file (or body) it cannot read: a malformed value, a
+#: type it cannot convert, a truncated or unreadable file.
+READ_ERRORS: tuple[type[Exception], ...] = (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError)
 
 #: File suffix -> format. ``.gz`` may follow any of them except Parquet.
 SUPPORTED_SUFFIXES: dict[str, str] = {

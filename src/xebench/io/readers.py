@@ -32,9 +32,10 @@ Example:
 
 from __future__ import annotations
 
-from .chunks import DEFAULT_BATCH_ROWS, Chunk, as_arrow, prefetch, read_chunks
+from .chunks import DEFAULT_BATCH_ROWS, Chunk, as_arrow, chunks_of, prefetch, read_chunks
 from .columns import cohort_codes, label_array, probability_array, weight_array
 from .formats import (
+    READ_ERRORS,
     SUPPORTED_SUFFIXES,
     TextReader,
     check_columns,
@@ -47,12 +48,14 @@ from .formats import (
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
+    "READ_ERRORS",
     "SUPPORTED_SUFFIXES",
     "Chunk",
     "TextReader",
     "as_arrow",
     "check_columns",
     "check_file",
+    "chunks_of",
     "cohort_codes",
     "file_schema",
     "first_line",

@@ -172,7 +172,7 @@ def read_upload(body: bytes, media_type: str) -> pa.Table:
     import pyarrow.json
     import pyarrow.parquet as pq
 
-    from ..io.readers import first_line
+    from ..io.readers import READ_ERRORS, first_line
 
     kind = UPLOAD_TYPES[media_type]
     readers = {
@@ -185,7 +185,7 @@ def read_upload(body: bytes, media_type: str) -> pa.Table:
     }
     try:
         table = readers[kind](io.BytesIO(body))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+    except READ_ERRORS as error:
         raise DataError("body", f"cannot read as {kind} ({first_line(error)})") from error
     if not table.num_rows:
         raise DataError("body", f"the {kind} reference holds no rows")

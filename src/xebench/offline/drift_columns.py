@@ -17,7 +17,15 @@ import pyarrow as pa
 from numpy.typing import ArrayLike
 
 from ..errors import DataError, InvalidInputError
-from ..io.readers import Chunk, as_arrow, check_columns, file_schema, first_line, read_chunks
+from ..io.readers import (
+    READ_ERRORS,
+    Chunk,
+    as_arrow,
+    check_columns,
+    file_schema,
+    first_line,
+    read_chunks,
+)
 
 __all__ = ["FileSide", "Side", "TableSide", "categorical_type", "chunked", "plan_columns"]
 
@@ -201,7 +209,7 @@ def _parquet_chunks(path: Path, columns: list[str], max_rows: int) -> Iterator[C
             group += 1
         try:
             table = parquet.read_row_groups(groups, columns=columns, use_threads=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+        except READ_ERRORS as error:
             raise DataError(
                 "data", f"cannot read as Parquet ({first_line(error)})", source=source
             ) from error
