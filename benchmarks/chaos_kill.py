@@ -82,7 +82,15 @@ def _healthy(port: int) -> bool:
 class Server:
     """One ``xebench serve`` process on ``db``; started healthy or not at all."""
 
-    def __init__(self, db: Path, log: Path, *, timeout: float = 60.0, attempts: int = 3) -> None:
+    def __init__(
+        self,
+        db: Path,
+        log: Path,
+        *,
+        timeout: float = 60.0,
+        attempts: int = 3,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.db = db
         self.log = log
         text = ""
@@ -92,7 +100,7 @@ class Server:
                 err.write(f"--- start on port {self.port}\n".encode())
                 err.flush()
                 self.process = subprocess.Popen(
-                    [*SERVE, "--db", str(db), "--port", str(self.port), "--no-access-log"],
+                    [*SERVE, "--db", str(db), "--port", str(self.port), "--no-access-log", *args],
                     stdout=subprocess.DEVNULL,
                     stderr=err,
                 )
@@ -264,12 +272,14 @@ def run_cycle(
     resend: bool = False,
     kill_after: tuple[float, float] = (0.2, 2.0),
     log: Path | None = None,
+    server_args: tuple[str, ...] = (),
 ) -> float:
-    """Start the server on ``db``, stream events, SIGKILL it; the server's startup seconds.
+    """Start the server on ``db`` (with ``server_args``), stream events, SIGKILL it; the
+    server's startup seconds.
 
     Raises :class:`ServerStartError` when the restart fails.
     """
-    server = Server(db, log or db.with_suffix(".serve.log"))
+    server = Server(db, log or db.with_suffix(".serve.log"), args=server_args)
     stop = threading.Event()
     threads = [
         threading.Thread(

@@ -415,10 +415,10 @@ def test_full_queue_answers_429_with_retry_after(
     entered, release = threading.Event(), threading.Event()
     real_write = store.write
 
-    def slow_write(batches: Any) -> Any:
+    def slow_write(batches: Any, **options: Any) -> Any:
         entered.set()
         release.wait(10)
-        return real_write(batches)
+        return real_write(batches, **options)
 
     monkeypatch.setattr(store, "write", slow_write)
     # The bound counts events queued and in flight: "a" in the writer plus "b" fill it.
@@ -453,7 +453,7 @@ def test_store_failure_answers_503_then_recovers_after_reopen(
     broken = EventStore(":memory:")
     fresh = EventStore(":memory:")
 
-    def fail(batches: Any) -> Any:
+    def fail(batches: Any, **options: Any) -> Any:
         raise OSError("disk full")
 
     monkeypatch.setattr(broken, "write", fail)

@@ -27,7 +27,7 @@ the service; every key is optional::
       cohort_features: false                 # feature histograms per cohort too
       max_features: 50
       learn_after: 1000                      # values before a feature's bins are fixed
-      fold_interval: 1                       # seconds between folds under load; 0: never
+      fold_interval: 1                       # s between compactions; 0: no buckets at all
       label_delay: 30m                       # omit: the observed p90 label lag
       min_coverage: 0.5                      # below: the window is provisional
       drift: {min_samples: 500, threshold: 0.01, bins: 10}
@@ -176,8 +176,9 @@ class ServiceConfig:
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     #: How windows, drift and comparisons read them (may change at any restart).
     monitoring: MonitorSettings = field(default_factory=MonitorSettings)
-    #: Seconds between folds of new events into the buckets while writes keep coming
-    #: (an idle writer folds at once); None: never (the buckets then go stale).
+    #: Each commit folds its events into the buckets; this many seconds pass at least
+    #: between two compactions under load (an idle writer compacts at once). None: no
+    #: bucket maintenance at all (the buckets then go stale: benchmarks only).
     fold_interval: float | None = 1.0
 
 

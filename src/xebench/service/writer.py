@@ -7,6 +7,14 @@ queue, writes several batches in one transaction (group commit) and only then
 resolves each batch's future. A handler answers after its future resolves, so
 an acknowledged event is always committed.
 
+Read-your-writes: each transaction also folds its events into the monitoring
+buckets (``EventStore.write(fold=True)``), so an acknowledged batch is in every
+window read after the acknowledgement, and the buckets agree with the events
+across a kill -9. :meth:`Writer.start` first folds whatever an older version or
+an interrupted run committed without folding, before the service answers.
+Between transactions (when idle, or every ``fold_interval`` seconds under load)
+the writer compacts the buckets' delta rows.
+
 Back-pressure instead of memory growth: when the queue holds ``max_events``
 events, :meth:`Writer.submit` raises :class:`WriterBusy` (HTTP 429). When the
 store fails (disk full, I/O error), the batches in flight and every new
@@ -92,9 +100,12 @@ class Writer:
             failed, as for ``":memory:"``, which a reopen would empty).
         max_events: events queued before :class:`WriterBusy`.
         max_group_events: events written per transaction at most.
-        fold_interval: seconds between folds of new events into the monitoring
-            buckets (:meth:`EventStore.update_buckets`) while writes keep
-            coming; an idle writer folds at once. None: never (tests, tools).
+        fold_interval: None: no bucket maintenance at all (benchmarks, tools: reads
+            then see no new event). Otherwise every transaction folds its
+            events into the monitoring buckets, and this many seconds pass at
+            least between two maintenance passes under load
+            (:meth:`EventStore.update_buckets`: compaction, and any fold a
+            failure left behind); an idle writer does it at once.
     """
 
     def __init__(
@@ -180,7 +191,11 @@ class Writer:
     # --- the writer thread ------------------------------------------------------------
 
     def start(self) -> Writer:
-        """Start the writer thread; returns self."""
+        """Fold what was committed but not folded (a kill -9 between an older version's
+        commit and its fold, or a store of an older version), then start the writer
+        thread; returns self. The caller serves reads only after this returns."""
+        if self.fold_interval is not None:
+            self._catch_up()
         self._thread = threading.Thread(target=self._run, name="xebench-writer", daemon=True)
         self._thread.start()
         return self
@@ -194,13 +209,13 @@ class Writer:
             self._thread.join(timeout)
 
     def _take_group(self) -> list[_Item] | None:
-        """The next group of batches; [] when it is time to fold; None when stopping."""
+        """The next group of batches; [] when it is time for maintenance; None when stopping."""
         with self._cond:
             while not self._queue:
                 if self._stopping:
                     return None
                 if self._unfolded and self.fold_interval is not None:
-                    return []  # idle with commits not yet in the buckets: fold them now
+                    return []  # idle after commits: compact the buckets now
                 self._cond.wait()
             group, events = [], 0
             while self._queue and (not group or events < self.max_group_events):
@@ -226,9 +241,26 @@ class Writer:
         if self._unfolded and self.fold_interval is not None:
             self._fold()
 
+    def _catch_up(self) -> None:
+        """Fold every committed event not in the buckets yet; a failure is logged (the
+        events are safe; the next maintenance pass retries)."""
+        started = time.monotonic()
+        try:
+            done = self.store.update_buckets()
+        except Exception as error:
+            self.fold_failure = f"{type(error).__name__}: {error}"
+            log.error("folding the committed events at start failed", exc_info=error)
+            return
+        if done["predictions"] or done["joined"]:
+            log.warning(
+                "folded events committed before the start into the monitoring buckets",
+                extra={**done, "seconds": round(time.monotonic() - started, 3)},
+            )
+
     def _fold(self) -> None:
-        """Fold committed events into the buckets; a failure is logged, never fatal:
-        the events are safe and the next fold retries them."""
+        """Bucket maintenance between transactions (compaction; a fold a failure left
+        behind); a failure is logged, never fatal: the events are safe and the next
+        pass retries."""
         self._last_fold = time.monotonic()
         self._unfolded = False
         if self._failure is not None:
@@ -241,13 +273,26 @@ class Writer:
             log.error("folding events into the monitoring buckets failed", exc_info=error)
 
     def _write(self, group: list[_Item]) -> None:
+        batches = _batches(group)
+        fold = self.fold_interval is not None
         try:
-            outcomes = self.store.write(_batches(group))
+            outcomes = self.store.write(batches, fold=fold)
         except Exception as error:
-            self._recover(group, error)
-            return
+            if not fold or isinstance(error, STORE_FAILURES) or not self.store.healthy():
+                self._recover(group, error)
+                return
+            # A healthy store refused the write with its fold: without the fold, either
+            # the events commit (a fold bug must not stop ingestion: logged, retried by
+            # the next maintenance pass) or the batch at fault is isolated as before.
+            try:
+                outcomes = self.store.write(batches)
+            except Exception as again:
+                self._recover(group, again)
+                return
+            self.fold_failure = f"{type(error).__name__}: {error}"
+            log.error("folding a commit into the monitoring buckets failed", exc_info=error)
         self.commits += 1
-        self._unfolded = self.fold_interval is not None
+        self._unfolded = fold
         for item, outcome in zip(group, outcomes, strict=True):
             item.future.set_result(outcome)
 
@@ -285,6 +330,8 @@ class Writer:
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
+            if self.fold_interval is not None:
+                self._catch_up()  # before the first write: its fold then starts caught up
             with self._cond:
                 self._failure = None
             log.warning("event store reopened")

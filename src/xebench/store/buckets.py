@@ -47,6 +47,7 @@ labels). The rest is one job per module, re-exported here:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,12 +236,46 @@ class Buckets(FeatureFolding):
                 p_end = start
 
     def fold(
-        self, con: duckdb.DuckDBPyConnection, p0: int, p1: int, l0: int, l1: int
+        self,
+        con: duckdb.DuckDBPyConnection,
+        p0: int,
+        p1: int,
+        l0: int,
+        l1: int,
+        *,
+        pairs: bool = True,
     ) -> dict[str, int]:
         """Fold predictions with seq in (p0, p1] and labels in (l0, l1]; set the marks.
 
         Runs in the caller's transaction. Returns counts of what was folded. If it
         raises (the caller rolls back), the in-memory vocabulary and bins are restored.
+        ``pairs=False`` skips the search for newly joined (prediction, label) pairs: the
+        caller knows there is none (the writer's fingerprint indexes say so).
+        """
+        with self.restoring():
+            # The score deltas of new predictions and of new pairs go in one INSERT per
+            # table: a statement costs ~1-4 ms whatever its size, and this runs per commit.
+            deltas: list[pa.Table] = []
+            predictions = self._fold_predictions(con, p0, p1, deltas) if p1 > p0 else 0
+            joined = self._fold_pairs(con, p0, p1, l0, l1, deltas) if pairs else 0
+            if deltas:
+                insert_deltas(con, "bucket_scores", pa.concat_tables(deltas))
+            self._save_vocabulary(con)
+            self._set_marks(con, p1, l1)
+        return {"predictions": predictions, "joined": joined}
+
+    @contextlib.contextmanager
+    def restoring(self) -> Iterator[None]:
+        """Restore the in-memory vocabulary and bins if the block raises: wrap a fold
+        *and its COMMIT*, so that a failed commit leaves no admitted value in memory.
+
+        Example:
+            >>> buckets = Buckets()
+            >>> with contextlib.suppress(ZeroDivisionError), buckets.restoring():
+            ...     _ = buckets._vocabulary.admit("t", "m", "region", "eu", 10)
+            ...     1 / 0
+            >>> buckets._vocabulary.values
+            {}
         """
         saved = (
             {key: dict(values) for key, values in self._vocabulary.values.items()},
@@ -249,16 +284,10 @@ class Buckets(FeatureFolding):
             dict(self._unbinned),
         )
         try:
-            predictions = 0
-            if p1 > p0:
-                predictions = self._fold_predictions(con, p0, p1)
-            pairs = self._fold_pairs(con, p0, p1, l0, l1)
-            self._save_vocabulary(con)
-            self._set_marks(con, p1, l1)
+            yield
         except BaseException:
             self._vocabulary.values, self._vocabulary.added, self._bins, self._unbinned = saved
             raise
-        return {"predictions": predictions, "joined": pairs}
 
     def _save_vocabulary(self, con: duckdb.DuckDBPyConnection) -> None:
         if self._vocabulary.added:
@@ -324,7 +353,11 @@ class Buckets(FeatureFolding):
             mapped[i] = self._vocabulary.admit(r["t"], r["m"], r["k"], r["v"], cap)
         return pa.array(mapped, pa.string()).take(pa.array(group))
 
-    def _fold_predictions(self, con: duckdb.DuckDBPyConnection, p0: int, p1: int) -> int:
+    def _fold_predictions(
+        self, con: duckdb.DuckDBPyConnection, p0: int, p1: int, deltas: list[pa.Table]
+    ) -> int:
+        """Fold the predictions with seq in (p0, p1]: their feature histograms, and their
+        score-bucket deltas appended to ``deltas``; returns how many."""
         table = query_arrow(
             con,
             "SELECT tenant, model, version, event_time, classes, probabilities, cohort "
@@ -341,12 +374,13 @@ class Buckets(FeatureFolding):
         hist = np.bincount(
             group * SCORE_BINS + score_bin[rows], minlength=n_groups * SCORE_BINS
         ).reshape(n_groups, SCORE_BINS)
-        out = score_rows(
-            take_keys(keys, first),
-            n_predictions=np.bincount(group, minlength=n_groups),
-            score_hist=hist,
+        deltas.append(
+            score_rows(
+                take_keys(keys, first),
+                n_predictions=np.bincount(group, minlength=n_groups),
+                score_hist=hist,
+            )
         )
-        insert_deltas(con, "bucket_scores", out)
         self._fold_features(con, table, p0, p1)
         return table.num_rows
 
@@ -389,8 +423,16 @@ class Buckets(FeatureFolding):
     """
 
     def _fold_pairs(
-        self, con: duckdb.DuckDBPyConnection, p0: int, p1: int, l0: int, l1: int
+        self,
+        con: duckdb.DuckDBPyConnection,
+        p0: int,
+        p1: int,
+        l0: int,
+        l1: int,
+        deltas: list[pa.Table],
     ) -> int:
+        """Fold the pairs first joined by these ranges: score-bucket deltas appended to
+        ``deltas``; returns how many."""
         if p1 <= p0 and l1 <= l0:
             return 0
         table = query_arrow(con, self._PAIRS, {"p0": p0, "p1": p1, "l0": l0, "l1": l1})
@@ -415,7 +457,7 @@ class Buckets(FeatureFolding):
             "lag": (lag_index, lag_offsets, np.bincount(lag_inverse, minlength=lag_keys.shape[0])),
         }
         columns.update(self._score_sums(table, rows, group, n_groups, key_rows["classes"]))
-        insert_deltas(con, "bucket_scores", score_rows(key_rows, **columns))
+        deltas.append(score_rows(key_rows, **columns))
         return table.num_rows
 
     def _score_sums(

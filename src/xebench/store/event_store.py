@@ -237,7 +237,7 @@ class EventStore:
         """
         return self.write([EventBatch("labels", table)])[0]
 
-    def write(self, batches: Sequence[EventBatch]) -> list[WriteOutcome]:
+    def write(self, batches: Sequence[EventBatch], *, fold: bool = False) -> list[WriteOutcome]:
         """Write several batches in one transaction; one :class:`WriteOutcome` per batch.
 
         - A row whose identity is stored, or was accepted earlier in this call,
@@ -251,6 +251,12 @@ class EventStore:
 
         Nothing is acknowledged before COMMIT returns, and if anything raises
         the transaction is rolled back and the in-memory state is unchanged.
+
+        ``fold=True`` also folds the new events (and any committed earlier but not
+        folded yet) into the monitoring buckets in the same transaction, so that
+        the buckets agree with the events at every commit (the service's writer
+        does; read-your-writes, docs/architecture.md). Otherwise
+        :meth:`update_buckets` folds them later.
 
         Raises:
             InvalidInputError: a batch is of an unknown kind or schema
@@ -274,7 +280,29 @@ class EventStore:
         if not batches:
             return []
         with self._write_lock:
-            return self._writes.write(self._open_writer(), batches)
+            con = self._open_writer()
+            if not fold:
+                return self._writes.write(con, batches)
+            with self.buckets.restoring():  # the fold's memory state too, if COMMIT fails
+                return self._writes.write(con, batches, self._fold_commit)
+
+    def _fold_commit(
+        self, con: duckdb.DuckDBPyConnection, seq: int, outcomes: list[WriteOutcome]
+    ) -> None:
+        """Fold commit ``seq`` (and any earlier commit not folded yet) in its transaction.
+
+        When every earlier commit is folded, what this one changed is known:
+        nothing inserted needs only the marks moved, and no new label/prediction
+        match (``joined`` counts, from the fingerprint indexes: never a false
+        negative) skips the search for new pairs, a join over the stored events.
+        """
+        p_mark, l_mark = Buckets.marks(con)
+        caught_up = p_mark >= seq - 1 and l_mark >= seq - 1
+        if caught_up and not any(outcome.inserted for outcome in outcomes):
+            self.buckets.fold(con, seq, seq, seq, seq)  # only the marks move
+            return
+        paired = not caught_up or any(outcome.joined for outcome in outcomes)
+        self.buckets.fold(con, p_mark, seq, l_mark, seq, pairs=paired)
 
     # --- monitoring statistics -------------------------------------------------------------
 

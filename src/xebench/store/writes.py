@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -245,10 +245,16 @@ class Writes:
             raise
 
     def write(
-        self, con: duckdb.DuckDBPyConnection, batches: Sequence[EventBatch]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batches: Sequence[EventBatch],
+        then: Callable[[duckdb.DuckDBPyConnection, int, list[WriteOutcome]], None] | None = None,
     ) -> list[WriteOutcome]:
         """Write checked ``batches`` in one transaction of ``con``; see
-        :meth:`xebench.store.EventStore.write` for what becomes of each row."""
+        :meth:`xebench.store.EventStore.write` for what becomes of each row.
+
+        ``then(con, seq, outcomes)`` runs in the same transaction after the rows are
+        in (``seq``: the commit's sequence number): the bucket fold of the commit."""
         call = _Call(seq=self.seq + 1)
         with transaction(con):
             outcomes = [
@@ -258,6 +264,8 @@ class Writes:
                 for batch in batches
             ]
             self._flush(con, call)
+            if then is not None:
+                then(con, call.seq, outcomes)
         self.seq = call.seq
         self._publish(call)
         return outcomes
