@@ -122,3 +122,20 @@ def test_every_kind_of_drift_reference_loads(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "\n".join(lines) + "\n"), {})
     assert config.monitoring.references["d"] == "uploaded"
     assert sorted(config.monitoring.references) == ["a", "b", "c", "d", "e"]
+
+
+def test_identity_bounds_load_and_bad_ones_name_the_key(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "identity: {filter_mb: 0.5, recent_keys: 1000}\n"), {})
+    assert (config.filter_bytes, config.recent_keys) == (512 * 1024, 1000)
+    assert (load_config(None, {}).filter_bytes, load_config(None, {}).recent_keys) == (
+        64 << 20,
+        1 << 20,
+    )
+    for text, message in [
+        ("identity: {filter_mb: -1}", "identity.filter_mb: must be a positive number"),
+        ("identity: {recent_keys: 1}", "identity.recent_keys: must be at least 2"),
+        ("identity: {bloom: 1}", "identity.bloom: unknown key"),
+        ("identity: 5", "identity: must be a mapping"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(write(tmp_path, text + "\n"), {})

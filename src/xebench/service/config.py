@@ -21,6 +21,10 @@ the service; every key is optional::
       max_future_seconds: 3600
     queue_events: 50000                      # writer queue bound (then 429)
     memory_limit: 128MB                      # DuckDB buffer pool
+    identity:                                # idempotency keys in memory: a fixed bound
+      filter_mb: 64                          # filter of every stored key (3 per labelled
+                                             # prediction); false positives cost a lookup
+      recent_keys: 1048576                   # newest keys of each kind held exactly
     join_window_days: 7                      # pending labels older: orphans
     monitoring:                              # what the buckets keep and how windows read
       cohort_cap: 100                        # values per cohort key, then "__other__"
@@ -180,6 +184,10 @@ class ServiceConfig:
     #: between two compactions under load (an idle writer compacts at once). None: no
     #: bucket maintenance at all (the buckets then go stale: benchmarks only).
     fold_interval: float | None = 1.0
+    #: The identity indexes' bound (:class:`~xebench.store.event_store.EventStore`):
+    #: the filter of every stored key, and the recent keys of each kind held exactly.
+    filter_bytes: int = 64 << 20
+    recent_keys: int = 1 << 20
 
 
 def default_db_path() -> Path:
@@ -310,7 +318,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raise ConfigError(f"{path}: must be a YAML mapping")
     known = {
         "db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit",
-        "monitoring",
+        "monitoring", "identity",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
@@ -329,8 +337,25 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         queue_events=int(_positive(raw, "queue_events", 50_000, "")),
         join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
         memory_limit=str(raw.get("memory_limit", "128MB")),
+        **_identity(raw.get("identity")),
         **_monitoring(raw.get("monitoring")),
     )
+
+
+def _identity(raw: Any) -> dict[str, int]:
+    """``filter_bytes`` and ``recent_keys`` of :class:`ServiceConfig` from ``identity:``."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("identity: must be a mapping with filter_mb and recent_keys")
+    unknown = set(raw) - {"filter_mb", "recent_keys"}
+    if unknown:
+        raise ConfigError(f"identity.{sorted(unknown)[0]}: unknown key; keys are filter_mb, recent_keys")
+    megabytes = _positive(raw, "filter_mb", 64, "identity.")
+    recent = _positive(raw, "recent_keys", 1 << 20, "identity.")
+    if recent < 2:
+        raise ConfigError(f"identity.recent_keys: must be at least 2; got {recent!r}")
+    return {"filter_bytes": max(64, int(megabytes * (1 << 20))), "recent_keys": int(recent)}
 
 
 def _monitoring(raw: Any) -> dict[str, Any]:

@@ -90,6 +90,8 @@ def run_server(
             join_window=config.join_window,
             memory_limit=config.memory_limit,
             monitor=config.monitor,
+            filter_bytes=config.filter_bytes,
+            recent_keys=config.recent_keys,
         )
 
     store = open_store()

@@ -87,7 +87,15 @@ class EventStore:
         monitor: what the per-minute monitoring statistics keep (see
             :mod:`xebench.store.buckets`); :meth:`update_buckets` folds new events in.
         memory_limit: DuckDB's memory limit, e.g. ``"512MB"`` (None: DuckDB's
-            default, 80% of RAM). The fingerprint indexes are outside it.
+            default, 80% of RAM). The identity indexes are outside it.
+        filter_bytes: the filter of every stored identity key (three keys per
+            labelled prediction): fixed memory, resident once its pages are
+            written. Each false positive costs one lookup in the store, never a
+            wrong answer; the default 64 MiB has a rate of ~1e-7 at 1e7 keys,
+            ~3e-4 at 3e7, ~6e-2 at 9e7 (:meth:`identity` reports it).
+        recent_keys: identity keys of each kind kept exactly (the most recent;
+            at most 8 bytes each): retries and labels of recent predictions
+            are settled in memory, older ones by a lookup in the store.
 
     Raises:
         StoreLockedError: another process has the file open.
@@ -107,11 +115,13 @@ class EventStore:
         join_window: timedelta = timedelta(days=7),
         memory_limit: str | None = None,
         monitor: MonitorConfig | None = None,
+        filter_bytes: int = 64 << 20,
+        recent_keys: int = 1 << 20,
     ) -> None:
         self.path: str | Path = path if str(path) == ":memory:" else Path(path)
         self.join_window = join_window
         self.buckets = Buckets(monitor)
-        self._writes = Writes()
+        self._writes = Writes(filter_bytes=filter_bytes, recent_keys=recent_keys)
         self._closed = True
         self._key = None if str(path) == ":memory:" else str(Path(path).resolve())
         if self._key is not None:
@@ -494,6 +504,29 @@ class EventStore:
         cutoff = (now or datetime.now(UTC)) - self.join_window
         with self.cursor() as cursor:
             return queries.counts(cursor, tenant, cutoff)
+
+    def identity(self) -> dict[str, Any]:
+        """The identity indexes' memory and accuracy: ``filter_bytes``, ``filter_keys``
+        (keys added), ``false_positive_rate`` (expected, of the filter), ``recent_keys``
+        (held exactly, all kinds), ``recent_bytes`` and ``store_lookups`` (keys the
+        memory could not settle, looked up in the store, since the store opened).
+
+        Example:
+            >>> store = EventStore(":memory:", filter_bytes=1 << 12, recent_keys=8)
+            >>> store.identity()
+            {'filter_bytes': 4096, 'filter_keys': 0, 'false_positive_rate': 0.0, \
+'recent_keys': 0, 'recent_bytes': 0, 'store_lookups': 0}
+        """
+        writes = self._writes
+        indexes = (writes.prediction_fps, writes.prediction_rfps, writes.label_fps)
+        return {
+            "filter_bytes": writes.keys.nbytes,
+            "filter_keys": writes.keys.count,
+            "false_positive_rate": writes.keys.false_positive_rate,
+            "recent_keys": sum(len(index.recent_keys) for index in indexes),
+            "recent_bytes": sum(index.nbytes for index in indexes),
+            "store_lookups": writes.lookups,
+        }
 
     def checksum(self, tenant: str | None = None) -> str:
         """A digest of every stored row (of ``tenant``, or all), independent of row order.

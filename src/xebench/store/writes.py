@@ -1,15 +1,18 @@
 """Writes and idempotency: batches in, duplicates and conflicts out, labels joined or pending.
 
-A batch's rows are checked against the in-memory fingerprint indexes
-(:mod:`xebench.store.fingerprints`). A hit is only a candidate: the stored rows
-are read back and compared on (tenant, model, request_id), then payload hash,
-before an event counts as a duplicate (same payload, skipped) or a conflict
-(different payload: the batch is refused). Whether a label has its prediction
-is decided on fingerprints alone (a false match needs a 64-bit collision, about
-5e-13 per label at 1e7 predictions, and would only keep one label out of the
-orphan count: ``joined`` itself joins on the exact identity). A label whose
-prediction has not arrived waits in ``pending_labels``; a new prediction
-releases the labels waiting for it.
+A batch's rows are checked against the bounded in-memory identity indexes
+(:mod:`xebench.store.fingerprints`: a filter of every stored key, the recent
+keys exactly). A key the filter does not know is new; any other is only a
+candidate: the stored rows are read back and compared on (tenant, model,
+request_id), then payload hash, before an event counts as a duplicate (same
+payload, skipped) or a conflict (different payload: the batch is refused).
+Whether a label has its prediction (and a prediction its label) is decided on
+fingerprints: from the recent keys, else -- when the filter reports the key --
+by a lookup of the stored fingerprints (a false match needs a 64-bit
+collision, about 5e-13 per label at 1e7 predictions, and would only keep one
+label out of the orphan count: ``joined`` itself joins on the exact
+identity). A label whose prediction has not arrived waits in
+``pending_labels``; a new prediction releases the labels waiting for it.
 
 One thread writes; each :meth:`Writes.write` is one transaction, and the
 in-memory state changes only after its COMMIT returned (DuckDB syncs the
@@ -19,7 +22,7 @@ Example:
     >>> from xebench.ingest.events import parse_labels
     >>> from xebench.store.migrations import migrate
     >>> con = duckdb.connect(":memory:"); _ = migrate(con, ":memory:")
-    >>> writes = Writes(); writes.load(con)
+    >>> writes = Writes(filter_bytes=1 << 12); writes.load(con)
     >>> label = parse_labels([{"request_id": "r1", "label": 1}], tenant="t")
     >>> writes.write(con, [EventBatch("labels", label)])
     [WriteOutcome(inserted=1, duplicates=0, conflicts=[], pending=1, joined=0)]
@@ -40,7 +43,8 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from .connection import transaction
-from .fingerprints import FingerprintIndex, as_int64, sorted_unique
+from .fingerprints import IdentityIndex, as_int64, sorted_unique
+from .key_filter import KeyFilter
 from .schema import LABEL_SCHEMA, PREDICTION_SCHEMA
 
 __all__ = ["Conflict", "EventBatch", "WriteOutcome", "Writes", "check_batch"]
@@ -180,35 +184,62 @@ def _numpy_bool(values: pa.ChunkedArray | pa.Array) -> NDArray[np.bool_]:
 
 
 class Writes:
-    """The write side's memory -- fingerprint indexes, class lists, the last sequence
+    """The write side's memory -- identity indexes, class lists, the last sequence
     number -- and the write of batches into one connection.
 
+    Args:
+        filter_bytes: the size of the filter of every stored key, shared by the
+            three kinds of key (a prediction has two, a label one); see
+            :class:`~xebench.store.key_filter.KeyFilter` for its false-positive rate.
+        recent_keys: keys of each kind kept exactly (8 bytes each, at most).
+
     ``stale`` says why the memory state may be wrong after a commit (None: it is
-    sound); the owner must then refuse writes and reopen.
+    sound); the owner must then refuse writes and reopen. ``lookups`` counts the
+    lookups of stored keys that the memory could not settle.
 
     Example:
-        >>> Writes().stale is None
+        >>> Writes(filter_bytes=1 << 12).stale is None
         True
     """
 
-    def __init__(self) -> None:
-        self.prediction_fps = FingerprintIndex()
-        self.prediction_rfps = FingerprintIndex()
-        self.label_fps = FingerprintIndex()
+    def __init__(self, *, filter_bytes: int = 64 << 20, recent_keys: int = 1 << 20) -> None:
+        self.filter_bytes = filter_bytes
+        self.recent_keys = recent_keys
+        self._new_indexes()
         # Replaced, never mutated, so that readers on other threads iterate a snapshot.
         self.classes: Classes = {}
         self.seq = 0
         self.stale: str | None = None
+        self.lookups = 0
+        self._forgotten = 0  # keys deleted since the filter was built (it keeps them)
+
+    def _new_indexes(self) -> None:
+        self.keys = KeyFilter(self.filter_bytes)
+        self.prediction_fps = IdentityIndex(self.keys, salt=1, recent_keys=self.recent_keys)
+        self.prediction_rfps = IdentityIndex(self.keys, salt=2, recent_keys=self.recent_keys)
+        self.label_fps = IdentityIndex(self.keys, salt=3, recent_keys=self.recent_keys)
+        self._forgotten = 0
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Read every fingerprint, the classes of each model and the last ``seq``."""
-
-        def keys(sql: str) -> NDArray[np.int64]:
-            return as_int64(con.execute(sql).fetchnumpy()["fp"])
-
-        self.prediction_fps = FingerprintIndex(keys("SELECT fp FROM predictions"))
-        self.prediction_rfps = FingerprintIndex(keys("SELECT rfp AS fp FROM predictions"))
-        self.label_fps = FingerprintIndex(keys("SELECT fp FROM labels"))
+        """Read every key into the filter, the most recent into the recent indexes, the
+        classes of each model and the last ``seq``."""
+        self._new_indexes()
+        every = (
+            (self.prediction_fps, "SELECT fp FROM predictions"),
+            (self.prediction_rfps, "SELECT rfp FROM predictions"),
+            (self.label_fps, "SELECT fp FROM labels"),
+        )
+        for index, sql in every:  # in chunks: never a whole column in memory
+            for chunk in con.sql(sql).to_arrow_reader(1 << 20):
+                index.add_old(chunk.column(0))
+        half = self.recent_keys // 2
+        recent = con.execute(
+            "SELECT fp, rfp FROM predictions ORDER BY seq DESC LIMIT ?", [half]
+        ).fetchnumpy()
+        self.prediction_fps.recent_keys.add(as_int64(recent["fp"]))
+        self.prediction_rfps.recent_keys.add(as_int64(recent["rfp"]))
+        labels = con.execute("SELECT fp FROM labels ORDER BY seq DESC LIMIT ?", [half])
+        self.label_fps.recent_keys.add(as_int64(labels.fetchnumpy()["fp"]))
         self.load_classes(con)
         (self.seq,) = con.execute(
             "SELECT greatest((SELECT coalesce(max(seq), 0) FROM predictions),"
@@ -233,12 +264,18 @@ class Writes:
         *,
         classes: bool,
     ) -> None:
-        """Drop deleted keys from the indexes (and reload the classes when ``classes``)."""
+        """Drop deleted keys from the recent indexes (and reload the classes when
+        ``classes``); rebuild everything from the store once a quarter of the
+        filter's keys are gone (the filter cannot drop them: they would only cost
+        lookups)."""
         try:
             self.prediction_fps.remove(fps)
             self.prediction_rfps.remove(rfps)
             self.label_fps.remove(label_fps)
-            if classes:  # a model's classes may be gone with its rows
+            self._forgotten += int(fps.size + rfps.size + label_fps.size)
+            if self._forgotten > self.keys.count / 4:
+                self.load(con)
+            elif classes:  # a model's classes may be gone with its rows
                 self.load_classes(con)
         except BaseException as error:
             self.stale = f"{type(error).__name__} while updating the fingerprint index"
@@ -367,11 +404,44 @@ class Writes:
                 return found
             # DuckDB pushes a Bloom filter of the keys into the scan, so this reads the
             # strings of matching rows only: ~70 ms at 1e7 rows, whatever the key count.
+            self.lookups += 1
             rows = con.execute(sql).fetchall()
             found.update(((t, m, r), h) for t, m, r, h in rows)
             return found
         finally:
             con.unregister("_xb_keys")
+
+    def _exists(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        column: str,
+        keys: NDArray[np.int64],
+        call: _Call,
+    ) -> NDArray[np.bool_]:
+        """Which ``keys`` some row of ``table`` (committed, or of this call) has in
+        ``column``: from the recent keys and the call's, else, for the keys the
+        filter reports, from the store (an old key, or a false positive)."""
+        index, written = {
+            ("labels", "fp"): (self.label_fps, call.label_fps),
+            ("predictions", "fp"): (self.prediction_fps, call.prediction_fps),
+            ("predictions", "rfp"): (self.prediction_rfps, call.prediction_rfps),
+        }[(table, column)]
+        found = index.recent(keys) | _Call.contains(written, keys)
+        unsure = ~found & index.maybe(keys)
+        if unsure.any():
+            self.lookups += 1
+            wanted = keys[unsure]
+            con.register("_xb_keys", pa.table({"k": sorted_unique(wanted)}))
+            try:
+                stored = con.execute(
+                    f"SELECT DISTINCT {column} AS k FROM {table} "
+                    f"WHERE {column} IN (SELECT k FROM _xb_keys)"
+                ).fetchnumpy()["k"]
+            finally:
+                con.unregister("_xb_keys")
+            found[unsure] = np.isin(wanted, as_int64(stored))
+        return found
 
     def _insert(
         self, con: duckdb.DuckDBPyConnection, target: str, rows: pa.Table, seq: int | None = None
@@ -398,7 +468,7 @@ class Writes:
             if kind == "predictions"
             else (self.label_fps, call.label_fps)
         )
-        candidates = index.contains(fps) | _Call.contains(written, fps)
+        candidates = index.maybe(fps) | _Call.contains(written, fps)
         keep, duplicates, conflicts = self._resolve(con, kind, table, fps, candidates, call)
         if conflicts:
             return table, fps, 0, WriteOutcome(0, 0, conflicts)
@@ -416,9 +486,8 @@ class Writes:
         rfps = as_int64(new["rfp"])
         call.defer("predictions", new)
         # Does a label wait for (or already exist for) any of the new predictions?
-        labelled = np.zeros(new.num_rows, dtype=bool)
-        for keys in (fps, rfps):
-            labelled |= self.label_fps.contains(keys) | _Call.contains(call.label_fps, keys)
+        both = self._exists(con, "labels", "fp", np.concatenate([fps, rfps]), call)
+        labelled = both[: fps.size] | both[fps.size :]
         if labelled.any():
             call.releases.append(new.filter(pa.array(labelled)))
         call.prediction_fps.append(fps)
@@ -489,9 +558,10 @@ class Writes:
         # A label naming a model matches that prediction's fp; a model-less label has
         # fp = fingerprint(tenant, "", request_id), which is every prediction's rfp.
         model_less = _numpy_bool(pc.equal(new["model"], ""))
-        by_model = self.prediction_fps.contains(fps) | _Call.contains(call.prediction_fps, fps)
-        by_request = self.prediction_rfps.contains(fps) | _Call.contains(call.prediction_rfps, fps)
-        matched = np.where(model_less, by_request, by_model)
+        matched = np.zeros(new.num_rows, dtype=bool)
+        for rows, column in ((~model_less, "fp"), (model_less, "rfp")):
+            if rows.any():
+                matched[rows] = self._exists(con, "predictions", column, fps[rows], call)
         waiting = ~matched
         if waiting.any():
             pending = new.filter(pa.array(waiting)).select(
