@@ -62,6 +62,7 @@ import random
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -819,6 +820,16 @@ def report(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
     return targets(rows)
 
 
+def soak_levels(series: list[tuple[int, float, float]]) -> tuple[float, float]:
+    """The soak's RSS after warm-up (the median of the 30 s after the first fifth of the
+    run, at most after 60 s) and at the end (the median of the last 30 s)."""
+    last = series[-1][0]
+    warm_at = min(60, last // 5)
+    warm = [rss for t, rss, _ in series if warm_at < t <= warm_at + 30]
+    end = [rss for t, rss, _ in series if t > last - 30]
+    return statistics.median(warm or end), statistics.median(end)
+
+
 def targets(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[tuple[str, bool, str]]:
     checks = []
     named = {s["name"]: (r, s) for r, s in rows}
@@ -844,6 +855,15 @@ def targets(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[tuple[str
         )
     peak = max(r["rss_peak"] for r, _ in rows)
     checks.append(("server RSS < 500 MB over the run", peak < 500, f"peak {peak:.0f} MB"))
+    if named.get("soak", ({}, {}))[0].get("rss_series"):
+        warm, end = soak_levels(named["soak"][0]["rss_series"])
+        checks.append(
+            (
+                "soak: RSS at the end within 50 MB of its level after warm-up",
+                end - warm <= 50,
+                f"{warm:.0f} MB after warm-up, {end:.0f} MB at the end (medians of 30 s)",
+            )
+        )
     if "overload" in named:
         r, s = named["overload"]
         others = {k: v for k, v in r["statuses"].items() if int(k) not in (200, 429, 503)}

@@ -350,7 +350,9 @@ def _identity(raw: Any) -> dict[str, int]:
         raise ConfigError("identity: must be a mapping with filter_mb and recent_keys")
     unknown = set(raw) - {"filter_mb", "recent_keys"}
     if unknown:
-        raise ConfigError(f"identity.{sorted(unknown)[0]}: unknown key; keys are filter_mb, recent_keys")
+        raise ConfigError(
+            f"identity.{sorted(unknown)[0]}: unknown key; keys are filter_mb, recent_keys"
+        )
     megabytes = _positive(raw, "filter_mb", 64, "identity.")
     recent = _positive(raw, "recent_keys", 1 << 20, "identity.")
     if recent < 2:

@@ -84,7 +84,9 @@ class KeyFilter:
 
     def __init__(self, nbytes: int = 64 << 20, *, hashes: int = 6) -> None:
         if nbytes < 64 or hashes < 1:
-            raise ValueError(f"KeyFilter needs nbytes >= 64 and hashes >= 1; got {nbytes}, {hashes}")
+            raise ValueError(
+                f"KeyFilter: nbytes must be >= 64 and hashes >= 1; got {nbytes}, {hashes}"
+            )
         self.hashes = hashes
         self._words: NDArray[np.uint64] = np.zeros(nbytes // 8, dtype=np.uint64)
         self._bits = np.uint64(self._words.size * 64)
