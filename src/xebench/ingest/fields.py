@@ -31,9 +31,15 @@ from ..errors import InvalidInputError
 from .policy import Limits
 
 __all__ = [
+    "EARLIEST",
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_FEATURE_TEXT",
     "LabelEvent",
     "PredictionEvent",
+    "check_integer",
     "check_probabilities",
+    "check_text",
     "check_timestamp",
     "error_path",
     "field_message",
@@ -46,21 +52,92 @@ _NAME = r"^[\w.\-:/@+]{1,128}$"
 _KEY = r"^[\w.\-:/@+]{1,64}$"
 
 
-_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
+# Printable: no C0 or C1 control character (NUL included), no bidirectional
+# formatting character (U+200E, U+200F, U+202A-U+202E, U+2066-U+2069: they make a
+# log line or a dashboard label read other than it is) and no lone surrogate.
+_UNPRINTABLE = r"\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069"
+
+
+# Checked in pydantic's Rust core (whose strings cannot hold a lone surrogate).
+_PRINTABLE = re.compile(rf"^[^{_UNPRINTABLE}]{{1,256}}$")
+
+
+# Checked in Python, where a string can hold a lone surrogate (from a file, or a dict).
+_TEXT = re.compile(rf"[{_UNPRINTABLE}\ud800-\udfff]")
+
+
+#: Integers are refused outside the signed 64-bit range (DuckDB's BIGINT, Arrow's int64).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+#: The longest string feature value (cohort values, labels and classes: 256).
+MAX_FEATURE_TEXT = 1024
 
 
 # --- the event models ------------------------------------------------------------
 
 
+def check_text(value: str, what: str, longest: int, *, empty: bool = False) -> str:
+    """``value`` unless it is too long, empty (unless ``empty``) or not printable.
+
+    Raises :class:`~xebench.errors.InvalidInputError` (``argument``: ``what``).
+
+    Example:
+        >>> check_text("eu", "cohort value", 256)
+        'eu'
+        >>> check_text("a\u202eb", "label", 256)
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: label: must be 1-256 printable characters \
+(no control, bidirectional-override or lone surrogate characters)
+    """
+    if len(value) > longest or (not value and not empty) or _TEXT.search(value):
+        raise InvalidInputError(
+            what,
+            f"must be {0 if empty else 1}-{longest} printable characters (no control, "
+            "bidirectional-override or lone surrogate characters)",
+        )
+    return value
+
+
+def check_integer(value: int, what: str) -> int:
+    """``value`` unless it is outside the signed 64-bit range.
+
+    Example:
+        >>> check_integer(-3, "label")
+        -3
+        >>> check_integer(10**20, "feature value")
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: feature value: integers must be within the signed \
+64-bit range [-2**63, 2**63 - 1]
+    """
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidInputError(
+            what, "integers must be within the signed 64-bit range [-2**63, 2**63 - 1]"
+        )
+    return value
+
+
+def _digits(value: int) -> int:
+    # str() of an integer over 4,300 digits raises ValueError (CPython's limit): count bits.
+    size = abs(value)
+    return len(str(size)) if size.bit_length() < 10_000 else int(size.bit_length() * 0.30103) + 1
+
+
 def _scalar_feature(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return check_text(value, "feature value", MAX_FEATURE_TEXT, empty=True)
+    if isinstance(value, int):
+        return check_integer(value, "feature value")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidInputError(
                 "feature value", "must be finite (NaN and infinity are refused)"
             )
-        return value
+        return value + 0.0  # -0.0 is stored as 0.0 (one number, one payload hash)
     raise InvalidInputError(
         "feature value", "must be a string, a number, a boolean or null (no nesting)"
     )
@@ -68,11 +145,11 @@ def _scalar_feature(value: Any) -> Any:
 
 def _cohort_value(value: Any) -> str:
     if isinstance(value, str):
-        if len(value) > 256 or not _PRINTABLE.match(value or " "):
-            raise InvalidInputError("cohort value", "must be 0-256 printable characters")
-        return value
-    if isinstance(value, (bool, int)):
+        return check_text(value, "cohort value", 256, empty=True)
+    if isinstance(value, bool):
         return label_text(value)
+    if isinstance(value, int):
+        return label_text(check_integer(value, "cohort value"))
     raise InvalidInputError("cohort value", "must be a string, an integer or a boolean")
 
 
@@ -87,8 +164,12 @@ RequestId = Annotated[str, Field(strict=True, pattern=_PRINTABLE.pattern)]
 
 
 def _label(value: Any) -> Any:
-    if isinstance(value, (str, bool, int)) and value != "":
+    if isinstance(value, bool):
         return value
+    if isinstance(value, str) and value != "":
+        return check_text(value, "label", 256)
+    if isinstance(value, int):
+        return check_integer(value, "label")
     raise InvalidInputError("label", "must be a non-empty string, an integer or a boolean")
 
 
@@ -119,6 +200,19 @@ class PredictionEvent(BaseModel):
         default_factory=dict, max_length=256
     )
 
+    def members(self) -> int:
+        """How many object members (keys) the event had as sent: the event's own, its
+        cohort's, its features' and its probability map's. A JSON text with more keys
+        than that repeated one (see :func:`xebench.ingest.batch.duplicate_keys`).
+
+        Example:
+            >>> PredictionEvent(request_id="r", model="m", probabilities={"a": 1, "b": 0},
+            ...                 features={"x": 1}).members()
+            7
+        """
+        mapping = self.probabilities if isinstance(self.probabilities, dict) else ()
+        return len(self.model_fields_set) + len(self.cohort) + len(self.features) + len(mapping)
+
 
 class LabelEvent(BaseModel):
     """One observed outcome; ``model`` omitted means every model that scored the request.
@@ -135,6 +229,15 @@ class LabelEvent(BaseModel):
     label: Label
     timestamp: AwareDatetime | None = None
 
+    def members(self) -> int:
+        """How many object members (keys) the event had as sent.
+
+        Example:
+            >>> LabelEvent(request_id="r1", label=True).members()
+            2
+        """
+        return len(self.model_fields_set)
+
 
 # --- messages -----------------------------------------------------------------------
 
@@ -142,11 +245,17 @@ class LabelEvent(BaseModel):
 def error_path(loc: Sequence[Any]) -> str:
     """A pydantic error location as JSON-pointer tokens joined by ``/`` (no leading slash).
 
+    A lone surrogate in a key (which no UTF-8 answer can carry) is written as its
+    escape, ``\\ud800``.
+
     Example:
         >>> error_path(("features", "a/b~c", 0))
         'features/a~1b~0c/0'
+        >>> print(error_path(("features", chr(0xD800))))
+        features/\\ud800
     """
-    return "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+    path = "/".join(str(part).replace("~", "~0").replace("/", "~1") for part in loc)
+    return path if path.isascii() else path.encode("utf-8", "backslashreplace").decode()
 
 
 def field_message(error: Mapping[str, Any]) -> str:
@@ -166,7 +275,10 @@ def field_message(error: Mapping[str, Any]) -> str:
     if error["type"] == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern")
         if pattern == _PRINTABLE.pattern:
-            message = "must be 1-256 printable characters (no control characters)"
+            message = (
+                "must be 1-256 printable characters (no control, bidirectional-override "
+                "or lone surrogate characters)"
+            )
         else:
             size = {_NAME: "1-128", _KEY: "1-64"}.get(pattern, "0-128")
             return (
@@ -177,8 +289,7 @@ def field_message(error: Mapping[str, Any]) -> str:
     if "input" in error and error["type"] not in ("missing",):
         value = error["input"]
         if isinstance(value, (str, int, float, bool)) or value is None:
-            text = repr(value)
-            message += f"; got {text if len(text) <= 60 else text[:57] + '...'}"
+            message += f"; got {_shown(value)}"
     return message
 
 
@@ -201,8 +312,12 @@ def label_text(value: Any) -> str:
 
 def _probability(value: Any, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInputError(field, f"probabilities must be numbers; got {value!r}")
-    value = float(value)
+        raise InvalidInputError(field, f"probabilities must be numbers; got {_shown(value)}")
+    if isinstance(value, int):  # before float(): a 400-digit integer overflows a float
+        if value not in (0, 1):
+            raise InvalidInputError(field, f"probabilities must be in [0, 1]; got {_shown(value)}")
+        return float(value)
+    value += 0.0  # -0.0 is 0.0
     if not math.isfinite(value):
         raise InvalidInputError(
             field, f"probabilities must be finite (NaN and infinity are refused); got {value!r}"
@@ -210,6 +325,14 @@ def _probability(value: Any, field: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise InvalidInputError(field, f"probabilities must be in [0, 1]; got {value!r}")
     return value
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` cut to 60 characters (an integer of any size, a string of 1 MB)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**50:
+        return f"an integer of {_digits(value)} digits"
+    text = repr(value) if not isinstance(value, (str, list, dict)) else repr(value)[:61]
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_probabilities(
@@ -233,7 +356,9 @@ def check_probabilities(
         if classes is not None:
             raise InvalidInputError("/classes", "omit classes when probabilities is an object")
         names, values = list(raw.keys()), list(raw.values())
-        fields = [f"/probabilities/{name}" for name in names]
+        fields = [f"/probabilities/{error_path([name])}" for name in names]
+        for name, where in zip(names, fields, strict=True):
+            _class_name(name, where)
     elif isinstance(raw, list):
         names, values = classes, raw
         fields = [f"/probabilities/{i}" for i in range(len(raw))]
@@ -248,7 +373,10 @@ def check_probabilities(
                 "/classes", f"a single probability needs 2 classes; got {len(classes)}"
             )
         names = classes if classes is not None else ["0", "1"]
-        return [label_text(c) for c in names], [1.0 - p, p]
+        texts = [label_text(c) for c in names]
+        if len(set(texts)) != 2:
+            raise InvalidInputError("/classes", f"classes must be distinct; got {texts!r}")
+        return texts, [1.0 - p, p]
     if len(values) > limits.max_classes:
         raise InvalidInputError("/probabilities", f"at most {limits.max_classes} classes")
     probs = [_probability(v, f) for v, f in zip(values, fields, strict=True)]
@@ -272,7 +400,18 @@ def check_probabilities(
     return texts, probs
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+def _class_name(name: str, where: str) -> None:
+    try:
+        check_text(name, "class", 256)
+    except InvalidInputError as error:
+        raise InvalidInputError(where, f"a class name {error.rule}; got {_shown(name)}") from None
+
+
+#: The earliest event time accepted: the Unix epoch (docs/service.md, "Timestamps").
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+_EPOCH = EARLIEST
 
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -284,7 +423,8 @@ def check_timestamp(
     """The event time in UTC and, for the payload hash, the microseconds sent (None: not sent).
 
     Raises :class:`~xebench.errors.InvalidInputError` (``argument``
-    ``"/timestamp"``) for a time more than ``limits.max_future`` after ``now``.
+    ``"/timestamp"``) for a time more than ``limits.max_future`` after ``now``
+    or before :data:`EARLIEST` (1970-01-01T00:00:00Z).
 
     Example:
         >>> now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -292,14 +432,27 @@ def check_timestamp(
         True
         >>> check_timestamp(datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC), now, Limits())[1]
         1000000
+        >>> check_timestamp(datetime.fromisoformat("0001-01-01T00:00:00+01:00"), now, Limits())
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: /timestamp: timestamp 0001-01-01T00:00:00+01:00 is \
+before 1970-01-01T00:00:00+00:00: event times start at the Unix epoch
     """
     if timestamp is None:
         return now, None
-    timestamp = timestamp.astimezone(UTC)
+    # Aware comparisons cannot overflow; astimezone can (year 1 at +01:00 is year 0 in
+    # UTC, 9999-12-31T23:59:59-01:00 is year 10000).
+    if timestamp < EARLIEST:
+        raise InvalidInputError(
+            "/timestamp",
+            f"timestamp {timestamp.isoformat()} is before {EARLIEST.isoformat()}: "
+            "event times start at the Unix epoch",
+        )
     if timestamp - now > limits.max_future:
         raise InvalidInputError(
             "/timestamp",
             f"timestamp {timestamp.isoformat()} is more than {limits.max_future} ahead of "
             f"the server clock ({now.isoformat(timespec='seconds')})",
         )
+    timestamp = timestamp.astimezone(UTC)
     return timestamp, (timestamp - _EPOCH) // _MICROSECOND

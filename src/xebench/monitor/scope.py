@@ -25,6 +25,9 @@ from ..errors import InvalidInputError
 from ..store.buckets import ALL, BUCKET_SECONDS
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
+    "MAX_DURATION",
     "WINDOWS",
     "Scope",
     "Span",
@@ -40,6 +43,15 @@ __all__ = [
 
 #: The named rolling windows (any duration such as "30m" or "3d" works too).
 WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
+
+#: The range of times a question may name (``from``, ``to``, a window's start): no
+#: event is older than the Unix epoch (ingestion refuses them), and far-future ends
+#: would only overflow the datetime arithmetic (docs/service.md, "Time ranges").
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+#: The longest window or step: the whole range above (84,006 days).
+MAX_DURATION = LATEST - EARLIEST
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _STEP = timedelta(seconds=BUCKET_SECONDS)
@@ -51,6 +63,11 @@ def parse_duration(text: str | float | timedelta, argument: str = "window") -> t
     Example:
         >>> parse_duration("6h"), parse_duration("90s").total_seconds()
         (datetime.timedelta(seconds=21600), 90.0)
+        >>> parse_duration("99999999d")
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: window: must be at most 84006d (from 1970 to 2200); \
+got '99999999d'
     """
     if isinstance(text, timedelta):
         return text
@@ -65,6 +82,12 @@ def parse_duration(text: str | float | timedelta, argument: str = "window") -> t
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if not seconds > 0:
         raise InvalidInputError(argument, "must be a positive duration", value=text)
+    if not seconds <= MAX_DURATION.total_seconds():
+        raise InvalidInputError(
+            argument,
+            f"must be at most {MAX_DURATION.days}d (from {EARLIEST.year} to {LATEST.year})",
+            value=text,
+        )
     return timedelta(seconds=seconds)
 
 
@@ -74,6 +97,11 @@ def parse_time(text: str | datetime, argument: str) -> datetime:
     Example:
         >>> parse_time("2026-11-25T10:00:00+01:00", "from").isoformat()
         '2026-11-25T09:00:00+00:00'
+        >>> parse_time("0001-01-01T00:00:00+01:00", "from")
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: from: must be from 1970-01-01T00:00:00Z and before \
+2200-01-01T00:00:00Z; got '0001-01-01T00:00:00+01:00'
     """
     if isinstance(text, datetime):
         moment = text
@@ -86,6 +114,13 @@ def parse_time(text: str | datetime, argument: str) -> datetime:
             ) from None
     if moment.tzinfo is None:
         raise InvalidInputError(argument, "needs a timezone offset (or Z for UTC)", value=text)
+    # Compared before astimezone, which overflows at the datetime limits (year 1 at +01:00).
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidInputError(
+            argument,
+            f"must be from {iso(EARLIEST)} and before {iso(LATEST)}",
+            value=text if isinstance(text, str) else moment.isoformat(),
+        )
     return moment.astimezone(UTC)
 
 
@@ -290,10 +325,22 @@ class Scope:
             if start is not None:
                 begin = ceil_to(parse_time(start, "from"), _STEP)
             else:
-                begin = stop - parse_duration(window or "24h")
+                begin = _back(stop, window)
         else:
             stop = ceil_to(now, align)
-            begin = stop - parse_duration(window or "24h")
+            begin = _back(stop, window)
         if begin >= stop:
+            if start is None:  # a window that rounds to nothing
+                raise InvalidInputError("window", "must be at least 1 microsecond", value=window)
             raise InvalidInputError("from", "must be before to", value=iso(begin))
         return Span(begin, stop)
+
+
+def _back(stop: datetime, window: str | timedelta | None) -> datetime:
+    """The start of a rolling ``window`` ending at ``stop``, not before :data:`EARLIEST`."""
+    begin = stop - parse_duration(window or "24h")
+    if begin < EARLIEST:
+        raise InvalidInputError(
+            "window", f"reaches before {iso(EARLIEST)}, the earliest event time", value=window
+        )
+    return begin

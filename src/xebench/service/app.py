@@ -101,6 +101,46 @@ class _AccessLog:
             )
 
 
+class _Internal:
+    """A handler's unexpected exception as one logged 500 JSON answer, the connection kept.
+
+    Starlette's handler for ``Exception`` answers 500 but re-raises, so the
+    server logs the error a second time and drops the client's keep-alive
+    connection. This layer, inside the access log and outside the routes'
+    own handlers, logs once (with an incident id the answer quotes) and
+    answers; the exception goes no further. When the answer had already
+    started there is nothing left to say: the error is logged, the response
+    ends there.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            incident = uuid.uuid4().hex[:12]
+            log.error(
+                "unhandled error",
+                exc_info=exc,
+                extra={"incident": incident, "path": scope.get("path")},
+            )
+            if not started:
+                answer = _error(500, f"internal error (incident {incident}); see the server log")
+                await answer(scope, receive, send)
+
+
 def create_app(
     store: EventStore,
     config: ServiceConfig | None = None,
@@ -147,7 +187,8 @@ def create_app(
     app.state.writer = writer
     app.state.config = config
     _handle_errors(app)
-    app.add_middleware(_AccessLog)
+    app.add_middleware(_Internal)
+    app.add_middleware(_AccessLog)  # added last: outside _Internal, so it logs the 500s too
     for router in ROUTERS:
         app.include_router(router)
     return app
@@ -161,7 +202,8 @@ def _error(
 
 def _handle_errors(app: FastAPI) -> None:
     """Map the service's exceptions to status codes and JSON bodies (``{"detail", ...}``);
-    ``HTTPException`` keeps FastAPI's own handler, which answers the same shape."""
+    ``HTTPException`` keeps FastAPI's own handler, which answers the same shape. Any
+    other exception is :class:`_Internal`'s."""
 
     @app.exception_handler(BatchError)
     async def _batch_error(_: Request, exc: BatchError) -> JSONResponse:
@@ -187,13 +229,3 @@ def _handle_errors(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return _error(422, "invalid request parameters", errors=errors)
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        incident = uuid.uuid4().hex[:12]
-        log.error(
-            "unhandled error",
-            exc_info=exc,
-            extra={"incident": incident, "path": request.url.path},
-        )
-        return _error(500, f"internal error (incident {incident}); see the server log")

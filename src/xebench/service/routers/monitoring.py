@@ -33,7 +33,7 @@ from ...monitor.scope import Scope
 from ..auth import Reader
 from ..state import State
 
-__all__ = ["Cohort", "From", "To", "Window", "router"]
+__all__ = ["Cohort", "Confidence", "From", "MinSamples", "To", "Window", "router"]
 
 router = APIRouter()
 
@@ -45,6 +45,12 @@ Window = Annotated[
 From = Annotated[str | None, Query(alias="from", description="Start, RFC 3339.")]
 To = Annotated[str | None, Query(alias="to", description="End (exclusive), RFC 3339.")]
 Cohort = Annotated[str | None, Query(description="key:value, e.g. region:eu.")]
+Confidence = Annotated[
+    float, Query(gt=0, lt=1, allow_inf_nan=False, description="Confidence level, in (0, 1).")
+]
+MinSamples = Annotated[
+    int | None, Query(ge=0, le=2**63 - 1, description="Fewer events: inconclusive / skipped.")
+]
 
 
 @router.get("/v1/models", summary="Models and versions of the tenant", tags=["read"])
@@ -74,7 +80,7 @@ def get_metrics(
     end: To = None,
     step: Annotated[str | None, Query(description="Series step, e.g. 1h.")] = None,
     base: Annotated[str, Query(description="Log base: e, 2 or 10.")] = "e",
-    confidence: float = 0.95,
+    confidence: Confidence = 0.95,
 ) -> dict[str, Any]:
     """One window (default: the last 24h), or ``{"series": [...]}`` with ``step``."""
     units: str | int = base if base == "e" else _base(base)
@@ -102,8 +108,11 @@ def get_drift(
             "model's configured reference, else rolling)."
         ),
     ] = None,
-    min_samples: int | None = None,
-    threshold: float | None = None,
+    min_samples: MinSamples = None,
+    threshold: Annotated[
+        float | None,
+        Query(ge=0, allow_inf_nan=False, description="Divergence above which a feature drifted."),
+    ] = None,
 ) -> dict[str, Any]:
     """Per-feature KL, JS and PSI of the window against the reference, drifted first."""
     if reference is not None and reference.startswith("file:"):
@@ -133,9 +142,15 @@ def get_compare(
     start: From = None,
     end: To = None,
     mode: Annotated[str, Query(description="auto, canary or shadow.")] = "auto",
-    max_degradation: float | None = None,
-    min_samples: int | None = None,
-    confidence: float | None = None,
+    max_degradation: Annotated[
+        float | None,
+        Query(allow_inf_nan=False, description="Allowed relative degradation (0.02: 2%)."),
+    ] = None,
+    min_samples: MinSamples = None,
+    confidence: Annotated[
+        float | None,
+        Query(gt=0, lt=1, allow_inf_nan=False, description="Confidence level, in (0, 1)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Pass, fail or inconclusive, with the delta, its interval and the sample sizes."""
     for name in (candidate, baseline):
