@@ -283,7 +283,7 @@ class Client:
             Traceback (most recent call last):
             ...
             xebench.errors.InvalidInputError: request_id: must be 1-256 printable characters
-            (no control characters); got ''
+            (no control, bidirectional-override or lone surrogate characters); got ''
         """
         event: dict[str, Any] = {"request_id": request_id_value(request_id)}
         if model is not None:
