@@ -64,6 +64,7 @@ def labels_for(predictions: pa.Table, seed: int) -> pa.Table:
             "event_time": t.cast(TIMESTAMP),
             "ingest_time": t.cast(TIMESTAMP),
             "payload_hash": pa.array(np.arange(n, dtype=np.int64) + seed * 10**9),
+            "correction": np.zeros(n, dtype=bool),
         },
         schema=LABEL_SCHEMA,
     )

@@ -261,6 +261,7 @@ def make_chunk(spec: DataSpec, k: int) -> tuple[pa.Table, pa.Table]:
             "payload_hash": hash_many(
                 _join('["', label_text, '",', pc.cast(pa.array(lt), pa.string()), "]")
             ),
+            "correction": np.zeros(len(labelled), dtype=bool),
         },
         schema=LABEL_SCHEMA,
     )

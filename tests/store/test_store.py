@@ -95,6 +95,7 @@ def labels(
             "event_time": [at] * n,
             "ingest_time": [ingest or datetime.now(UTC)] * n,
             "payload_hash": [hash64(f"{label}|{at.isoformat()}".encode())] * n,
+            "correction": [False] * n,
         },
         schema=LABEL_SCHEMA,
     )
@@ -120,16 +121,18 @@ def outcome(result: Any) -> tuple[int, int, int, int, int]:
 
 
 def test_tables_follow_the_event_schemas(store: EventStore) -> None:
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     assert rows(store, "SELECT key, value FROM meta ORDER BY key") == [
         ("folded_labels", "-1"),
         ("folded_predictions", "-1"),
-        ("schema_version", "4"),
+        ("schema_version", "5"),
     ]
     # Every event row carries the sequence number of its commit (what the bucket fold reads).
     for table, schema in (("predictions", PREDICTION_SCHEMA), ("labels", LABEL_SCHEMA)):
         columns = [name for name, *_ in rows(store, f"DESCRIBE {table}")]
-        assert columns == [*schema.names, "seq"]
+        added = ["seq", "correction"] if table == "labels" else ["seq"]  # in migration order
+        assert sorted(columns) == sorted([*schema.names, "seq"])
+        assert columns[-len(added) :] == added
     joined = [name for name, *_ in rows(store, "DESCRIBE joined")]
     assert joined == [*PREDICTION_SCHEMA.names, "seq", "label", "label_time", "label_ingest_time"]
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from .._validation import ROW_SUM_TOLERANCE
 from ..errors import InvalidInputError
@@ -228,6 +228,9 @@ class LabelEvent(BaseModel):
     model: Name | None = None
     label: Label
     timestamp: AwareDatetime | None = None
+    #: True: replaces the request's stored label of another value (a chargeback
+    #: reverses a fraud label); without it, a different label is a 409.
+    correction: StrictBool = False
 
     def members(self) -> int:
         """How many object members (keys) the event had as sent.

@@ -81,6 +81,7 @@ def label_columns(
         columns["event_time"].append(event_time)
         columns["ingest_time"].append(now)
         columns["payload_hash"].append(hash64(to_json((label, sent_time))))
+        columns["correction"].append(event.correction)
 
     return validate_batch(
         _LABELS,

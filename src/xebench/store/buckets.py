@@ -64,6 +64,7 @@ from ..stats.codec import SCORE_COLUMNS, sparse_offsets
 from ..stats.score_calibration import FINE_BINS
 from ..stats.scores import ScoreStats
 from .bucket_features import FeatureFolding
+from .bucket_restate import Restatement
 from .bucket_rollup import compact, insert_deltas, query_arrow
 from .bucket_rows import (
     arrow_column,
@@ -137,7 +138,7 @@ class _Vocabulary:
         return value
 
 
-class Buckets(FeatureFolding):
+class Buckets(FeatureFolding, Restatement):
     """Folds committed events into the bucket tables; one per :class:`EventStore`.
 
     All methods take the store's writing connection and run inside the
@@ -244,13 +245,16 @@ class Buckets(FeatureFolding):
         l1: int,
         *,
         pairs: bool = True,
+        restate: bool = True,
     ) -> dict[str, int]:
         """Fold predictions with seq in (p0, p1] and labels in (l0, l1]; set the marks.
 
         Runs in the caller's transaction. Returns counts of what was folded. If it
         raises (the caller rolls back), the in-memory vocabulary and bins are restored.
         ``pairs=False`` skips the search for newly joined (prediction, label) pairs: the
-        caller knows there is none (the writer's fingerprint indexes say so).
+        caller knows there is none (the writer's fingerprint indexes say so);
+        ``restate=False`` skips looking for label corrections in (l0, l1]
+        (:mod:`~xebench.store.bucket_restate`): the caller knows there is none.
         """
         with self.restoring():
             # The score deltas of new predictions and of new pairs go in one INSERT per
@@ -260,6 +264,8 @@ class Buckets(FeatureFolding):
             joined = self._fold_pairs(con, p0, p1, l0, l1, deltas) if pairs else 0
             if deltas:
                 insert_deltas(con, "bucket_scores", pa.concat_tables(deltas))
+            if restate:  # after the deltas: it recomputes whole minutes from the events
+                self._restate(con, p1, l0, l1)
             self._save_vocabulary(con)
             self._set_marks(con, p1, l1)
         return {"predictions": predictions, "joined": joined}
@@ -366,6 +372,12 @@ class Buckets(FeatureFolding):
         )
         if not table.num_rows:
             return 0
+        deltas.append(self._prediction_deltas(table))
+        self._fold_features(con, table, p0, p1)
+        return table.num_rows
+
+    def _prediction_deltas(self, table: pa.Table) -> pa.Table:
+        """Score-bucket delta rows of predictions (counts and score histograms)."""
         rows, keys = self._expand(table)
         keys["classes"] = arrow_column(table, "classes").take(pa.array(rows))
         group, first = group_ids(list(keys.values()))
@@ -374,28 +386,18 @@ class Buckets(FeatureFolding):
         hist = np.bincount(
             group * SCORE_BINS + score_bin[rows], minlength=n_groups * SCORE_BINS
         ).reshape(n_groups, SCORE_BINS)
-        deltas.append(
-            score_rows(
-                take_keys(keys, first),
-                n_predictions=np.bincount(group, minlength=n_groups),
-                score_hist=hist,
-            )
+        return score_rows(
+            take_keys(keys, first),
+            n_predictions=np.bincount(group, minlength=n_groups),
+            score_hist=hist,
         )
-        self._fold_features(con, table, p0, p1)
-        return table.num_rows
 
     # --- labels --------------------------------------------------------------------------
 
-    _PAIRS = """
-        WITH new_labels AS (
-            SELECT fp, model FROM labels WHERE seq > $l0 AND seq <= $l1
-        ), candidates AS (
-            SELECT * FROM predictions WHERE seq > $p0 AND seq <= $p1
-            UNION ALL
-            SELECT * FROM predictions
-            WHERE seq <= $p0 AND (fp IN (SELECT fp FROM new_labels WHERE model <> '')
-                                  OR rfp IN (SELECT fp FROM new_labels WHERE model = ''))
-        ), matches AS (
+    #: The first label of each candidate prediction (the lowest seq; in one commit a
+    #: label naming the model wins over a model-less one), labels up to seq $l1.
+    FIRST_LABELS = """
+        matches AS (
             SELECT c.tenant, c.model, c.version, c.request_id, c.event_time, c.classes,
                    c.probabilities, c.cohort, c.seq AS pseq, l.label,
                    l.event_time AS label_time, l.seq AS lseq, 0 AS anonymous
@@ -419,8 +421,23 @@ class Buckets(FeatureFolding):
         SELECT tenant, model, version, event_time, classes, probabilities, cohort,
                label, label_time
         FROM first_label
-        WHERE position = 1 AND (pseq > $p0 OR lseq > $l0)
+        WHERE position = 1
     """
+
+    _PAIRS = (
+        """
+        WITH new_labels AS (
+            SELECT fp, model FROM labels WHERE seq > $l0 AND seq <= $l1
+        ), candidates AS (
+            SELECT * FROM predictions WHERE seq > $p0 AND seq <= $p1
+            UNION ALL
+            SELECT * FROM predictions
+            WHERE seq <= $p0 AND (fp IN (SELECT fp FROM new_labels WHERE model <> '')
+                                  OR rfp IN (SELECT fp FROM new_labels WHERE model = ''))
+        ),"""
+        + FIRST_LABELS
+        + "AND (pseq > $p0 OR lseq > $l0)"
+    )
 
     def _fold_pairs(
         self,
@@ -438,6 +455,12 @@ class Buckets(FeatureFolding):
         table = query_arrow(con, self._PAIRS, {"p0": p0, "p1": p1, "l0": l0, "l1": l1})
         if not table.num_rows:
             return 0
+        deltas.append(self._pair_deltas(table))
+        return table.num_rows
+
+    def _pair_deltas(self, table: pa.Table) -> pa.Table:
+        """Score-bucket delta rows of (prediction, label) pairs: labelled counts, lags
+        and the ScoreStats columns."""
         rows, keys = self._expand(table)
         classes = arrow_column(table, "classes")
         keys["classes"] = classes.take(pa.array(rows))
@@ -457,8 +480,7 @@ class Buckets(FeatureFolding):
             "lag": (lag_index, lag_offsets, np.bincount(lag_inverse, minlength=lag_keys.shape[0])),
         }
         columns.update(self._score_sums(table, rows, group, n_groups, key_rows["classes"]))
-        deltas.append(score_rows(key_rows, **columns))
-        return table.num_rows
+        return score_rows(key_rows, **columns)
 
     def _score_sums(
         self,

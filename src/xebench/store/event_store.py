@@ -207,7 +207,7 @@ class EventStore:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
             ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            [('4',)]
+            [('5',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")
@@ -232,7 +232,7 @@ class EventStore:
             ...     [{"request_id": "a", "model": "m", "probabilities": 0.3}], tenant="t")
             >>> store = EventStore(":memory:")
             >>> store.insert_predictions(table).inserted, store.insert_predictions(table)
-            (1, WriteOutcome(inserted=0, duplicates=1, conflicts=[], pending=0, joined=0))
+            (1, WriteOutcome(inserted=0, duplicates=1, conflicts=[], pending=0, joined=0, corrected=0))
         """
         return self.write([EventBatch("predictions", table)])[0]
 
@@ -243,7 +243,7 @@ class EventStore:
             >>> from xebench.ingest.events import parse_labels
             >>> table = parse_labels([{"request_id": "a", "label": 0}], tenant="t")
             >>> EventStore(":memory:").insert_labels(table)
-            WriteOutcome(inserted=1, duplicates=0, conflicts=[], pending=1, joined=0)
+            WriteOutcome(inserted=1, duplicates=0, conflicts=[], pending=1, joined=0, corrected=0)
         """
         return self.write([EventBatch("labels", table)])[0]
 
@@ -308,11 +308,12 @@ class EventStore:
         """
         p_mark, l_mark = Buckets.marks(con)
         caught_up = p_mark >= seq - 1 and l_mark >= seq - 1
-        if caught_up and not any(outcome.inserted for outcome in outcomes):
+        if caught_up and not any(outcome.inserted or outcome.corrected for outcome in outcomes):
             self.buckets.fold(con, seq, seq, seq, seq)  # only the marks move
             return
         paired = not caught_up or any(outcome.joined for outcome in outcomes)
-        self.buckets.fold(con, p_mark, seq, l_mark, seq, pairs=paired)
+        restate = not caught_up or any(outcome.corrected for outcome in outcomes)
+        self.buckets.fold(con, p_mark, seq, l_mark, seq, pairs=paired, restate=restate)
 
     # --- monitoring statistics -------------------------------------------------------------
 

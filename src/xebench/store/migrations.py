@@ -9,6 +9,9 @@ older file when it is opened):
 - ``labels``: every accepted label event (:data:`~xebench.store.schema.LABEL_SCHEMA`),
   one per (tenant, model, request_id); ``model = ''`` applies to every
   model's prediction of that request.
+- ``label_history``: every label a correction replaced, with ``replaced_at``
+  and ``replaced_seq`` (the commit that replaced it); ``labels.correction``
+  marks the rows that are corrections.
 - ``pending_labels``: labels whose prediction had not arrived when they were
   stored. A row leaves when a matching prediction commits; rows received more
   than ``join_window`` ago are *orphans*: counted, kept, never dropped.
@@ -26,7 +29,7 @@ the bucket tables included, is created by an entry of it.
 Example:
     >>> con = duckdb.connect(":memory:")
     >>> migrate(con, ":memory:") == SCHEMA_VERSION, migrate(con, ":memory:")
-    (True, 4)
+    (True, 5)
     >>> con.execute("SELECT count(*) FROM joined").fetchone()
     (0,)
 """
@@ -97,6 +100,22 @@ CREATE TABLE drift_references (
 );
 """
 
+# Migration 5: label corrections. A label event with "correction": true replaces the
+# stored label of its (tenant, model, request_id) in place (its seq, the order in which
+# labels join, is kept); the replaced row goes to label_history with when and by which
+# commit (replaced_seq) it was replaced, for audit and for the bucket fold, which
+# restates the buckets of the corrected pairs (bucket_restate.py). Frozen.
+_MIGRATION_5 = """
+ALTER TABLE labels ADD COLUMN correction BOOLEAN DEFAULT false;
+CREATE TABLE label_history (
+    fp BIGINT NOT NULL, tenant VARCHAR NOT NULL, model VARCHAR NOT NULL,
+    request_id VARCHAR NOT NULL, label VARCHAR NOT NULL,
+    event_time TIMESTAMPTZ NOT NULL, ingest_time TIMESTAMPTZ NOT NULL,
+    payload_hash BIGINT NOT NULL, seq BIGINT NOT NULL, correction BOOLEAN NOT NULL,
+    replaced_at TIMESTAMPTZ NOT NULL, replaced_seq BIGINT NOT NULL
+);
+"""
+
 #: ``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1``: SQL
 #: text, or a function of the DuckDB connection. Append, never edit.
 MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
@@ -104,6 +123,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     MIGRATION_2,
     _MIGRATION_3 + MIGRATION_3_HOURS,
     MIGRATION_4_SCORE_WEIGHTS,
+    _MIGRATION_5,
 ]
 
 #: The schema version this code writes.
@@ -125,7 +145,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         Traceback (most recent call last):
         ...
         xebench.errors.StoreError: event store new.duckdb has schema version 99, newer \
-than this xebench knows (4); upgrade xebench
+than this xebench knows (5); upgrade xebench
     """
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")

@@ -74,6 +74,9 @@ LABEL_SCHEMA = pa.schema(
         pa.field("event_time", TIMESTAMP, nullable=False),
         pa.field("ingest_time", TIMESTAMP, nullable=False),
         pa.field("payload_hash", pa.int64(), nullable=False),
+        # The event's "correction": true -- it replaces a stored label of another value
+        # (the old one is kept in label_history). Not part of the payload hash.
+        pa.field("correction", pa.bool_(), nullable=False),
     ]
 )
 

@@ -25,7 +25,7 @@ Example:
     >>> writes = Writes(filter_bytes=1 << 12); writes.load(con)
     >>> label = parse_labels([{"request_id": "r1", "label": 1}], tenant="t")
     >>> writes.write(con, [EventBatch("labels", label)])
-    [WriteOutcome(inserted=1, duplicates=0, conflicts=[], pending=1, joined=0)]
+    [WriteOutcome(inserted=1, duplicates=0, conflicts=[], pending=1, joined=0, corrected=0)]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from .connection import transaction
+from .corrections import apply_corrections
 from .fingerprints import IdentityIndex, as_int64, sorted_unique
 from .key_filter import KeyFilter
 from .schema import LABEL_SCHEMA, PREDICTION_SCHEMA
@@ -103,10 +104,12 @@ class WriteOutcome:
         pending: new labels whose prediction has not arrived (label batches).
         joined: new labels that found their prediction (label batches), or new
             predictions that found a stored label (prediction batches).
+        corrected: labels with ``correction`` that replaced a stored label of
+            another value (the old one goes to ``label_history``).
 
     Example:
         >>> WriteOutcome(inserted=2, duplicates=1, conflicts=[])
-        WriteOutcome(inserted=2, duplicates=1, conflicts=[], pending=0, joined=0)
+        WriteOutcome(inserted=2, duplicates=1, conflicts=[], pending=0, joined=0, corrected=0)
     """
 
     inserted: int
@@ -114,6 +117,7 @@ class WriteOutcome:
     conflicts: list[Conflict] = field(default_factory=list)
     pending: int = 0
     joined: int = 0
+    corrected: int = 0
 
 
 @dataclass
@@ -136,6 +140,7 @@ class _Call:
     def defer(self, target: str, rows: pa.Table) -> None:
         """Queue ``rows`` for ``INSERT INTO target`` at the end of the call."""
         self.rows.setdefault(target, []).append(rows)
+        target = "labels" if target == "corrections" else target  # they replace labels
         if target in self.payloads:
             parts = (rows[name].to_pylist() for name in ("tenant", "model", "request_id"))
             hashes = rows["payload_hash"].to_pylist()
@@ -337,8 +342,9 @@ class Writes:
         fps: NDArray[np.int64],
         candidates: NDArray[np.bool_],
         call: _Call,
-    ) -> tuple[NDArray[np.bool_], int, list[Conflict]]:
-        """Which rows are new; count duplicates; list conflicts.
+    ) -> tuple[NDArray[np.bool_], int, list[Conflict], list[int]]:
+        """Which rows are new; count duplicates; list conflicts and corrections (rows
+        flagged ``correction`` whose identity is stored with another payload).
 
         Only rows whose fingerprint is stored (``candidates``) or repeated in the
         batch are compared one by one; every other row is new.
@@ -351,7 +357,10 @@ class Writes:
         repeated[order[:-1][same]] = True
         rows = np.flatnonzero(candidates | repeated)
         if not rows.size:
-            return keep, 0, []
+            return keep, 0, [], []
+        correcting = (
+            _numpy_bool(table["correction"]) if "correction" in table.column_names else None
+        )
         part = table.select(["tenant", "model", "request_id", "payload_hash"]).take(rows)
         columns = (part[name].to_pylist() for name in ("tenant", "model", "request_id"))
         identities = list(zip(*columns, strict=True))
@@ -359,7 +368,7 @@ class Writes:
         stored_here = candidates[rows]
         wanted = {identity for identity, hit in zip(identities, stored_here, strict=True) if hit}
         seen = self._stored(con, kind, fps[rows[stored_here]], wanted, call)
-        duplicates, conflicts = 0, []
+        duplicates, conflicts, corrections = 0, [], []
         for row, identity, payload in zip(rows.tolist(), identities, hashes, strict=True):
             stored = seen.get(identity)
             if stored is None:  # the first occurrence of the identity: a new row
@@ -368,9 +377,12 @@ class Writes:
             keep[row] = False
             if stored == payload:
                 duplicates += 1
+            elif correcting is not None and correcting[row]:
+                corrections.append(row)
+                seen[identity] = payload  # what is stored once the call commits
             else:
                 conflicts.append(Conflict(row, identity[1], identity[2]))
-        return keep, duplicates, conflicts
+        return keep, duplicates, conflicts, corrections
 
     def _stored(
         self,
@@ -456,12 +468,12 @@ class Writes:
 
     def _new_rows(
         self, con: duckdb.DuckDBPyConnection, kind: str, table: pa.Table, call: _Call
-    ) -> tuple[pa.Table, NDArray[np.int64], int, WriteOutcome | None]:
-        """The rows of ``table`` to store, their fingerprints and the duplicates counted;
-        or, last, the outcome when nothing is to be stored (no row, a conflict, only
-        duplicates)."""
+    ) -> tuple[pa.Table, NDArray[np.int64], int, list[int], WriteOutcome | None]:
+        """The rows of ``table`` to store, their fingerprints, the duplicates counted and
+        the rows that correct a stored label; or, last, the outcome when no new row is
+        to be stored (no row, a conflict, only duplicates and corrections)."""
         if not table.num_rows:
-            return table, np.empty(0, dtype=np.int64), 0, WriteOutcome(0, 0, [])
+            return table, np.empty(0, dtype=np.int64), 0, [], WriteOutcome(0, 0, [])
         fps = as_int64(table["fp"])
         index, written = (
             (self.prediction_fps, call.prediction_fps)
@@ -469,18 +481,18 @@ class Writes:
             else (self.label_fps, call.label_fps)
         )
         candidates = index.maybe(fps) | _Call.contains(written, fps)
-        keep, duplicates, conflicts = self._resolve(con, kind, table, fps, candidates, call)
+        keep, duplicates, conflicts, fixes = self._resolve(con, kind, table, fps, candidates, call)
         if conflicts:
-            return table, fps, 0, WriteOutcome(0, 0, conflicts)
+            return table, fps, 0, [], WriteOutcome(0, 0, conflicts)
         new = table if keep.all() else table.filter(pa.array(keep))
         if not new.num_rows:
-            return new, fps, duplicates, WriteOutcome(0, duplicates, [])
-        return new, fps[keep], duplicates, None
+            return new, fps, duplicates, fixes, WriteOutcome(0, duplicates, [])
+        return new, fps[keep], duplicates, fixes, None
 
     def _write_predictions(
         self, con: duckdb.DuckDBPyConnection, table: pa.Table, call: _Call
     ) -> WriteOutcome:
-        new, fps, duplicates, done = self._new_rows(con, "predictions", table, call)
+        new, fps, duplicates, _, done = self._new_rows(con, "predictions", table, call)
         if done is not None:
             return done
         rfps = as_int64(new["rfp"])
@@ -519,7 +531,7 @@ class Writes:
     def _flush(self, con: duckdb.DuckDBPyConnection, call: _Call) -> None:
         """Insert the call's rows, one statement per table, then release pending labels
         (after the pending rows of this very call are in)."""
-        for target in ("predictions", "labels", "pending_labels"):
+        for target in ("predictions", "labels", "pending_labels"):  # corrections: below
             if call.rows.get(target):
                 # One chunk: DuckDB scans a table of many tiny chunks slowly.
                 rows = pa.concat_tables(call.rows[target]).combine_chunks()
@@ -529,6 +541,8 @@ class Writes:
                     call.classes.extend(self._classes_of(con, rows))
         if call.releases:
             self._release_pending(con, pa.concat_tables(call.releases))
+        if call.rows.get("corrections"):
+            apply_corrections(con, pa.concat_tables(call.rows["corrections"]), call.seq)
 
     def _release_pending(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
         """Delete the pending labels that these new predictions satisfy (exact identity)."""
@@ -551,8 +565,11 @@ class Writes:
     def _write_labels(
         self, con: duckdb.DuckDBPyConnection, table: pa.Table, call: _Call
     ) -> WriteOutcome:
-        new, fps, duplicates, done = self._new_rows(con, "labels", table, call)
+        new, fps, duplicates, fixes, done = self._new_rows(con, "labels", table, call)
+        if fixes:  # applied after the call's inserts: they may correct a row of this call
+            call.defer("corrections", table.take(pa.array(fixes)))
         if done is not None:
+            done.corrected = len(fixes)
             return done
         call.defer("labels", new)
         # A label naming a model matches that prediction's fp; a model-less label has
@@ -576,4 +593,5 @@ class Writes:
             [],
             pending=int(waiting.sum()),
             joined=int(matched.sum()),
+            corrected=len(fixes),
         )

@@ -79,6 +79,8 @@ def _outcome(outcome: WriteOutcome, n: int, kind: str) -> JSONResponse:
     }
     if kind == "labels":
         body.update(joined=outcome.joined, pending=outcome.pending)
+        if outcome.corrected:
+            body["corrected"] = outcome.corrected
     return JSONResponse(body)
 
 
