@@ -231,8 +231,10 @@ class EventStore:
             >>> table = parse_predictions(
             ...     [{"request_id": "a", "model": "m", "probabilities": 0.3}], tenant="t")
             >>> store = EventStore(":memory:")
-            >>> store.insert_predictions(table).inserted, store.insert_predictions(table)
-            (1, WriteOutcome(inserted=0, duplicates=1, conflicts=[], pending=0, joined=0, corrected=0))
+            >>> store.insert_predictions(table).inserted
+            1
+            >>> store.insert_predictions(table)
+            WriteOutcome(inserted=0, duplicates=1, conflicts=[], pending=0, joined=0, corrected=0)
         """
         return self.write([EventBatch("predictions", table)])[0]
 
