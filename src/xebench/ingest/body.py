@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 from ..errors import BatchError
 from .policy import Limits
@@ -40,22 +41,32 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def _gunzip(raw: bytes, limit: int) -> bytes:
-    # Decompress in bounded steps: a 20 KiB gzip bomb can expand to gigabytes.
+_STEP = 1 << 20  # bytes of output per decompression step
+
+
+def _gunzip(raw: bytes, limit: int, reserve: Callable[[int], None] | None) -> bytes:
+    # Decompress in bounded steps: a 20 KiB gzip bomb can expand to gigabytes. Before
+    # each step, ``reserve`` is told the size the output may reach (admission control).
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = bytearray()
+    parts: list[bytes] = []
+    size = 0
     data = raw
     while data:
+        step = min(_STEP, limit + 1 - size)
+        if reserve is not None:
+            reserve(min(size + step, limit))
         try:
-            out += inflater.decompress(data, limit + 1 - len(out))
+            part = inflater.decompress(data, step)
         except zlib.error as error:
             raise BatchError(400, f"body is not valid gzip: {error}") from None
-        if len(out) > limit:
+        parts.append(part)
+        size += len(part)
+        if size > limit:
             raise BatchError(413, f"body exceeds {limit} bytes after decompression")
         data = inflater.unconsumed_tail
     if not inflater.eof:
         raise BatchError(400, "body is not valid gzip: truncated stream")
-    return bytes(out)
+    return b"".join(parts)
 
 
 def decode_body(
@@ -63,12 +74,14 @@ def decode_body(
     content_type: str | None,
     content_encoding: str | None = None,
     limits: Limits = Limits(),
+    reserve: Callable[[int], None] | None = None,
 ) -> tuple[bytes, bool]:
     """Check the media type and encoding of a body; return ``(json_bytes, is_ndjson)``.
 
     Raises :class:`BatchError` 415 for another media type or encoding, 413
     for a body over ``limits.max_body_bytes`` after decompression, 400 for a
-    corrupt gzip stream.
+    corrupt gzip stream. ``reserve(size)``, when given, is called before a gzip
+    body may grow to ``size`` bytes (it raises to stop: the server's admission control).
 
     Example:
         >>> import gzip
@@ -87,14 +100,20 @@ def decode_body(
             f"unsupported content type {media or '(none)'!r}: send application/json "
             "(an array of events) or application/x-ndjson (one event per line)",
         )
-    return decompress_body(raw, content_encoding, limits), media in NDJSON_TYPES
+    return decompress_body(raw, content_encoding, limits, reserve), media in NDJSON_TYPES
 
 
-def decompress_body(raw: bytes, content_encoding: str | None, limits: Limits = Limits()) -> bytes:
+def decompress_body(
+    raw: bytes,
+    content_encoding: str | None,
+    limits: Limits = Limits(),
+    reserve: Callable[[int], None] | None = None,
+) -> bytes:
     """The body after its ``Content-Encoding`` (gzip or none), within ``limits.max_body_bytes``.
 
     Raises :class:`BatchError` 415 for another encoding, 413 for a body over
-    the limit after decompression, 400 for a corrupt gzip stream.
+    the limit after decompression, 400 for a corrupt gzip stream; ``reserve`` as
+    for :func:`decode_body`.
 
     Example:
         >>> import gzip
@@ -103,7 +122,7 @@ def decompress_body(raw: bytes, content_encoding: str | None, limits: Limits = L
     """
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
-        body = _gunzip(raw, limits.max_body_bytes)
+        body = _gunzip(raw, limits.max_body_bytes, reserve)
     elif encoding == "identity":
         body = raw
     else:

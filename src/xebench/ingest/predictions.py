@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -24,10 +24,11 @@ from pydantic_core import to_json
 
 from ..store.schema import PREDICTION_SCHEMA, fingerprint, hash64
 from .batch import validate_batch
+from .fast import fast_prediction_table
 from .fields import PredictionEvent, check_probabilities, check_timestamp
 from .policy import NO_PII, Limits, PiiPolicy
 
-__all__ = ["parse_predictions", "prediction_columns"]
+__all__ = ["parse_predictions", "prediction_columns", "prediction_table"]
 
 _PREDICTIONS = TypeAdapter(list[PredictionEvent])
 
@@ -106,3 +107,36 @@ def parse_predictions(
         prediction_columns(body, tenant=tenant, ndjson=ndjson, limits=limits, pii=pii, now=now),
         schema=PREDICTION_SCHEMA,
     )
+
+
+def prediction_table(
+    body: bytes | Sequence[Mapping[str, Any]],
+    *,
+    tenant: str,
+    ndjson: bool = False,
+    limits: Limits = Limits(),
+    pii: PiiPolicy = NO_PII,
+    now: datetime | None = None,
+) -> pa.Table:
+    """:func:`parse_predictions` through the fast columnar path when it can take the batch.
+
+    :func:`~xebench.ingest.fast.fast_prediction_table` decodes and checks a
+    JSON body column-wise (~4x faster); whatever it declines (a bad event, a
+    rare layout) goes through :func:`parse_predictions`, which accepts it or
+    raises :class:`BatchError` with one entry per bad event. Same table, same
+    errors, either way.
+
+    Example:
+        >>> t = prediction_table(b'[{"request_id": "r1", "model": "m", "probabilities": 0.9}]',
+        ...                      tenant="t")
+        >>> t.num_rows, t["model"][0].as_py()
+        (1, 'm')
+    """
+    now = now or datetime.now(UTC)
+    if isinstance(body, (bytes, bytearray)):
+        table = fast_prediction_table(
+            bytes(body), tenant=tenant, ndjson=ndjson, limits=limits, pii=pii, now=now
+        )
+        if table is not None:
+            return table
+    return parse_predictions(body, tenant=tenant, ndjson=ndjson, limits=limits, pii=pii, now=now)

@@ -37,6 +37,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -163,11 +164,14 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state.xebench
+        state.validation = ThreadPoolExecutor(2, thread_name_prefix="xebench-validate")
         writer.start()
         try:
             yield
         finally:
+            state.validation.shutdown(wait=True)
             writer.stop()
             if close_store:
                 writer.store.close()  # the writer may have reopened it: the current one

@@ -15,7 +15,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -23,6 +24,7 @@ from fastapi import Depends, HTTPException, Request
 from ..ingest.events import BatchError
 from ..monitor.windows import Monitor
 from ..store.event_store import EventStore
+from .admission import Admission, Ticket
 from .auth import Principal
 from .config import ServiceConfig
 from .writer import Writer
@@ -48,6 +50,13 @@ class ServiceState:
     config: ServiceConfig
     writer: Writer
     monitor: Monitor
+    #: Bounds the bytes and the work in flight (429 before a body is read).
+    admission: Admission = field(default_factory=Admission)
+    #: Decompression and validation run here, off the event loop (two threads: the
+    #: parts that release the GIL -- zlib, Arrow -- overlap with the other's Python).
+    validation: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="xebench-validate")
+    )
 
     @property
     def store(self) -> EventStore:
@@ -62,9 +71,10 @@ class ServiceState:
         self.monitor.store = self.store
         return self.monitor
 
-    async def read_body(self, request: Request) -> bytes:
+    async def read_body(self, request: Request, ticket: Ticket | None = None) -> bytes:
         """The raw request body, refused with 413 as soon as it exceeds the configured limit
-        (the declared Content-Length is checked before reading)."""
+        (the declared Content-Length is checked before reading); with ``ticket``, the
+        bytes read are reserved in :attr:`admission` as they arrive (429 past its budget)."""
         limit = self.config.limits.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -74,8 +84,10 @@ class ServiceState:
             size += len(chunk)
             if size > limit:
                 raise BatchError(413, f"body exceeds {limit} bytes")
+            if ticket is not None and size > ticket.size:
+                self.admission.grow(ticket, size)
             chunks.append(chunk)
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _state(request: Request) -> ServiceState:

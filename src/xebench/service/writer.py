@@ -188,6 +188,10 @@ class Writer:
         """:meth:`submit_columns` for asyncio code: await the commit without blocking the loop."""
         return await asyncio.wrap_future(self.submit_columns(kind, columns))
 
+    async def write_table(self, kind: str, table: pa.Table) -> WriteOutcome:
+        """:meth:`submit` for asyncio code: the batch as a table of ``kind``'s schema."""
+        return await asyncio.wrap_future(self.submit(EventBatch(kind, table)))  # type: ignore[arg-type]
+
     # --- the writer thread ------------------------------------------------------------
 
     def start(self) -> Writer:

@@ -1,8 +1,12 @@
 """``POST /v1/predictions`` and ``POST /v1/labels``: batches of events into the store.
 
 A body is a JSON array (or one object) or NDJSON of events, optionally gzip.
-The batch is validated whole (422 with one entry per bad event, nothing
-stored), queued for the single writer and answered only once committed: 200
+Admission control (:mod:`~xebench.service.admission`) answers 429 before the
+body is read when the bytes or the work in flight are at their bound. The
+batch is decompressed and validated whole off the event loop (the fast
+columnar path, :func:`~xebench.ingest.predictions.prediction_table`; 422 with
+one entry per bad event, nothing stored), queued for the single writer as an
+Arrow table and answered only once committed: 200
 ``{"accepted", "inserted", "duplicates", ...}``; 409 when an event reuses a
 stored (model, request_id) with a different payload; 413 / 415 for the body;
 429 / 503 with ``Retry-After`` under back-pressure or while the store is
@@ -21,8 +25,10 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
@@ -33,11 +39,12 @@ from ...ingest.events import (
     LabelEvent,
     PredictionEvent,
     decode_body,
-    label_columns,
-    prediction_columns,
+    parse_labels,
 )
+from ...ingest.predictions import prediction_table
 from ...store.event_store import WriteOutcome
 from ..auth import Ingester, Principal
+from ..admission import Ticket
 from ..state import ServiceState, State
 
 __all__ = ["router"]
@@ -84,34 +91,54 @@ def _outcome(outcome: WriteOutcome, n: int, kind: str) -> JSONResponse:
     return JSONResponse(body)
 
 
-async def _ingest(request: Request, kind: str, who: Principal, state: ServiceState) -> JSONResponse:
-    # Refuse before reading and validating: under overload, parsing bodies that
-    # will be refused anyway would starve the requests that can be served.
-    writer, limits = state.writer, state.config.limits
-    writer.check_room()
-    raw = await state.read_body(request)
+def _declared_size(request: Request, limit: int) -> int:
+    declared = request.headers.get("content-length")
+    return min(int(declared), limit) if declared is not None and declared.isdigit() else 0
+
+
+def _validate(
+    raw: bytes, request: Request, kind: str, who: Principal, state: ServiceState, ticket: Ticket
+) -> pa.Table:
+    """Decompress and validate a body into its table (in a validation thread)."""
+    limits, admission = state.config.limits, state.admission
     body, ndjson = decode_body(
         raw,
         request.headers.get("content-type"),
         request.headers.get("content-encoding"),
         limits,
+        reserve=lambda size: admission.grow(ticket, size),
     )
     if kind == "predictions":
-        columns = prediction_columns(
+        return prediction_table(
             body, tenant=who.tenant, ndjson=ndjson, limits=limits, pii=state.config.pii
         )
-    else:
-        columns = label_columns(
-            body,
-            tenant=who.tenant,
-            ndjson=ndjson,
-            limits=limits,
-            known_labels=lambda model: writer.store.known_labels(who.tenant, model),
+    store = state.writer.store
+    return parse_labels(
+        body,
+        tenant=who.tenant,
+        ndjson=ndjson,
+        limits=limits,
+        known_labels=lambda model: store.known_labels(who.tenant, model),
+    )
+
+
+async def _ingest(request: Request, kind: str, who: Principal, state: ServiceState) -> JSONResponse:
+    # Refuse before reading and validating: under overload, parsing bodies that
+    # will be refused anyway would starve the requests that can be served.
+    writer = state.writer
+    writer.check_room()
+    ticket = state.admission.admit(_declared_size(request, state.config.limits.max_body_bytes))
+    try:
+        raw = await state.read_body(request, ticket)
+        table = await asyncio.get_running_loop().run_in_executor(
+            state.validation, _validate, raw, request, kind, who, state, ticket
         )
-    n = len(columns["fp"])
-    request.state.events = n
-    outcome = await writer.write(kind, columns)
-    return _outcome(outcome, n, kind)
+        del raw
+        request.state.events = table.num_rows
+        outcome = await writer.write_table(kind, table)
+    finally:
+        state.admission.release(ticket)
+    return _outcome(outcome, table.num_rows, kind)
 
 
 @router.post(

@@ -1,0 +1,459 @@
+"""The fast path for a batch of prediction events: JSON bytes to an Arrow table, column-wise.
+
+:func:`~xebench.ingest.predictions.prediction_columns` validates events one at
+a time through pydantic and Python rules (~15 us per event). This module
+decodes a whole body with msgspec into small structs (~1 us per event), checks
+the rules column-wise (names and keys by regular expression over their
+distinct values, probability ranges with NumPy, timestamps parsed in bulk from
+their digits) and builds the Arrow columns of
+:data:`~xebench.store.schema.PREDICTION_SCHEMA` directly, with the same
+fingerprints and payload hashes as the per-event path.
+
+It only ever *accepts*: whenever it meets anything it is not sure of (an error,
+but also a rare shape such as a timestamp with a lowercase ``t``, a duplicate
+JSON key, a float written with an exponent), it returns None and the caller
+runs the per-event path, which is the reference: it accepts or refuses the
+batch with its exact per-event errors (index, JSON pointer, message).
+``tests/ingest/test_fast.py`` checks, with hypothesis, that every batch the
+fast path accepts is accepted by the per-event path with identical columns.
+
+Example:
+    >>> from datetime import UTC, datetime
+    >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> body = b'[{"request_id": "r1", "model": "m", "probabilities": 0.9}]'
+    >>> table = fast_prediction_table(body, tenant="t", now=now)
+    >>> table["probabilities"][0].as_py(), table["classes"][0].as_py()
+    ([0.09999999999999998, 0.9], ['0', '1'])
+    >>> fast_prediction_table(b'[{"request_id": "r1", "model": "m", "probabilities": 2}]',
+    ...                       tenant="t", now=now) is None  # the per-event path says why
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
+from typing import Annotated, Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from ..errors import InvalidInputError
+from ..store.schema import PREDICTION_SCHEMA, TIMESTAMP
+from .fields import check_probabilities, label_text
+from .policy import NO_PII, Limits, PiiPolicy
+
+__all__ = ["fast_prediction_table"]
+
+# Integers beyond 64 bits fail to decode here: the per-event path judges them.
+_Int = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_UNSET: Any = msgspec.UNSET
+
+
+class _Event(msgspec.Struct, forbid_unknown_fields=True):
+    """A prediction event as msgspec decodes it; UNSET marks a field that was not sent
+    (its keys are counted, to detect duplicate JSON keys)."""
+
+    request_id: str
+    model: str
+    probabilities: float | list[float] | dict[str, float]
+    version: str | msgspec.UnsetType = _UNSET
+    timestamp: str | None | msgspec.UnsetType = _UNSET
+    classes: list[str | _Int | bool] | None | msgspec.UnsetType = _UNSET
+    cohort: dict[str, str | _Int | bool] | msgspec.UnsetType = _UNSET
+    features: dict[str, str | _Int | float | bool | None] | msgspec.UnsetType = _UNSET
+
+
+_ARRAY = msgspec.json.Decoder(list[_Event])
+_ONE = msgspec.json.Decoder(_Event)
+_SORTED = msgspec.json.Encoder(order="sorted")
+_ENCODE = msgspec.json.Encoder()
+
+# The ASCII part of the names' alphabet (fields.py allows Unicode letters too: those
+# batches take the per-event path).
+_NAME = re.compile(r"[A-Za-z0-9_.\-:/@+]{1,128}")
+_VERSION = re.compile(r"[A-Za-z0-9_.\-:/@+]{0,128}")
+_KEY = re.compile(r"[A-Za-z0-9_.\-:/@+]{1,64}")
+# A JSON float with a positive exponent is written 1e16 by msgspec, 1e+16 by pydantic.
+_EXPONENT = re.compile(rb"[0-9.]e[0-9]")
+_NEGATIVE_ZERO = re.compile(rb":-0\.0[,}]")
+
+_MAX_COHORT, _MAX_FEATURES = 32, 256  # the models' max_length (fields.py)
+_MAX_TEXT, _MAX_FEATURE_TEXT = 256, 1024
+_FLOAT_DIGITS = 1e16  # below this both encoders write a float the same way
+_MAX_OFFSET_MINUTES = 18 * 60
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class _Unsure(Exception):
+    """Not for the fast path: the per-event path decides."""
+
+
+def fast_prediction_table(
+    body: bytes,
+    *,
+    tenant: str,
+    ndjson: bool = False,
+    limits: Limits = Limits(),
+    pii: PiiPolicy = NO_PII,
+    now: datetime | None = None,
+) -> pa.Table | None:
+    """The :data:`PREDICTION_SCHEMA` table of a valid batch, or None: "ask the per-event path".
+
+    The same result as :func:`~xebench.ingest.predictions.parse_predictions`
+    for every batch it accepts (see the module docstring).
+
+    Example:
+        >>> body = b'{"request_id": "r1", "model": "m", "probabilities": [0.2, 0.8]}\\n'
+        >>> fast_prediction_table(body, tenant="t", ndjson=True)["probabilities"].to_pylist()
+        [[0.2, 0.8]]
+    """
+    now = now or datetime.now(UTC)
+    try:
+        events = _decode(body, ndjson)
+        if not 1 <= len(events) <= limits.max_events:
+            return None
+        return _table(body, events, tenant, limits, pii, now)
+    except (_Unsure, msgspec.DecodeError, msgspec.EncodeError, InvalidInputError):
+        return None
+
+
+def _decode(body: bytes, ndjson: bool) -> list[_Event]:
+    if ndjson:
+        lines = [line for line in body.split(b"\n") if line.strip()]
+        # One array, one decode; the count proves that every line held exactly one value.
+        events = _ARRAY.decode(b"[" + b",".join(lines) + b"]")
+        if len(events) != len(lines):
+            raise _Unsure
+        return events
+    start = body.lstrip()[:1]
+    if start == b"[":
+        return _ARRAY.decode(body)
+    if start == b"{":
+        return [_ONE.decode(body)]
+    raise _Unsure
+
+
+def _sent(events: Sequence[_Event], name: str) -> list[Any]:
+    return [getattr(e, name) for e in events]
+
+
+def _check_keys(body: bytes, n: int, present: int, counts: int) -> None:
+    """Duplicate JSON keys, which both decoders would let the last one win.
+
+    Every key is a string followed by a colon. With no whitespace before any
+    colon, the ``":`` pairs of the body are its keys plus any ``\\":`` inside
+    strings, so their count equals the keys decoded only if no key was repeated.
+    """
+    if any(pair in body for pair in (b" :", b"\t:", b"\n:", b"\r:")):
+        raise _Unsure
+    if body.count(b'":') != 3 * n + present + counts:
+        raise _Unsure
+
+
+def _names(values: list[str], pattern: re.Pattern[str]) -> None:
+    for value in set(values):
+        if not pattern.fullmatch(value):
+            raise _Unsure
+
+
+def _printable(values: list[str], longest: int, *, empty: bool) -> None:
+    if not "".join(values).isprintable():  # no control, format or surrogate character
+        raise _Unsure
+    lengths = list(map(len, values))
+    if max(lengths) > longest or (not empty and min(lengths) == 0):
+        raise _Unsure
+
+
+def _table(
+    body: bytes,
+    events: list[_Event],
+    tenant: str,
+    limits: Limits,
+    pii: PiiPolicy,
+    now: datetime,
+) -> pa.Table:
+    n = len(events)
+    request_ids, models = _sent(events, "request_id"), _sent(events, "model")
+    versions, stamps = _sent(events, "version"), _sent(events, "timestamp")
+    classes, cohorts = _sent(events, "classes"), _sent(events, "cohort")
+    features, raw_probs = _sent(events, "features"), _sent(events, "probabilities")
+
+    present = sum(
+        sum(1 for v in column if v is not _UNSET)
+        for column in (versions, stamps, classes, cohorts, features)
+    )
+    versions = ["" if v is _UNSET else v for v in versions]
+    cohorts = [{} if c is _UNSET else c for c in cohorts]
+    features = [{} if f is _UNSET else f for f in features]
+    nested = sum(map(len, cohorts)) + sum(map(len, features))
+    nested += sum(len(p) for p in raw_probs if type(p) is dict)
+    _check_keys(body, n, present, nested)
+
+    _printable(request_ids, _MAX_TEXT, empty=False)
+    _names(models, _NAME)
+    _names(versions, _VERSION)
+    class_lists, prob_lists = _probabilities(raw_probs, classes, limits)
+    event_us, sent_us = _times(stamps, now, limits)
+    cohort_lists = _cohorts(cohorts)
+    if pii.active:
+        cohort_lists = [list(pii.apply(dict(c)).items()) for c in cohort_lists]
+        features = [pii.apply(f) for f in features]
+    features_json = _features(features)
+
+    fps = _fingerprints(f"{tenant}\0", models, request_ids)
+    rfps = _fingerprints(f"{tenant}\0", [""] * n, request_ids)
+    encode = _ENCODE.encode
+    hashes = np.frombuffer(
+        b"".join(
+            [
+                blake2b(encode((v, s, c, p, sorted(co), f)), digest_size=8).digest()
+                for v, s, c, p, co, f in zip(
+                    versions,
+                    sent_us,
+                    class_lists,
+                    prob_lists,
+                    cohort_lists,
+                    features_json,
+                    strict=True,
+                )
+            ]
+        ),
+        "<i8",
+    )
+    now_us = (now - _EPOCH) // _US
+    columns = [
+        pa.array(fps, pa.int64()),
+        pa.array(rfps, pa.int64()),
+        pa.array([tenant] * n, pa.string()),
+        pa.array(models, pa.string()),
+        pa.array(versions, pa.string()),
+        pa.array(request_ids, pa.string()),
+        pa.array(event_us, pa.int64()).cast(TIMESTAMP),
+        pa.array(np.full(n, now_us, dtype=np.int64)).cast(TIMESTAMP),
+        _lists(class_lists, pa.string()),
+        _lists(prob_lists, pa.float64()),
+        _map(cohort_lists),
+        pa.array(features_json, pa.string()),
+        pa.array(hashes, pa.int64()),
+    ]
+    return pa.Table.from_arrays(columns, schema=PREDICTION_SCHEMA)
+
+
+def _fingerprints(prefix: str, models: list[str], request_ids: list[str]) -> NDArray[np.int64]:
+    """``schema.fingerprint`` of every event (BLAKE2b of the NUL-joined key), vectorised
+    only in that the digests are read as one int64 array."""
+    digests = b"".join(
+        [
+            blake2b(f"{prefix}{m}\0{r}".encode(), digest_size=8).digest()
+            for m, r in zip(models, request_ids, strict=True)
+        ]
+    )
+    return np.frombuffer(digests, "<i8")
+
+
+def _probabilities(
+    raw: list[Any], classes: list[Any], limits: Limits
+) -> tuple[list[list[str]], list[list[float]]]:
+    """Class lists and probability vectors; binary scalars checked with NumPy, every other
+    form by :func:`~xebench.ingest.fields.check_probabilities` itself."""
+    scalar = [type(p) is float for p in raw]
+    if all(scalar) and all(c is _UNSET or c is None for c in classes):
+        p = np.array(raw, dtype=np.float64)
+        if not bool(((p >= 0.0) & (p <= 1.0)).all()) or bool((np.signbit(p) & (p == 0)).any()):
+            raise _Unsure  # out of range, NaN, or -0.0 (the rules say what becomes of it)
+        q = (1.0 - p).tolist()
+        binary = ["0", "1"]
+        return [binary] * len(raw), [[a, b] for a, b in zip(q, p.tolist(), strict=True)]
+    class_lists, prob_lists = [], []
+    for value, names in zip(raw, classes, strict=True):
+        if names is _UNSET:
+            names = None
+        elif names is not None:
+            _check_classes(names)
+        texts, probs = check_probabilities(value, names, limits)
+        class_lists.append(texts)
+        prob_lists.append(probs)
+    return class_lists, prob_lists
+
+
+def _check_classes(names: list[Any]) -> None:
+    """The models' rule for a class: a non-empty printable string, an integer or a boolean."""
+    texts = [name for name in names if type(name) is str]
+    if texts:
+        _printable(texts, _MAX_TEXT, empty=False)
+
+
+def _times(
+    stamps: list[Any], now: datetime, limits: Limits
+) -> tuple[NDArray[np.int64], list[int | None]]:
+    """Event times (UTC microseconds; ``now`` when not sent) and what was sent (None: none)."""
+    n = len(stamps)
+    now_us = (now - _EPOCH) // _US
+    event_us = np.full(n, now_us, dtype=np.int64)
+    sent = [i for i, s in enumerate(stamps) if s is not _UNSET and s is not None]
+    if not sent:
+        return event_us, [None] * n
+    texts = [stamps[i] for i in sent]
+    at = np.array(sent, dtype=np.intp)
+    lengths = np.fromiter(map(len, texts), dtype=np.intp, count=len(texts))
+    values = np.empty(len(texts), dtype=np.int64)
+    for length in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == length)
+        values[rows] = _parse_stamps([texts[i] for i in rows.tolist()], length)
+    future = limits.max_future // _US
+    if bool((values < 0).any()) or bool((values - now_us > future).any()):
+        raise _Unsure  # before the epoch, or too far ahead: the per-event path words it
+    event_us[at] = values
+    sent_us: list[int | None] = [None] * n
+    for i, value in zip(sent, values.tolist(), strict=True):
+        sent_us[i] = value
+    return event_us, sent_us
+
+
+def _parse_stamps(texts: list[str], length: int) -> NDArray[np.int64]:
+    """RFC 3339 timestamps of one length and layout (``2026-01-01T00:00:00.5Z``,
+    ``...+01:00``) to UTC microseconds, from their digits; any other layout is unsure."""
+    joined = "".join(texts)
+    if not joined.isascii():
+        raise _Unsure
+    chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(len(texts), length)
+    zone = 1 if texts[0][-1] == "Z" else 6
+    fraction = length - 19 - zone - 1  # digits after the dot; -1: no dot
+    if fraction == -1:
+        fraction = 0
+    elif not 1 <= fraction <= 6 or texts[0][19] != ".":
+        raise _Unsure
+    if length != 19 + zone + (fraction + 1 if fraction else 0):
+        raise _Unsure
+    literal = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":"}
+    if fraction:
+        literal[19] = b"."
+    z = length - zone
+    if zone == 1:
+        literal[z] = b"Z"
+    else:
+        literal[z + 3] = b":"
+    digits = [i for i in range(length) if i not in literal and not (zone == 6 and i == z)]
+    ok = np.ones(len(texts), dtype=bool)
+    for i, char in literal.items():
+        ok &= chars[:, i] == char[0]
+    d = chars[:, digits].astype(np.int64) - 48
+    ok &= ((d >= 0) & (d <= 9)).all(axis=1)
+    if zone == 6:
+        sign = chars[:, z]
+        ok &= (sign == ord("+")) | (sign == ord("-"))
+    if not bool(ok.all()):
+        raise _Unsure
+
+    def number(first: int, count: int) -> NDArray[np.int64]:
+        value = np.zeros(len(texts), dtype=np.int64)
+        for k in range(first, first + count):
+            value = value * 10 + d[:, k]
+        return value
+
+    year, month, day = number(0, 4), number(4, 2), number(6, 2)
+    hour, minute, second = number(8, 2), number(10, 2), number(12, 2)
+    micros = number(14, fraction) * 10 ** (6 - fraction) if fraction else 0
+    offset = np.zeros(len(texts), dtype=np.int64)
+    if zone == 6:
+        k = 14 + fraction
+        offset = number(k, 2) * 60 + number(k + 2, 2)
+        if bool((number(k + 2, 2) > 59).any()) or bool((offset > _MAX_OFFSET_MINUTES).any()):
+            raise _Unsure
+        offset = np.where(chars[:, z] == ord("-"), -offset, offset)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    valid = (month >= 1) & (month <= 12) & (day >= 1) & (year >= 1)
+    last = month_days[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
+    valid &= (day <= last) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    if not bool(valid.all()):
+        raise _Unsure
+    # Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, days_from_civil).
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset * 60
+    return seconds * 1_000_000 + micros
+
+
+def _cohorts(cohorts: list[dict[str, Any]]) -> list[list[tuple[str, str]]]:
+    """Each event's cohort as (key, text) pairs in the order sent; keys and values checked
+    on their distinct values."""
+    keys: set[str] = set()
+    texts: set[str] = set()
+    out = []
+    for cohort in cohorts:
+        if len(cohort) > _MAX_COHORT:
+            raise _Unsure
+        items = [(k, v if type(v) is str else label_text(v)) for k, v in cohort.items()]
+        keys.update(cohort)
+        texts.update(v for v in cohort.values() if type(v) is str)
+        out.append(items)
+    _names(list(keys), _KEY)
+    if texts:
+        _printable(list(texts), _MAX_TEXT, empty=True)
+    return out
+
+
+def _features(features: list[dict[str, Any]]) -> list[str]:
+    """Each event's features as JSON text with sorted keys, checked on the encoded text
+    where it is enough (ASCII without escapes: no control or format character)."""
+    encode = _SORTED.encode
+    encoded = [encode(f) for f in features]
+    blob = b"".join(encoded)
+    keys: set[str] = set()
+    for f in features:
+        if len(f) > _MAX_FEATURES:
+            raise _Unsure
+        keys.update(f)
+    _names(list(keys), _KEY)
+    plain = blob.isascii() and b"\\" not in blob and b"\x7f" not in blob
+    if (
+        not plain
+        or max(map(len, encoded)) > _MAX_FEATURE_TEXT
+        or _EXPONENT.search(blob)
+        or _NEGATIVE_ZERO.search(blob)
+    ):
+        _check_values(features)
+    return [e.decode() for e in encoded]
+
+
+def _check_values(features: list[dict[str, Any]]) -> None:
+    """Feature values one by one, for the batches the encoded text could not clear."""
+    for f in features:
+        for value in f.values():
+            if type(value) is str:
+                if len(value) > _MAX_FEATURE_TEXT or not value.isprintable():
+                    raise _Unsure
+            elif type(value) is float:
+                if not math.isfinite(value) or abs(value) >= _FLOAT_DIGITS:
+                    raise _Unsure
+                if value == 0.0 and math.copysign(1.0, value) < 0:
+                    raise _Unsure
+
+
+def _lists(values: list[list[Any]], kind: pa.DataType) -> pa.Array:
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, values), dtype=np.int32, count=len(values)), out=offsets[1:])
+    flat = [x for row in values for x in row]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, kind))
+
+
+def _map(pairs: list[list[tuple[str, str]]]) -> pa.Array:
+    offsets = np.zeros(len(pairs) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, pairs), dtype=np.int32, count=len(pairs)), out=offsets[1:])
+    keys = [k for row in pairs for k, _ in row]
+    values = [v for row in pairs for _, v in row]
+    return pa.MapArray.from_arrays(
+        pa.array(offsets), pa.array(keys, pa.string()), pa.array(values, pa.string())
+    )
