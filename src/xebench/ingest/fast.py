@@ -63,8 +63,8 @@ class _Event(msgspec.Struct, forbid_unknown_fields=True):
     model: str
     probabilities: float | list[float] | dict[str, float]
     version: str | msgspec.UnsetType = _UNSET
-    timestamp: str | None | msgspec.UnsetType = _UNSET
-    classes: list[str | _Int | bool] | None | msgspec.UnsetType = _UNSET
+    timestamp: str | msgspec.UnsetType | None = _UNSET
+    classes: list[str | _Int | bool] | msgspec.UnsetType | None = _UNSET
     cohort: dict[str, str | _Int | bool] | msgspec.UnsetType = _UNSET
     features: dict[str, str | _Int | float | bool | None] | msgspec.UnsetType = _UNSET
 

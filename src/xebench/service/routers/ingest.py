@@ -43,8 +43,8 @@ from ...ingest.events import (
 )
 from ...ingest.predictions import prediction_table
 from ...store.event_store import WriteOutcome
-from ..auth import Ingester, Principal
 from ..admission import Ticket
+from ..auth import Ingester, Principal
 from ..state import ServiceState, State
 
 __all__ = ["router"]
