@@ -317,15 +317,16 @@ class StoreLockedError(StoreError):
 
 
 class WriterBusy(XebenchError):
-    """The writer queue is full: retry after ``retry_after`` seconds (HTTP 429).
+    """The writer queue is full, or the server at capacity (``reason``): retry after
+    ``retry_after`` seconds (HTTP 429).
 
     Example:
         >>> WriterBusy(1.0).retry_after
         1.0
     """
 
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"the write queue is full; retry in {retry_after:g} s")
+    def __init__(self, retry_after: float, reason: str = "the write queue is full") -> None:
+        super().__init__(f"{reason}; retry in {retry_after:g} s")
         self.retry_after = retry_after
 
 

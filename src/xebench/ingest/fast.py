@@ -41,6 +41,7 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 import pyarrow as pa
+from msgspec.structs import astuple
 from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
@@ -89,6 +90,9 @@ _FLOAT_DIGITS = 1e16  # below this both encoders write a float the same way
 _MAX_OFFSET_MINUTES = 18 * 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+_EMPTY: dict[str, Any] = {}
+_COLON, _QUOTE = ord(":"), ord('"')
+_SPACES = np.array([ord(c) for c in " \t\r\n"], dtype=np.uint8)
 
 
 class _Unsure(Exception):
@@ -140,8 +144,11 @@ def _decode(body: bytes, ndjson: bool) -> list[_Event]:
     raise _Unsure
 
 
-def _sent(events: Sequence[_Event], name: str) -> list[Any]:
-    return [getattr(e, name) for e in events]
+def _default(column: tuple[Any, ...], value: Any) -> tuple[Any, ...] | list[Any]:
+    """``column`` with UNSET (a field not sent) replaced by the field's default."""
+    if _UNSET not in column:
+        return column
+    return [value if v is _UNSET else v for v in column]
 
 
 def _check_keys(body: bytes, n: int, present: int, counts: int) -> None:
@@ -151,9 +158,11 @@ def _check_keys(body: bytes, n: int, present: int, counts: int) -> None:
     colon, the ``":`` pairs of the body are its keys plus any ``\\":`` inside
     strings, so their count equals the keys decoded only if no key was repeated.
     """
-    if any(pair in body for pair in (b" :", b"\t:", b"\n:", b"\r:")):
+    chars = np.frombuffer(body, dtype=np.uint8)
+    before = chars[np.flatnonzero(chars[1:] == _COLON)]  # the byte before each colon
+    if bool(np.isin(before, _SPACES).any()):
         raise _Unsure
-    if body.count(b'":') != 3 * n + present + counts:
+    if int(np.count_nonzero(before == _QUOTE)) != 3 * n + present + counts:
         raise _Unsure
 
 
@@ -180,20 +189,18 @@ def _table(
     now: datetime,
 ) -> pa.Table:
     n = len(events)
-    request_ids, models = _sent(events, "request_id"), _sent(events, "model")
-    versions, stamps = _sent(events, "version"), _sent(events, "timestamp")
-    classes, cohorts = _sent(events, "classes"), _sent(events, "cohort")
-    features, raw_probs = _sent(events, "features"), _sent(events, "probabilities")
-
-    present = sum(
-        sum(1 for v in column if v is not _UNSET)
-        for column in (versions, stamps, classes, cohorts, features)
+    # Field by field (the struct's order), transposed in C.
+    (request_ids, models, raw_probs, versions, stamps, classes, cohorts, features) = zip(
+        *map(astuple, events), strict=True
     )
-    versions = ["" if v is _UNSET else v for v in versions]
-    cohorts = [{} if c is _UNSET else c for c in cohorts]
-    features = [{} if f is _UNSET else f for f in features]
+    optional = (versions, stamps, classes, cohorts, features)
+    present = 5 * n - sum(column.count(_UNSET) for column in optional)
+    versions = _default(versions, "")
+    cohorts = _default(cohorts, _EMPTY)
+    features = _default(features, _EMPTY)
     nested = sum(map(len, cohorts)) + sum(map(len, features))
-    nested += sum(len(p) for p in raw_probs if type(p) is dict)
+    if dict in set(map(type, raw_probs)):
+        nested += sum(len(p) for p in raw_probs if type(p) is dict)
     _check_keys(body, n, present, nested)
 
     _printable(request_ids, _MAX_TEXT, empty=False)
@@ -201,9 +208,9 @@ def _table(
     _names(versions, _VERSION)
     class_lists, prob_lists = _probabilities(raw_probs, classes, limits)
     event_us, sent_us = _times(stamps, now, limits)
-    cohort_lists = _cohorts(cohorts)
+    cohorts = _cohorts(cohorts)
     if pii.active:
-        cohort_lists = [list(pii.apply(dict(c)).items()) for c in cohort_lists]
+        cohorts = [pii.apply(c) for c in cohorts]
         features = [pii.apply(f) for f in features]
     features_json = _features(features)
 
@@ -213,13 +220,13 @@ def _table(
     hashes = np.frombuffer(
         b"".join(
             [
-                blake2b(encode((v, s, c, p, sorted(co), f)), digest_size=8).digest()
+                blake2b(encode((v, s, c, p, sorted(co.items()), f)), digest_size=8).digest()
                 for v, s, c, p, co, f in zip(
                     versions,
                     sent_us,
                     class_lists,
                     prob_lists,
-                    cohort_lists,
+                    cohorts,
                     features_json,
                     strict=True,
                 )
@@ -239,7 +246,7 @@ def _table(
         pa.array(np.full(n, now_us, dtype=np.int64)).cast(TIMESTAMP),
         _lists(class_lists, pa.string()),
         _lists(prob_lists, pa.float64()),
-        _map(cohort_lists),
+        _map(cohorts),
         pa.array(features_json, pa.string()),
         pa.array(hashes, pa.int64()),
     ]
@@ -386,37 +393,30 @@ def _parse_stamps(texts: list[str], length: int) -> NDArray[np.int64]:
     return seconds * 1_000_000 + micros
 
 
-def _cohorts(cohorts: list[dict[str, Any]]) -> list[list[tuple[str, str]]]:
-    """Each event's cohort as (key, text) pairs in the order sent; keys and values checked
-    on their distinct values."""
-    keys: set[str] = set()
-    texts: set[str] = set()
-    out = []
-    for cohort in cohorts:
-        if len(cohort) > _MAX_COHORT:
-            raise _Unsure
-        items = [(k, v if type(v) is str else label_text(v)) for k, v in cohort.items()]
-        keys.update(cohort)
-        texts.update(v for v in cohort.values() if type(v) is str)
-        out.append(items)
-    _names(list(keys), _KEY)
+def _cohorts(cohorts: Sequence[dict[str, Any]]) -> Sequence[dict[str, str]]:
+    """Each event's cohort with its values as text; keys and values checked on their
+    distinct values."""
+    if max(map(len, cohorts)) > _MAX_COHORT:
+        raise _Unsure
+    _names(list({k for c in cohorts for k in c}), _KEY)
+    values = {v for c in cohorts for v in c.values()}
+    texts = [v for v in values if type(v) is str]
     if texts:
-        _printable(list(texts), _MAX_TEXT, empty=True)
-    return out
+        _printable(texts, _MAX_TEXT, empty=True)
+    if len(texts) == len(values):
+        return cohorts
+    return [{k: v if type(v) is str else label_text(v) for k, v in c.items()} for c in cohorts]
 
 
-def _features(features: list[dict[str, Any]]) -> list[str]:
+def _features(features: Sequence[dict[str, Any]]) -> list[str]:
     """Each event's features as JSON text with sorted keys, checked on the encoded text
     where it is enough (ASCII without escapes: no control or format character)."""
+    if max(map(len, features)) > _MAX_FEATURES:
+        raise _Unsure
+    _names(list({k for f in features for k in f}), _KEY)
     encode = _SORTED.encode
     encoded = [encode(f) for f in features]
     blob = b"".join(encoded)
-    keys: set[str] = set()
-    for f in features:
-        if len(f) > _MAX_FEATURES:
-            raise _Unsure
-        keys.update(f)
-    _names(list(keys), _KEY)
     plain = blob.isascii() and b"\\" not in blob and b"\x7f" not in blob
     if (
         not plain
@@ -449,11 +449,11 @@ def _lists(values: list[list[Any]], kind: pa.DataType) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, kind))
 
 
-def _map(pairs: list[list[tuple[str, str]]]) -> pa.Array:
-    offsets = np.zeros(len(pairs) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, pairs), dtype=np.int32, count=len(pairs)), out=offsets[1:])
-    keys = [k for row in pairs for k, _ in row]
-    values = [v for row in pairs for _, v in row]
+def _map(cohorts: Sequence[dict[str, str]]) -> pa.Array:
+    offsets = np.zeros(len(cohorts) + 1, dtype=np.int32)
+    np.cumsum(np.fromiter(map(len, cohorts), dtype=np.int32, count=len(cohorts)), out=offsets[1:])
+    keys = [k for c in cohorts for k in c]
+    values = [v for c in cohorts for v in c.values()]
     return pa.MapArray.from_arrays(
         pa.array(offsets), pa.array(keys, pa.string()), pa.array(values, pa.string())
     )

@@ -36,17 +36,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import WriterBusy
 
 __all__ = ["Admission", "Ticket"]
-
-
-class _Busy(WriterBusy):
-    def __init__(self, reason: str, retry_after: float) -> None:
-        super().__init__(retry_after)
-        self.args = (f"the server is at capacity ({reason}); retry in {retry_after:g} s",)
 
 
 @dataclass
@@ -73,6 +68,7 @@ class Admission:
             replaced by measurements once the server has been busy.
         request_cost: the fixed cost of one request, in bytes of body.
         retry_after: the ``Retry-After`` of a refusal, seconds.
+        clock: monotonic seconds (tests pass a fake one).
     """
 
     def __init__(
@@ -83,12 +79,15 @@ class Admission:
         rate: float = 20e6,
         request_cost: int = 8192,
         retry_after: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
         self.request_cost = request_cost
         self.retry_after = retry_after
         self.rate = rate
+        self._floor = rate / 100  # a measurement over a stall must not shut the door
+        self._clock = clock
         self._lock = threading.Lock()
         self._bytes = 0
         self._cost = 0
@@ -97,7 +96,7 @@ class Admission:
         # The rate is measured over the time something was in flight.
         self._busy = 0.0
         self._done = 0
-        self._since = time.monotonic()
+        self._since = clock()
 
     @property
     def in_flight_bytes(self) -> int:
@@ -110,28 +109,35 @@ class Admission:
         return self._cost / self.rate
 
     def _tick(self, now: float) -> None:
+        """Count busy time; every 0.5 s of it, move the rate half-way to the one measured."""
         if self._count:
             self._busy += now - self._since
         self._since = now
         if self._busy >= 0.5 and self._done:
             measured = self._done / self._busy
-            self.rate = max(0.5 * self.rate + 0.5 * measured, 1e5)
+            self.rate = max(0.5 * self.rate + 0.5 * measured, self._floor)
             self._busy, self._done = 0.0, 0
+
+    @staticmethod
+    def _reason(what: str) -> str:
+        return f"the server is at capacity ({what} in flight)"
 
     def _check(self, size: int, cost: int) -> None:
         if self._count and self._bytes + size > self.max_bytes:
             self.refused += 1
-            raise _Busy(f"{self._bytes} bytes in flight", self.retry_after)
+            raise WriterBusy(self.retry_after, self._reason(f"{self._bytes} bytes"))
         if self._count and (self._cost + cost) / self.rate > self.max_seconds:
             self.refused += 1
-            raise _Busy(f"~{self._cost / self.rate:.2f} s of work in flight", self.retry_after)
+            raise WriterBusy(
+                self.retry_after, self._reason(f"~{self._cost / self.rate:.2f} s of work")
+            )
 
     def admit(self, size: int) -> Ticket:
         """Admit a request of ``size`` bytes (its declared length; 0 when unknown) or raise
         :class:`~xebench.errors.WriterBusy`."""
         cost = size + self.request_cost
         with self._lock:
-            self._tick(time.monotonic())
+            self._tick(self._clock())
             self._check(size, cost)
             self._bytes += size
             self._cost += cost
@@ -159,8 +165,8 @@ class Admission:
             if ticket.released:
                 return
             ticket.released = True
-            self._tick(time.monotonic())
+            self._done += ticket.cost
+            self._tick(self._clock())
             self._bytes -= ticket.size
             self._cost -= ticket.cost
             self._count -= 1
-            self._done += ticket.cost

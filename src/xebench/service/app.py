@@ -50,6 +50,7 @@ from ..errors import InvalidInputError
 from ..ingest.events import BatchError
 from ..monitor.windows import Monitor
 from ..store.event_store import EventStore
+from .admission import Admission
 from .auth import DEFAULT_TENANT, Principal
 from .config import ServiceConfig
 from .routers import ROUTERS
@@ -187,7 +188,10 @@ def create_app(
         docs_url=None,  # Swagger UI and ReDoc load from a CDN: the spec is at /openapi.json
         redoc_url=None,
     )
-    app.state.xebench = ServiceState(config, writer, Monitor(store, config.monitoring))
+    admission = Admission(max_bytes=config.inflight_bytes, max_seconds=config.inflight_seconds)
+    app.state.xebench = ServiceState(
+        config, writer, Monitor(store, config.monitoring), admission=admission
+    )
     app.state.writer = writer
     app.state.config = config
     _handle_errors(app)

@@ -20,6 +20,8 @@ the service; every key is optional::
       max_events: 10000
       max_future_seconds: 3600
     queue_events: 50000                      # writer queue bound (then 429)
+    inflight_bytes: 50331648                 # body bytes in flight (then 429 before reading)
+    inflight_seconds: 0.5                    # estimated seconds of work in flight (then 429)
     memory_limit: 128MB                      # DuckDB buffer pool
     identity:                                # idempotency keys in memory: a fixed bound
       filter_mb: 64                          # filter of every stored key (3 per labelled
@@ -173,6 +175,10 @@ class ServiceConfig:
     pii: PiiPolicy = field(default_factory=PiiPolicy)
     limits: Limits = field(default_factory=Limits)
     queue_events: int = 50_000
+    #: Admission control (service.admission): body bytes and estimated seconds of work
+    #: in flight before a request is answered 429 without being read.
+    inflight_bytes: int = 48 * 1024 * 1024
+    inflight_seconds: float = 0.5
     join_window: timedelta = timedelta(days=7)
     #: DuckDB's buffer pool; without a bound it grows with the database file.
     memory_limit: str = "128MB"
@@ -318,7 +324,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raise ConfigError(f"{path}: must be a YAML mapping")
     known = {
         "db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit",
-        "monitoring", "identity",
+        "monitoring", "identity", "inflight_bytes", "inflight_seconds",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
@@ -335,6 +341,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         pii=_pii(raw.get("pii"), env),
         limits=limits,
         queue_events=int(_positive(raw, "queue_events", 50_000, "")),
+        inflight_bytes=int(_positive(raw, "inflight_bytes", 48 * 1024 * 1024, "")),
+        inflight_seconds=float(_positive(raw, "inflight_seconds", 0.5, "")),
         join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
         memory_limit=str(raw.get("memory_limit", "128MB")),
         **_identity(raw.get("identity")),

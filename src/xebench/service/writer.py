@@ -50,6 +50,7 @@ import pyarrow as pa
 from ..errors import StoreUnavailable, WriterBusy
 from ..store.event_store import STORE_FAILURES, EventBatch, EventStore, WriteOutcome
 from ..store.schema import LABEL_SCHEMA, PREDICTION_SCHEMA
+from .memory import LARGE, release_memory
 
 __all__ = ["StoreUnavailable", "Writer", "WriterBusy"]
 
@@ -63,6 +64,7 @@ class _Item:
     future: Future[WriteOutcome]
     table: pa.Table | None = None  # or, from the service, the columns of one
     columns: dict[str, list[Any]] | None = None
+    nbytes: int = 0
 
 
 _SCHEMAS = {"predictions": PREDICTION_SCHEMA, "labels": LABEL_SCHEMA}
@@ -100,6 +102,8 @@ class Writer:
             failed, as for ``":memory:"``, which a reopen would empty).
         max_events: events queued before :class:`WriterBusy`.
         max_group_events: events written per transaction at most.
+        max_group_bytes: Arrow bytes of the tables written per transaction at most
+            (large events: a group's copies in DuckDB and the fold stay bounded).
         fold_interval: None: no bucket maintenance at all (benchmarks, tools: reads
             then see no new event). Otherwise every transaction folds its
             events into the monitoring buckets, and this many seconds pass at
@@ -115,12 +119,14 @@ class Writer:
         reopen: Callable[[], EventStore] | None = None,
         max_events: int = 50_000,
         max_group_events: int = 50_000,
+        max_group_bytes: int = 16 * 1024 * 1024,
         fold_interval: float | None = 1.0,
     ) -> None:
         self.store = store
         self._reopen = reopen
         self.max_events = max_events
         self.max_group_events = max_group_events
+        self.max_group_bytes = max_group_bytes
         self._queue: deque[_Item] = deque()
         self._queued_events = 0
         self._cond = threading.Condition()
@@ -163,7 +169,10 @@ class Writer:
         Raises :class:`WriterBusy` when the queue is full and
         :class:`StoreUnavailable` while the store is being reopened.
         """
-        return self._enqueue(_Item(batch.kind, batch.table.num_rows, Future(), table=batch.table))
+        table = batch.table
+        return self._enqueue(
+            _Item(batch.kind, table.num_rows, Future(), table=table, nbytes=table.nbytes)
+        )
 
     def submit_columns(self, kind: str, columns: dict[str, list[Any]]) -> Future[WriteOutcome]:
         """:meth:`submit` for the columns of one batch (``events.prediction_columns``)."""
@@ -221,11 +230,14 @@ class Writer:
                 if self._unfolded and self.fold_interval is not None:
                     return []  # idle after commits: compact the buckets now
                 self._cond.wait()
-            group, events = [], 0
-            while self._queue and (not group or events < self.max_group_events):
+            group, events, size = [], 0, 0
+            while self._queue and (
+                not group or (events < self.max_group_events and size < self.max_group_bytes)
+            ):
                 item = self._queue.popleft()
                 group.append(item)
                 events += item.n
+                size += item.nbytes
             return group
 
     def _done(self, group: list[_Item]) -> None:
@@ -299,6 +311,8 @@ class Writer:
         self._unfolded = fold
         for item, outcome in zip(group, outcomes, strict=True):
             item.future.set_result(outcome)
+        if sum(item.nbytes for item in group) > LARGE:
+            release_memory()
 
     def _recover(self, group: list[_Item], error: Exception) -> None:
         """A write raised: isolate a batch the store refuses, or reopen a failed store."""

@@ -45,6 +45,7 @@ from ...ingest.predictions import prediction_table
 from ...store.event_store import WriteOutcome
 from ..admission import Ticket
 from ..auth import Ingester, Principal
+from ..memory import LARGE, release_memory
 from ..state import ServiceState, State
 
 __all__ = ["router"]
@@ -109,9 +110,12 @@ def _validate(
         reserve=lambda size: admission.grow(ticket, size),
     )
     if kind == "predictions":
-        return prediction_table(
+        table = prediction_table(
             body, tenant=who.tenant, ndjson=ndjson, limits=limits, pii=state.config.pii
         )
+        if len(body) > LARGE:
+            release_memory()
+        return table
     store = state.writer.store
     return parse_labels(
         body,
