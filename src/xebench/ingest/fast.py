@@ -91,7 +91,7 @@ _MAX_OFFSET_MINUTES = 18 * 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _EMPTY: dict[str, Any] = {}
-_COLON, _QUOTE = ord(":"), ord('"')
+_COLON, _QUOTE, _BACKSLASH = ord(":"), ord('"'), ord("\\")
 _SPACES = np.array([ord(c) for c in " \t\r\n"], dtype=np.uint8)
 
 
@@ -212,7 +212,7 @@ def _table(
     if pii.active:
         cohorts = [pii.apply(c) for c in cohorts]
         features = [pii.apply(f) for f in features]
-    features_json = _features(features)
+    features_json, features_column = _features(features)
 
     fps = _fingerprints(f"{tenant}\0", models, request_ids)
     rfps = _fingerprints(f"{tenant}\0", [""] * n, request_ids)
@@ -220,7 +220,10 @@ def _table(
     hashes = np.frombuffer(
         b"".join(
             [
-                blake2b(encode((v, s, c, p, sorted(co.items()), f)), digest_size=8).digest()
+                blake2b(
+                    encode((v, s, c, p, sorted(co.items())))[:-1] + b"," + _quoted(f) + b"]",
+                    digest_size=8,
+                ).digest()
                 for v, s, c, p, co, f in zip(
                     versions,
                     sent_us,
@@ -247,7 +250,7 @@ def _table(
         _lists(class_lists, pa.string()),
         _lists(prob_lists, pa.float64()),
         _map(cohorts),
-        pa.array(features_json, pa.string()),
+        features_column,
         pa.array(hashes, pa.int64()),
     ]
     return pa.Table.from_arrays(columns, schema=PREDICTION_SCHEMA)
@@ -408,24 +411,33 @@ def _cohorts(cohorts: Sequence[dict[str, Any]]) -> Sequence[dict[str, str]]:
     return [{k: v if type(v) is str else label_text(v) for k, v in c.items()} for c in cohorts]
 
 
-def _features(features: Sequence[dict[str, Any]]) -> list[str]:
-    """Each event's features as JSON text with sorted keys, checked on the encoded text
-    where it is enough (ASCII without escapes: no control or format character)."""
+def _features(features: Sequence[dict[str, Any]]) -> tuple[list[bytes], pa.Array]:
+    """Each event's features as JSON text with sorted keys (bytes, and the Arrow column),
+    checked on the encoded text where it is enough (ASCII without escapes: no control
+    or format character)."""
     if max(map(len, features)) > _MAX_FEATURES:
         raise _Unsure
     _names(list({k for f in features for k in f}), _KEY)
     encode = _SORTED.encode
     encoded = [encode(f) for f in features]
-    blob = b"".join(encoded)
-    plain = blob.isascii() and b"\\" not in blob and b"\x7f" not in blob
+    column = pa.array(encoded, pa.binary())
+    text = column.buffers()[2]  # every event's text, end to end
+    chars = np.frombuffer(text, dtype=np.uint8) if text is not None else np.zeros(0, np.uint8)
     if (
-        not plain
+        bool((chars >= 0x7F).any())  # non-ASCII, or DEL
+        or bool((chars == _BACKSLASH).any())  # an escape: a control character, or \ or "
         or max(map(len, encoded)) > _MAX_FEATURE_TEXT
-        or _EXPONENT.search(blob)
-        or _NEGATIVE_ZERO.search(blob)
+        or _EXPONENT.search(text)
+        or _NEGATIVE_ZERO.search(text)
     ):
         _check_values(features)
-    return [e.decode() for e in encoded]
+    return encoded, column.cast(pa.string())
+
+
+def _quoted(text: bytes) -> bytes:
+    """JSON text as a JSON string, as both encoders write it (the text has no control
+    character: JSON escapes them, and \\u2028, DEL and non-ASCII pass as they are)."""
+    return b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def _check_values(features: list[dict[str, Any]]) -> None:
