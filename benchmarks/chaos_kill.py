@@ -12,7 +12,9 @@ random sample of already-acknowledged events with an identical payload: they
 must come back as duplicates (``inserted == 0``), stored once.
 
 At the end, with the server dead, the database is opened read-only and every
-stored ``request_id`` is counted. It prints acknowledged vs stored vs lost
+stored ``request_id`` is counted. Right after every restart, before any
+write, the window over all events (``GET /v1/metrics``, from the bucket
+statistics) must count what the table holds (``GET /v1/models``). It prints acknowledged vs stored vs lost
 vs duplicated events, the events that were stored without an
 acknowledgement (allowed: the commit happened, the answer died with the
 process), events refused with 429/503 yet stored (must be 0), and a MET/MISS
@@ -180,6 +182,8 @@ class Ledger:
     samples: dict[int, str] = field(default_factory=dict)  # an answer per unexpected status
     resent_events: int = 0
     resend_problems: list[str] = field(default_factory=list)
+    windows_checked: int = 0
+    window_problems: list[str] = field(default_factory=list)  # windows stale after a restart
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def allocate(self, n: int) -> int:
@@ -263,6 +267,40 @@ def client(
         conn.close()
 
 
+def check_windows(port: int, ledger: Ledger) -> None:
+    """Right after a restart, before any write: the window over every chaos event (from
+    the bucket statistics) must count what the table holds (``/v1/models``, from the rows).
+
+    A kill -9 between a commit and its fold would show here as a window that
+    under-counts until the next write arrives.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/v1/models")
+        response = conn.getresponse()
+        models = json.loads(response.read()) if response.status == 200 else {}
+        rows = sum(m["predictions"] for m in models.get("models", []) if m["model"] == MODEL)
+        if not rows:
+            return  # the first cycle: nothing stored yet
+        conn.request("GET", f"/v1/metrics?model={MODEL}&window=7d")
+        response = conn.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as error:
+        with ledger.lock:
+            ledger.window_problems.append(f"window check failed: {error}")
+        return
+    finally:
+        conn.close()
+    with ledger.lock:
+        ledger.windows_checked += 1
+        if response.status != 200:
+            ledger.window_problems.append(f"/v1/metrics {response.status}: {body[:200]!r}")
+            return
+        n = json.loads(body).get("n_predictions")
+        if n != rows:
+            ledger.window_problems.append(f"window n_predictions {n} != {rows} stored")
+
+
 def run_cycle(
     db: Path,
     ledger: Ledger,
@@ -280,6 +318,7 @@ def run_cycle(
     Raises :class:`ServerStartError` when the restart fails.
     """
     server = Server(db, log or db.with_suffix(".serve.log"), args=server_args)
+    check_windows(server.port, ledger)
     stop = threading.Event()
     threads = [
         threading.Thread(
@@ -372,6 +411,8 @@ def verify(db: Path, ledger: Ledger) -> dict[str, int]:
         "unknown_stored": int((counts[ledger.next_id :] > 0).sum()),
         "resent": ledger.resent_events,
         "resend_problems": len(ledger.resend_problems),
+        "windows_checked": ledger.windows_checked,
+        "window_problems": len(ledger.window_problems),
     }
 
 
@@ -464,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     for problem in ledger.resend_problems[:5]:
         print(f"  {problem}")
+    print(
+        f"windows right after a restart checked against the stored rows: "
+        f"{result['windows_checked']}, wrong: {result['window_problems']}"
+    )
+    for problem in ledger.window_problems[:5]:
+        print(f"  {problem}")
     for status, sample in ledger.samples.items():
         print(f"  a {status} answer: {sample}")
     startups.sort()
@@ -483,6 +530,11 @@ def main(argv: list[str] | None = None) -> int:
             "re-sent acknowledged events answered as duplicates",
             result["resend_problems"] == 0,
             f"{result['resend_problems']} problems in {result['resent']:,} re-sent",
+        ),
+        (
+            "windows right after each restart count every stored event",
+            result["window_problems"] == 0 and result["windows_checked"] > 0,
+            f"{result['window_problems']} wrong of {result['windows_checked']} checked",
         ),
         (
             "only 200 / 429 / 503 answers to fresh batches",

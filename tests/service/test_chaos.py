@@ -54,6 +54,9 @@ def test_three_kill_9_cycles_lose_no_acknowledged_event(chaos: ModuleType, tmp_p
     # Resends that raced the kills: whichever were answered came back as duplicates. How many
     # were answered is up to the timing of the kills, so none is also a correct run.
     assert ledger.resend_problems == [], ledger.resend_problems[:3]
+    # Right after each restart (before any write) the window counts every stored event.
+    assert result["windows_checked"] >= 1, result
+    assert ledger.window_problems == [], ledger.window_problems[:3]
 
     # Idempotency across a kill -9, forced: restart once more and re-send acknowledged events.
     status, answer, n = chaos.resend_after_restart(db, ledger, random.Random(7), log=log_path)

@@ -18,9 +18,15 @@ __all__ = ["STORE_FAILURES", "StoreError", "StoreLockedError", "locked_error"]
 
 
 #: Errors meaning the store itself failed (disk, file, memory), not one bad
-#: batch: the service's writer answers 503 and reopens the store.
+#: batch: the service's writer answers 503 and reopens the store. A full disk
+#: shows as an IOException when a checkpoint cannot write the database file, as
+#: a TransactionException ("Failed to commit: Could not write file ... .wal: No
+#: space left on device") when the commit cannot write the WAL (DuckDB 2.0.1),
+#: or as a FatalException once the database is invalidated. With one writer a
+#: TransactionException is never one batch's fault (no write-write conflicts).
 STORE_FAILURES: tuple[type[BaseException], ...] = (
     duckdb.IOException,
+    duckdb.TransactionException,
     duckdb.FatalException,
     duckdb.InternalException,
     duckdb.OutOfMemoryException,
