@@ -14,10 +14,10 @@ must come back as duplicates (``inserted == 0``), stored once.
 At the end, with the server dead, the database is opened read-only and every
 stored ``request_id`` is counted. Right after every restart, before any
 write, the window over all events (``GET /v1/metrics``, from the bucket
-statistics) must count what the table holds (``GET /v1/models``). It prints acknowledged vs stored vs lost
-vs duplicated events, the events that were stored without an
-acknowledgement (allowed: the commit happened, the answer died with the
-process), events refused with 429/503 yet stored (must be 0), and a MET/MISS
+statistics) must count what the table holds (``GET /v1/models``). It
+prints acknowledged vs stored vs lost vs duplicated events, the events that
+were stored without an acknowledgement (allowed: the commit happened, the
+answer died with the process), events refused with 429/503 yet stored (must be 0), and a MET/MISS
 line for "0 acknowledged events lost over N kill -9 cycles".
 
 Usage::

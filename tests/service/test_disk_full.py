@@ -28,6 +28,7 @@ import pytest
 from loopback import free_port
 
 BATCH = 200
+SERVE = (sys.executable, "-m", "xebench", "serve")
 
 
 @pytest.fixture
@@ -52,8 +53,7 @@ class Serve:
         self.log = log
         with log.open("ab") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "xebench", "serve", "--db", str(db)]
-                + ["--port", str(self.port), "--no-access-log"],
+                [*SERVE, "--db", str(db), "--port", str(self.port), "--no-access-log"],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )

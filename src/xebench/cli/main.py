@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import XebenchError
-from . import bench, demo, drift, ingest, monitor, serve, tokens
+from . import bench, demo, drift, ingest, monitor, operations, serve, tokens
 from .app import EXIT_USAGE, Command, Fail, app, one_line
 
 __all__ = ["app", "main"]
@@ -37,6 +37,8 @@ for command in (
     monitor.metrics,
     monitor.compare,
     monitor.rebuild,
+    operations.status,
+    operations.retention,
     demo.demo,
     drift.drift,
 ):

@@ -71,7 +71,7 @@ from ..errors import ClientError, InvalidInputError
 from ..ingest.events import EventKind, check_event
 from .encoding import json_value, reference_body, request_id_value, timestamp_value
 from .sender import Sender
-from .transport import Outcome, RetryPolicy, Transport, summary
+from .transport import Outcome, RetryPolicy, Transport, answer_of, summary
 
 __all__ = ["Client", "ClientError"]
 
@@ -425,6 +425,31 @@ class Client:
         core, deadline = self._core, self._give_up_at()
         path = f"/v1/references/{quote(str(model), safe='')}"
         return _answer_or_raise(core, core.send("PUT", path, body, headers, False, deadline))
+
+    def status(self) -> dict[str, Any]:
+        """``GET /v1/status``: the ingestion health of this client's tenant (pending
+        labels, orphans, arrival rates, ingest lag, queue depth, stored events,
+        retention horizon). One request, not retried; :class:`ClientError` when it is
+        not answered 200.
+
+        Example:
+            >>> import httpx
+            >>> answer = {"tenant": "default", "pending_labels": 3, "orphans": 1}
+            >>> server = httpx.MockTransport(lambda request: httpx.Response(200, json=answer))
+            >>> with Client("http://xebench.test", transport=server) as client:
+            ...     client.status()["pending_labels"]
+            3
+        """
+        try:
+            response = self._transport.get("/v1/status")
+        except httpx.HTTPError as error:
+            raise ClientError(f"GET /v1/status: no answer: {error}") from None
+        body = answer_of(response)
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise ClientError(
+                summary(response.status_code, body), status=response.status_code, body=body
+            )
+        return body
 
     def _give_up_at(self) -> float | None:
         """When ``send_*`` stops retrying: ``close_timeout`` from now, unless retries are counted.

@@ -55,7 +55,7 @@ from .auth import DEFAULT_TENANT, Principal
 from .config import ServiceConfig
 from .routers import ROUTERS
 from .state import ServiceState
-from .writer import StoreUnavailable, Writer, WriterBusy
+from .writer import StoreUnavailable, Task, Writer, WriterBusy
 
 __all__ = ["DEFAULT_TENANT", "Principal", "create_app"]
 
@@ -162,6 +162,7 @@ def create_app(
         reopen=reopen,
         max_events=config.queue_events,
         fold_interval=config.fold_interval,
+        tasks=maintenance_tasks(config),
     )
 
     @asynccontextmanager
@@ -200,6 +201,22 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+def maintenance_tasks(config: ServiceConfig) -> list[Task]:
+    """The writer's scheduled store maintenance: the ``retention:`` policy, when set.
+
+    Example:
+        >>> from datetime import timedelta
+        >>> from xebench.store.retention import RetentionPolicy
+        >>> config = ServiceConfig(retention=RetentionPolicy(events=timedelta(days=30)))
+        >>> [(task.name, task.interval) for task in maintenance_tasks(config)]
+        [('retention', 3600.0)]
+    """
+    policy = config.retention
+    if not policy.active:
+        return []
+    return [Task("retention", policy.interval.total_seconds(), lambda s: s.apply_policy(policy))]
 
 
 def _error(

@@ -27,6 +27,10 @@ the service; every key is optional::
       filter_mb: 64                          # filter of every stored key (3 per labelled
                                              # prediction); false positives cost a lookup
       recent_keys: 1048576                   # newest keys of each kind held exactly
+    retention:                               # applied by the service on a schedule
+      events: 30d                            # predictions (event time), labels (ingest time)
+      minutes: 7d                            # minute buckets; hourly buckets are kept
+      interval: 1h                           # how often (and once at start)
     join_window_days: 7                      # pending labels older: orphans
     monitoring:                              # what the buckets keep and how windows read
       cohort_cap: 100                        # values per cohort key, then "__other__"
@@ -72,6 +76,7 @@ from ..errors import ConfigError, InvalidInputError
 from ..ingest.events import Limits, PiiPolicy
 from ..monitor.windows import ModelPolicy, MonitorSettings, parse_duration, parse_reference
 from ..store.buckets import MonitorConfig
+from ..store.retention import RetentionPolicy
 
 __all__ = [
     "SCOPES",
@@ -194,6 +199,8 @@ class ServiceConfig:
     #: the filter of every stored key, and the recent keys of each kind held exactly.
     filter_bytes: int = 64 << 20
     recent_keys: int = 1 << 20
+    #: What the service deletes, and how often (inactive by default: keep everything).
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
 
 def default_db_path() -> Path:
@@ -324,7 +331,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raise ConfigError(f"{path}: must be a YAML mapping")
     known = {
         "db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit",
-        "monitoring", "identity", "inflight_bytes", "inflight_seconds",
+        "monitoring", "identity", "inflight_bytes", "inflight_seconds", "retention",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
@@ -346,8 +353,38 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         join_window=timedelta(days=_positive(raw, "join_window_days", 7, "")),
         memory_limit=str(raw.get("memory_limit", "128MB")),
         **_identity(raw.get("identity")),
+        retention=_retention(raw.get("retention")),
         **_monitoring(raw.get("monitoring")),
     )
+
+
+def _retention(raw: Any) -> RetentionPolicy:
+    """The ``retention:`` section: durations such as ``30d`` (omitted: kept for ever).
+
+    Example:
+        >>> _retention({"events": "30d", "interval": "6h"})
+        RetentionPolicy(events=datetime.timedelta(days=30), minutes=None, \
+interval=datetime.timedelta(seconds=21600))
+    """
+    if raw is None:
+        return RetentionPolicy()
+    if not isinstance(raw, dict):
+        raise ConfigError("retention: must be a mapping with events, minutes and interval")
+    known = ("events", "minutes", "interval")
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"retention.{sorted(unknown)[0]}: unknown key; keys are {list(known)}")
+    values: dict[str, timedelta] = {}
+    for key in known:
+        if raw.get(key) is None:
+            continue
+        try:
+            values[key] = parse_duration(raw[key], f"retention.{key}")
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        if values[key] <= timedelta(0):
+            raise ConfigError(f"retention.{key}: must be a positive duration; got {raw[key]!r}")
+    return RetentionPolicy(**values)
 
 
 def _identity(raw: Any) -> dict[str, int]:

@@ -40,9 +40,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -52,7 +53,7 @@ from ..store.event_store import STORE_FAILURES, EventBatch, EventStore, WriteOut
 from ..store.schema import LABEL_SCHEMA, PREDICTION_SCHEMA
 from .memory import LARGE, release_memory
 
-__all__ = ["StoreUnavailable", "Writer", "WriterBusy"]
+__all__ = ["StoreUnavailable", "Task", "Writer", "WriterBusy"]
 
 log = logging.getLogger("xebench.service.writer")
 
@@ -68,6 +69,28 @@ class _Item:
 
 
 _SCHEMAS = {"predictions": PREDICTION_SCHEMA, "labels": LABEL_SCHEMA}
+
+
+@dataclass
+class Task:
+    """Store maintenance the writer thread runs between transactions, once at start and
+    then every ``interval`` seconds (e.g. retention); ``last`` says how the last run went.
+
+    Example:
+        >>> from xebench.store import EventStore
+        >>> task = Task("count", 3600.0, lambda store: store.counts()["predictions"])
+        >>> writer = Writer(EventStore(":memory:"), tasks=[task]).start()
+        >>> while task.last is None:  # the writer thread runs it at once
+        ...     time.sleep(0.01)
+        >>> writer.stop(); task.last["result"]
+        0
+    """
+
+    name: str
+    interval: float
+    run: Callable[[EventStore], Any]
+    last: dict[str, Any] | None = None  # {"at", "seconds", "result" | "error"}
+    due: float = 0.0  # time.monotonic() of the next run; 0: at once
 
 
 def _batches(group: list[_Item]) -> list[EventBatch]:
@@ -121,8 +144,10 @@ class Writer:
         max_group_events: int = 50_000,
         max_group_bytes: int = 16 * 1024 * 1024,
         fold_interval: float | None = 1.0,
+        tasks: Sequence[Task] = (),
     ) -> None:
         self.store = store
+        self.tasks = list(tasks)
         self._reopen = reopen
         self.max_events = max_events
         self.max_group_events = max_group_events
@@ -229,7 +254,10 @@ class Writer:
                     return None
                 if self._unfolded and self.fold_interval is not None:
                     return []  # idle after commits: compact the buckets now
-                self._cond.wait()
+                wait = self._until_task()
+                if wait == 0.0:
+                    return []  # a maintenance task is due
+                self._cond.wait(wait)
             group, events, size = [], 0, 0
             while self._queue and (
                 not group or (events < self.max_group_events and size < self.max_group_bytes)
@@ -254,8 +282,36 @@ class Writer:
             due = time.monotonic() - self._last_fold >= (self.fold_interval or 0.0)
             if self._unfolded and (not group or due):
                 self._fold()
+            if self._until_task() == 0.0:
+                self._run_tasks()
         if self._unfolded and self.fold_interval is not None:
             self._fold()
+
+    def _until_task(self) -> float | None:
+        """Seconds until the next task is due (0.0: now); None without tasks."""
+        if not self.tasks:
+            return None
+        return max(0.0, min(task.due for task in self.tasks) - time.monotonic())
+
+    def _run_tasks(self) -> None:
+        """Run the due tasks on the current store; a failure is logged and recorded (the
+        next write finds a failed store by itself)."""
+        for task in self.tasks:
+            now = time.monotonic()
+            if task.due > now:
+                continue
+            task.due = now + task.interval
+            if self._failure is not None:
+                continue
+            started = datetime.now(UTC)
+            record: dict[str, Any] = {"at": started.isoformat()}
+            try:
+                record["result"] = task.run(self.store)
+            except Exception as error:
+                record["error"] = f"{type(error).__name__}: {error}"
+                log.error("maintenance task failed", extra={"task": task.name}, exc_info=error)
+            record["seconds"] = round((datetime.now(UTC) - started).total_seconds(), 3)
+            task.last = record
 
     def _catch_up(self) -> None:
         """Fold every committed event not in the buckets yet; a failure is logged (the

@@ -52,7 +52,7 @@ from .errors import STORE_FAILURES, StoreError, StoreLockedError
 from .fingerprints import FingerprintIndex
 from .migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from .references import delete_reference, read_reference, replace_reference
-from .retention import delete_before
+from .retention import RetentionPolicy, delete_before, delete_minutes_before, plan
 from .writes import Conflict, EventBatch, WriteOutcome, Writes, check_batch
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "EventBatch",
     "EventStore",
     "FingerprintIndex",
+    "RetentionPolicy",
     "StoreError",
     "StoreLockedError",
     "WriteOutcome",
@@ -508,6 +509,24 @@ class EventStore:
         with self.cursor() as cursor:
             return queries.counts(cursor, tenant, cutoff)
 
+    def status(self, tenant: str, *, now: datetime | None = None) -> dict[str, Any]:
+        """Ingestion health of ``tenant``: ``stored`` rows, ``pending_labels``, ``orphans``
+        (pending longer than ``join_window``), ``oldest_pending``, ``rates`` (events per
+        second over the last 5 minutes / hour, by ingest time), ``ingest_lag_s`` (p50,
+        p99, max of ingest minus event time, last hour), ``last_ingest``, ``oldest_event``.
+
+        Example:
+            >>> from xebench.ingest.events import parse_labels
+            >>> store = EventStore(":memory:")
+            >>> _ = store.insert_labels(parse_labels([{"request_id": "a", "label": 1}], tenant="t"))
+            >>> status = store.status("t")
+            >>> status["pending_labels"], status["orphans"], status["rates"]["labels_per_s_5m"]
+            (1, 0, 0.003)
+        """
+        moment = now or datetime.now(UTC)
+        with self.cursor() as cursor:
+            return queries.status(cursor, tenant, moment, moment - self.join_window)
+
     def identity(self) -> dict[str, Any]:
         """The identity indexes' memory and accuracy: ``filter_bytes``, ``filter_keys``
         (keys added), ``false_positive_rate`` (expected, of the filter), ``recent_keys``
@@ -566,6 +585,9 @@ class EventStore:
             {'predictions': 1, 'labels': 0, 'pending_labels': 0}
         """
         cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+        return self._delete_events(cutoff)
+
+    def _delete_events(self, cutoff: datetime) -> dict[str, int]:
         with self._write_lock:
             con = self._open_writer()
             deleted = delete_before(con, cutoff)
@@ -573,3 +595,45 @@ class EventStore:
                 con, deleted.fps, deleted.rfps, deleted.label_fps, classes=deleted.predictions > 0
             )
         return deleted.counts()
+
+    def retention_plan(
+        self, policy: RetentionPolicy, *, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """What :meth:`apply_policy` would delete at ``now``: ``horizons`` and rows per table.
+
+        Example:
+            >>> policy = RetentionPolicy(events=timedelta(days=30))
+            >>> EventStore(":memory:").retention_plan(policy)["delete"]["predictions"]
+            0
+        """
+        with self.cursor() as cursor:
+            return plan(cursor, policy, now or datetime.now(UTC))
+
+    def apply_policy(
+        self, policy: RetentionPolicy, *, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Apply ``policy`` at ``now``: old events (:meth:`apply_retention`), then old minute
+        buckets; returns the horizons and the rows deleted per table.
+
+        Example:
+            >>> from xebench.ingest.events import parse_predictions
+            >>> store = EventStore(":memory:")
+            >>> _ = store.insert_predictions(parse_predictions(
+            ...     [{"request_id": "a", "model": "m", "probabilities": 0.3,
+            ...       "timestamp": "2026-01-01T00:00:00Z"}], tenant="t"))
+            >>> store.update_buckets()["predictions"]
+            1
+            >>> policy = RetentionPolicy(events=timedelta(days=30), minutes=timedelta(days=7))
+            >>> store.apply_policy(policy, now=datetime(2026, 3, 1, tzinfo=UTC))["delete"]
+            {'predictions': 1, 'labels': 0, 'pending_labels': 0, 'bucket_scores': 1, \
+'bucket_features': 0}
+        """
+        horizons = policy.horizons(now or datetime.now(UTC))
+        deleted: dict[str, int] = {}
+        if "events" in horizons:
+            deleted.update(self._delete_events(horizons["events"]))
+        if "minutes" in horizons:
+            with self._write_lock:
+                con = self._open_writer()
+                deleted.update(self._transaction(con, delete_minutes_before, horizons["minutes"]))
+        return {"horizons": {k: v.isoformat() for k, v in horizons.items()}, "delete": deleted}

@@ -31,6 +31,7 @@ __all__ = [
     "label_lags",
     "models",
     "shadow_pairs",
+    "status",
 ]
 
 #: The event tables, in the order :func:`checksum` digests them.
@@ -108,6 +109,84 @@ def counts(
     """
     row = cursor.execute(sql, params).fetchone()
     return dict(zip(("predictions", "labels", "pending", "orphans"), row, strict=True))
+
+
+def status(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, now: datetime, orphan_cutoff: datetime
+) -> dict[str, Any]:
+    """Ingestion health of ``tenant`` at ``now`` (see :meth:`EventStore.status`).
+
+    Rates are over the ingest times of the last 5 minutes and the last hour
+    (the ingest-time zone maps keep these scans to the recent row groups);
+    the ingest lag is ``ingest_time - event_time`` of the predictions
+    ingested in the last hour.
+
+    Example:
+        >>> from xebench.store import EventStore
+        >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> with EventStore(":memory:") as store, store.cursor() as cursor:
+        ...     status(cursor, "t", now, now)["stored"]
+        {'predictions': 0, 'labels': 0}
+    """
+    params = {"tenant": tenant, "cutoff": orphan_cutoff, "m5": now - timedelta(minutes=5),
+              "h1": now - _HOUR, "now": now}  # fmt: skip
+    row = cursor.execute(
+        """
+        SELECT (SELECT count(*) FROM predictions WHERE tenant = $tenant),
+               (SELECT count(*) FROM labels WHERE tenant = $tenant),
+               (SELECT count(*) FROM pending_labels WHERE tenant = $tenant),
+               (SELECT count(*) FROM pending_labels
+                WHERE tenant = $tenant AND received_at < $cutoff),
+               (SELECT min(received_at) FROM pending_labels WHERE tenant = $tenant),
+               (SELECT count(*) FROM predictions
+                WHERE tenant = $tenant AND ingest_time >= $m5 AND ingest_time <= $now),
+               (SELECT count(*) FROM labels
+                WHERE tenant = $tenant AND ingest_time >= $m5 AND ingest_time <= $now),
+               (SELECT count(*) FROM labels
+                WHERE tenant = $tenant AND ingest_time >= $h1 AND ingest_time <= $now),
+               (SELECT max(ingest_time) FROM predictions WHERE tenant = $tenant),
+               (SELECT max(ingest_time) FROM labels WHERE tenant = $tenant),
+               (SELECT min(event_time) FROM predictions WHERE tenant = $tenant)
+        """,
+        params,
+    ).fetchone()
+    (n_pred, n_lab, pending, orphans, oldest_pending, p5, l5, l60, last_p, last_l, oldest) = row
+    lag = cursor.execute(
+        """
+        SELECT count(*),
+               quantile_cont(epoch(ingest_time) - epoch(event_time), 0.5),
+               quantile_cont(epoch(ingest_time) - epoch(event_time), 0.99),
+               max(epoch(ingest_time) - epoch(event_time))
+        FROM predictions WHERE tenant = $tenant AND ingest_time >= $h1 AND ingest_time <= $now
+        """,
+        {"tenant": tenant, "h1": params["h1"], "now": now},
+    ).fetchone()
+
+    def iso(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(UTC).isoformat()
+
+    def seconds(value: float | None) -> float | None:
+        return None if value is None else round(float(value), 3)
+
+    return {
+        "stored": {"predictions": int(n_pred), "labels": int(n_lab)},
+        "pending_labels": int(pending),
+        "orphans": int(orphans),
+        "oldest_pending": iso(oldest_pending),
+        "rates": {
+            "predictions_per_s_5m": round(p5 / 300, 3),
+            "labels_per_s_5m": round(l5 / 300, 3),
+            "labels_per_s_1h": round(l60 / 3600, 3),
+        },
+        "ingest_lag_s": {
+            "n": int(lag[0]),
+            "p50": seconds(lag[1]),
+            "p99": seconds(lag[2]),
+            "max": seconds(lag[3]),
+        },
+        "last_ingest": {"predictions": iso(last_p), "labels": iso(last_l)},
+        "oldest_event": iso(oldest),
+    }
 
 
 def checksum(cursor: duckdb.DuckDBPyConnection, tenant: str | None) -> str:

@@ -1,9 +1,14 @@
-"""Retention: delete the events older than a cutoff, and name the keys that left.
+"""Retention: delete the events older than a cutoff, and name the keys that left; and
+the minute buckets older than theirs (the hourly twins keep that history).
 
 A prediction goes when its event time is older than the cutoff, a label when
 its ingest time is (then its pending row too). The deleted rows' fingerprints
 that no remaining row still has are returned, for the in-memory indexes
-(:meth:`xebench.store.writes.Writes.forget`) to drop.
+(:meth:`xebench.store.writes.Writes.forget`) to drop. :class:`RetentionPolicy`
+is what the service's ``retention:`` configures; :func:`plan` counts what it
+would delete, :func:`delete_minutes_before` deletes the minute bucket rows
+(every fold writes each minute row's hourly twin too, so windows over whole
+hours read the same numbers afterwards).
 
 Example:
     >>> from datetime import UTC
@@ -16,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -27,7 +32,106 @@ from numpy.typing import NDArray
 from .connection import transaction
 from .fingerprints import as_int64, sorted_unique
 
-__all__ = ["Deleted", "delete_before"]
+__all__ = [
+    "MINUTE_TABLES",
+    "Deleted",
+    "RetentionPolicy",
+    "delete_before",
+    "delete_minutes_before",
+    "plan",
+]
+
+#: The minute bucket tables (their hourly twins are kept).
+MINUTE_TABLES = ("bucket_scores", "bucket_features")
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long the store keeps events and minute buckets (None: for ever).
+
+    Attributes:
+        events: predictions older than this (event time) go, labels older
+            than this (ingest time) and their pending rows too.
+        minutes: minute bucket rows older than this go (the hour buckets keep
+            their statistics: windows and series by whole hours are unchanged;
+            finer steps over that range find nothing).
+        interval: how often the service applies the policy.
+
+    Example:
+        >>> policy = RetentionPolicy(events=timedelta(days=30), minutes=timedelta(days=7))
+        >>> now = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+        >>> [h.isoformat() for h in policy.horizons(now).values()]
+        ['2026-01-30T12:30:00+00:00', '2026-02-22T12:00:00+00:00']
+    """
+
+    events: timedelta | None = None
+    minutes: timedelta | None = None
+    interval: timedelta = timedelta(hours=1)
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is ever deleted."""
+        return self.events is not None or self.minutes is not None
+
+    def horizons(self, now: datetime) -> dict[str, datetime]:
+        """The cutoffs at ``now``: ``events``, and ``minutes`` floored to the hour (an
+        hour's minutes go together)."""
+        out = {}
+        if self.events is not None:
+            out["events"] = now - self.events
+        if self.minutes is not None:
+            cut = (now - self.minutes).timestamp() // 3600 * 3600
+            out["minutes"] = datetime.fromtimestamp(cut, UTC)
+        return out
+
+
+def plan(con: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now: datetime) -> dict[str, Any]:
+    """What ``policy`` would delete at ``now``: rows per table and the horizons (ISO 8601).
+
+    Example:
+        >>> from xebench.store.migrations import migrate
+        >>> con = duckdb.connect(":memory:"); _ = migrate(con, ":memory:")
+        >>> plan(con, RetentionPolicy(events=timedelta(days=1)), datetime(2026, 1, 2, tzinfo=UTC))
+        {'horizons': {'events': '2026-01-01T00:00:00+00:00'}, 'delete': {'predictions': 0, \
+'labels': 0, 'pending_labels': 0}}
+    """
+    horizons = policy.horizons(now)
+    counts: dict[str, int] = {}
+    if "events" in horizons:
+        cutoff = horizons["events"]
+        for table, column in (
+            ("predictions", "event_time"),
+            ("labels", "ingest_time"),
+            ("pending_labels", "received_at"),
+        ):
+            (n,) = con.execute(
+                f"SELECT count(*) FROM {table} WHERE {column} < ?", [cutoff]
+            ).fetchone()
+            counts[table] = int(n)
+    if "minutes" in horizons:
+        for table in MINUTE_TABLES:
+            (n,) = con.execute(
+                f"SELECT count(*) FROM {table} WHERE bucket < ?", [horizons["minutes"]]
+            ).fetchone()
+            counts[table] = int(n)
+    return {"horizons": {k: v.isoformat() for k, v in horizons.items()}, "delete": counts}
+
+
+def delete_minutes_before(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> dict[str, int]:
+    """Delete, in the caller's transaction, the minute bucket rows older than ``cutoff``
+    (give it on an hour: see :meth:`RetentionPolicy.horizons`); the rows deleted per table.
+
+    Example:
+        >>> from xebench.store.migrations import migrate
+        >>> con = duckdb.connect(":memory:"); _ = migrate(con, ":memory:")
+        >>> delete_minutes_before(con, datetime(2026, 1, 1, tzinfo=UTC))
+        {'bucket_scores': 0, 'bucket_features': 0}
+    """
+    out = {}
+    for table in MINUTE_TABLES:
+        (n,) = con.execute(f"DELETE FROM {table} WHERE bucket < ?", [cutoff]).fetchone()
+        out[table] = int(n)
+    return out
 
 
 @dataclass(frozen=True)

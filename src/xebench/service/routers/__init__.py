@@ -11,9 +11,9 @@ Example:
     ['/healthz', '/readyz']
 """
 
-from . import health, ingest, monitoring, references
+from . import health, ingest, monitoring, references, status
 
-__all__ = ["ROUTERS", "health", "ingest", "monitoring", "references"]
+__all__ = ["ROUTERS", "health", "ingest", "monitoring", "references", "status"]
 
 #: Every router, in the order the app includes them (and the API docs list them).
-ROUTERS = (ingest.router, monitoring.router, references.router, health.router)
+ROUTERS = (ingest.router, monitoring.router, references.router, status.router, health.router)
