@@ -165,7 +165,7 @@ def test_bad_input_gets_4xx_with_field_path_and_stores_nothing(
 def test_unknown_label_is_refused_once_the_model_classes_are_known(
     client: TestClient, store: EventStore
 ) -> None:
-    spam = prediction("p", probabilities=[0.1, 0.9], classes=["ham", "spam"])
+    spam = prediction("p", version="v2", probabilities=[0.1, 0.9], classes=["ham", "spam"])
     assert client.post("/v1/predictions", json=[spam]).status_code == 200
     before = store.checksum()
     response = client.post(

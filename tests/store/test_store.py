@@ -30,6 +30,7 @@ from xebench.errors import InvalidInputError
 from xebench.store import migrations as store_module
 from xebench.store.event_store import (
     SCHEMA_VERSION,
+    Conflict,
     EventBatch,
     EventStore,
     FingerprintIndex,
@@ -411,6 +412,8 @@ def test_models_counts_and_known_labels(store: EventStore) -> None:
 
 
 def test_one_batch_of_several_versions_and_class_lists(store: EventStore) -> None:
+    # A model version's class list is part of its identity: within one batch too, the
+    # first row's list wins and a row of the same version with another list is refused.
     mixed = pa.concat_tables(
         [
             predictions("a", "b"),
@@ -419,14 +422,22 @@ def test_one_batch_of_several_versions_and_class_lists(store: EventStore) -> Non
             predictions("e", model="k", classes=("x", "y", "z")),
         ]
     )
-    assert store.insert_predictions(mixed).inserted == 5
+    outcome = store.insert_predictions(mixed)
+    assert (outcome.inserted, outcome.conflicts) == (
+        0,
+        [Conflict(2, "m", "c", ("0", "1"), ("no", "yes"), "v1")],
+    )
+    assert outcome.conflicts[0].field == "/classes"
+    assert store.models("t") == []
+    clean = pa.concat_tables([mixed.slice(0, 2), mixed.slice(3)])
+    assert store.insert_predictions(clean).inserted == 4
     models = store.models("t")
     assert [(m["model"], m["version"], m["predictions"], m["classes"]) for m in models] == [
         ("k", "v1", 1, [["x", "y", "z"]]),
-        ("m", "v1", 3, [["0", "1"], ["no", "yes"]]),
+        ("m", "v1", 2, [["0", "1"]]),
         ("m", "v2", 1, [["0", "1"]]),
     ]  # fmt: skip
-    assert store.known_labels("t", "m") == {"0", "1", "no", "yes"}
+    assert store.known_labels("t", "m") == {"0", "1"}
 
 
 def test_a_refused_batch_teaches_no_classes(store: EventStore) -> None:
@@ -536,7 +547,7 @@ def test_a_failed_commit_leaves_disk_and_memory_unchanged(
     monkeypatch.setattr(store, "_writer", _FailingCommit(store._writer))
     batches = [
         EventBatch("labels", labels("b")),
-        EventBatch("predictions", predictions("b", "c", classes=("x", "y"))),
+        EventBatch("predictions", predictions("b", "c", version="v2", classes=("x", "y"))),
     ]
     with pytest.raises(duckdb.IOException, match="No space left"):
         store.write(batches)

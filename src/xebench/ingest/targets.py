@@ -176,12 +176,12 @@ class StoreTarget:
         (outcome,) = self.store.write([EventBatch(kind, table)])
         if outcome.conflicts:
             first = min(outcome.conflicts, key=lambda c: c.index)
-            raise Rejected(
-                first.index,
-                "/request_id",
-                conflict_message(first.model, first.request_id),
-                more=len(outcome.conflicts) - 1,
+            message = (
+                conflict_message(first.model, first.request_id)
+                if first.stored_classes is None
+                else first.message
             )
+            raise Rejected(first.index, first.field, message, more=len(outcome.conflicts) - 1)
         return Sent(outcome.inserted, outcome.duplicates, outcome.joined, outcome.pending)
 
 

@@ -24,7 +24,7 @@ from ..stats.scores import ScoreStats
 from ..store import queries
 from ..store.buckets import ALL, score_stats
 from ..store.event_store import EventStore
-from .reads import Selection, class_list, merged, scores
+from .reads import Selection, class_list, merged, one_class_list, scores
 from .results import Gate
 from .scope import Scope, Span, parse_model
 from .settings import MonitorSettings
@@ -86,7 +86,9 @@ class GateQuestions:
         if mode == "canary":
             sides = []
             for model, version in ((cand_model, cand_version), (base_model, base_version)):
-                table = scores(store, Selection(scope.tenant, model, version, key, span))
+                table, _ = one_class_list(
+                    scores(store, Selection(scope.tenant, model, version, key, span))
+                )
                 classes = class_list(table, model)
                 merge = merged(table)
                 sides.append(

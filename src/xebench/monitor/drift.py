@@ -29,7 +29,7 @@ from ..errors import InvalidInputError
 from ..stats.histograms import CategoricalHistogram
 from ..store.buckets import ALL, SCORE_BINS, FeatureBins
 from ..store.event_store import EventStore
-from .reads import Selection, class_list, feature_counts, merged, scores
+from .reads import Selection, class_list, feature_counts, merged, one_class_list, scores
 from .results import ReferenceInfo, WindowDrift
 from .scope import Scope, Span, iso, parse_reference, parse_time
 from .settings import MonitorSettings
@@ -336,6 +336,7 @@ def _score_and_label(
     """Histograms of the model's score and of the labels, reference and current."""
     out = {}
     labels = [f"[{i / SCORE_BINS:.2f}, {(i + 1) / SCORE_BINS:.2f}]" for i in range(SCORE_BINS)]
+    reference, current = (one_class_list(table)[0] for table in (reference, current))
     sides = [merged(table) for table in (reference, current)]
     if all(m["n_predictions"][0] > 0 for m in sides):
         out["__score__"] = tuple(

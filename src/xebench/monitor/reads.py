@@ -27,7 +27,15 @@ from ..store.buckets import group_ids, merge_scores
 from ..store.event_store import EventStore
 from .scope import Scope, Span
 
-__all__ = ["Selection", "bucket_rows", "class_list", "feature_counts", "merged", "scores"]
+__all__ = [
+    "Selection",
+    "bucket_rows",
+    "class_list",
+    "feature_counts",
+    "merged",
+    "one_class_list",
+    "scores",
+]
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,42 @@ def class_list(table: pa.Table, model: str) -> list[str] | None:
             f"model {model!r} has several class lists in this range ({shown}); ask for one version",
         )
     return str(distinct[0]).split("\x1f")
+
+
+def one_class_list(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Score buckets split into those of each version's class list and the others.
+
+    The writer refuses an event whose class list differs from its model
+    version's (409), but a store written before that rule may hold a version
+    with several lists; its windows would otherwise be unreadable ("several
+    class lists"). Each version keeps the list most of its predictions in the
+    range carry (ties: the first in text order); the rows of its other lists
+    are returned second, to be counted as ``n_other_classes``.
+
+    Example:
+        >>> rows = pa.table({"version": ["v1", "v1", "v1"], "n_predictions": [5, 1, 2],
+        ...                  "classes": [["0", "1"], ["neg", "pos"], ["0", "1"]]})
+        >>> kept, other = one_class_list(rows)
+        >>> kept["n_predictions"].to_pylist(), other["classes"].to_pylist()
+        ([5, 2], [['neg', 'pos']])
+    """
+    if not table.num_rows:
+        return table, table
+    texts = pc.binary_join(table["classes"], "\x1f")
+    if len(pc.unique(texts)) == 1:
+        return table, table.slice(0, 0)
+    keyed = pa.table({"version": table["version"], "list": texts, "n": table["n_predictions"]})
+    totals = keyed.group_by(["version", "list"]).aggregate([("n", "sum")]).to_pylist()
+    best: dict[str, tuple[int, str]] = {}
+    for row in sorted(totals, key=lambda r: r["list"]):
+        if row["version"] not in best or row["n_sum"] > best[row["version"]][0]:
+            best[row["version"]] = (row["n_sum"], row["list"])
+    if len(best) == len(totals):  # one list per version: nothing to leave out
+        return table, table.slice(0, 0)
+    winners = {(version, text) for version, (_, text) in best.items()}
+    pairs = zip(table["version"].to_pylist(), texts.to_pylist(), strict=True)
+    keep = pa.array([pair in winners for pair in pairs])
+    return table.filter(keep), table.filter(pc.invert(keep))
 
 
 def feature_counts(store: EventStore, where: Selection) -> dict[str, NDArray[np.float64]]:

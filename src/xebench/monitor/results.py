@@ -73,6 +73,10 @@ class Window:
     provisional: bool
     provisional_reason: str | None
     label_delay_s: float
+    #: Predictions left out because they carry another class list than the one most
+    #: of their version's predictions in the range carry (only stores written before
+    #: class lists were enforced hold such mixtures; docs/service.md).
+    n_other_classes: int = 0
 
     #: The fields taken from ScoreStats.result(), in document order.
     METRICS = (

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from ..store import queries
@@ -33,7 +34,7 @@ from ..store.buckets import HOUR_SECONDS, lag_counts, lag_percentile, merge_scor
 from ..store.event_store import EventStore
 from .compare import GateQuestions
 from .drift import DriftQuestions, FileReferences
-from .reads import Selection, class_list, merged, scores
+from .reads import Selection, class_list, merged, one_class_list, scores
 from .results import Series, Window
 from .scope import (
     WINDOWS,
@@ -102,10 +103,13 @@ class Monitor(DriftQuestions, GateQuestions):
         """
         scope = scope.pinned()
         span = scope.span()
-        table = scores(self.store, Selection.of(scope, span))
+        table, other = one_class_list(scores(self.store, Selection.of(scope, span)))
         classes = class_list(table, scope.model)
         delay = self._label_delay(scope)
-        return self._finish(scope, merged(table), 0, classes, span, delay, base, confidence)
+        excluded = [int(pc.sum(other["n_predictions"]).as_py() or 0)]
+        return self._finish(
+            scope, merged(table), 0, classes, span, delay, base, confidence, excluded
+        )
 
     def series(
         self,
@@ -134,17 +138,26 @@ class Monitor(DriftQuestions, GateQuestions):
         on_hours = (
             size.total_seconds() % HOUR_SECONDS == 0 and floor_to(span.start, _HOUR) == span.start
         )
-        table = scores(self.store, Selection.of(scope, span), hours=on_hours)
+        table, other = one_class_list(scores(self.store, Selection.of(scope, span), hours=on_hours))
         classes = class_list(table, scope.model)
-        micros = pc.cast(table["bucket"], pa.int64()).to_numpy()
-        offset = (micros - int(span.start.timestamp() * 1e6)) // int(size.total_seconds() * 1e6)
-        merge = merge_scores(table, offset.astype(np.intp), points)
+
+        def offsets(rows: pa.Table) -> NDArray[np.intp]:
+            micros = pc.cast(rows["bucket"], pa.int64()).to_numpy()
+            start, width = int(span.start.timestamp() * 1e6), int(size.total_seconds() * 1e6)
+            return ((micros - start) // width).astype(np.intp)
+
+        merge = merge_scores(table, offsets(table), points)
+        excluded = np.bincount(
+            offsets(other), weights=other["n_predictions"].to_numpy(), minlength=points
+        ).astype(np.int64)
         delay = self._label_delay(scope)
         windows = []
         for g in range(points):
             begin = span.start + g * size
             part = Span(begin, min(begin + size, span.end))
-            windows.append(self._finish(scope, merge, g, classes, part, delay, base, confidence))
+            windows.append(
+                self._finish(scope, merge, g, classes, part, delay, base, confidence, excluded)
+            )
         return Series(windows)
 
     def _finish(
@@ -157,8 +170,10 @@ class Monitor(DriftQuestions, GateQuestions):
         delay: timedelta,
         base: str | int,
         confidence: float,
+        excluded: Any = (0,),
     ) -> Window:
-        """Group ``g`` of merged score buckets as the window ``span`` of ``scope``."""
+        """Group ``g`` of merged score buckets as the window ``span`` of ``scope``;
+        ``excluded[g]`` predictions carried another class list (:func:`one_class_list`)."""
         n_predictions = int(merge["n_predictions"][g])
         n_labelled = int(merge["n_labelled"][g])
         coverage = n_labelled / n_predictions if n_predictions else None
@@ -193,6 +208,7 @@ class Monitor(DriftQuestions, GateQuestions):
             provisional=bool(reasons),
             provisional_reason="; ".join(reasons) or None,
             label_delay_s=delay.total_seconds(),
+            n_other_classes=int(excluded[g]),
         )
 
     def _label_delay(self, scope: Scope) -> timedelta:

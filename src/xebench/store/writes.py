@@ -81,14 +81,51 @@ class Conflict:
 
     ``index`` is the event's row in its batch's table.
 
+    A class-list conflict (the event's ``classes`` differ from the list its
+    model version was first stored with) carries both lists.
+
     Example:
         >>> Conflict(3, "fraud", "tx-9")
-        Conflict(index=3, model='fraud', request_id='tx-9')
+        Conflict(index=3, model='fraud', request_id='tx-9', stored_classes=None, classes=None, \
+version='')
     """
 
     index: int
     model: str
     request_id: str
+    #: For a class-list conflict: the class list stored first for the event's
+    #: (tenant, model, version), and the event's own (None: a payload conflict).
+    stored_classes: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None
+    version: str = ""
+
+    @property
+    def field(self) -> str:
+        """The JSON pointer, within the event, of what conflicts.
+
+        Example:
+            >>> Conflict(0, "m", "r", ("0", "1"), ("neg", "pos")).field
+            '/classes'
+        """
+        return "/request_id" if self.stored_classes is None else "/classes"
+
+    @property
+    def message(self) -> str:
+        """Why the event is refused.
+
+        Example:
+            >>> print(Conflict(0, "m", "r", ("0", "1"), ("neg", "pos"), "v1").message)
+            model 'm' version 'v1' is stored with classes ['0', '1'] and this event has \
+['neg', 'pos']: a model version's class list is part of its identity (send these \
+events as another version)
+        """
+        if self.stored_classes is None or self.classes is None:
+            return "already stored with a different payload"
+        return (
+            f"model {self.model!r} version {self.version!r} is stored with classes "
+            f"{list(self.stored_classes)} and this event has {list(self.classes)}: a model "
+            "version's class list is part of its identity (send these events as another version)"
+        )
 
 
 @dataclass
@@ -129,6 +166,8 @@ class _Call:
     label_fps: list[NDArray[np.int64]] = field(default_factory=list)
     seq: int = 0  # written on every event row: what the bucket fold has seen (buckets.py)
     classes: list[tuple[str, str, str, list[str]]] = field(default_factory=list)
+    # The class list of each (tenant, model, version) first written by this call.
+    class_list: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
     # Rows are inserted once per table at the end of the call (an INSERT costs ~1 ms
     # whatever its size); until then their payload hashes answer duplicate checks.
     rows: dict[str, list[pa.Table]] = field(default_factory=dict)
@@ -213,6 +252,8 @@ class Writes:
         self._new_indexes()
         # Replaced, never mutated, so that readers on other threads iterate a snapshot.
         self.classes: Classes = {}
+        # The class list of each (tenant, model, version): the first one stored wins.
+        self.class_list: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self.seq = 0
         self.stale: str | None = None
         self.lookups = 0
@@ -252,13 +293,21 @@ class Writes:
         ).fetchone()
 
     def load_classes(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Read the class lists of each (tenant, model, version) from the predictions."""
-        rows = con.execute("SELECT DISTINCT tenant, model, version, classes FROM predictions")
+        """Read the class lists of each (tenant, model, version) from the predictions,
+        and the one that wins: the first stored (lowest ``seq``). A store written
+        before class lists were enforced may hold several; the one most of the
+        version's predictions carry wins there (ties: the first stored)."""
+        rows = con.execute(
+            "SELECT tenant, model, version, classes FROM predictions GROUP BY ALL"
+            " ORDER BY count(*) DESC, min(seq), classes"
+        )
         classes: Classes = {}
+        winners: dict[tuple[str, str, str], tuple[str, ...]] = {}
         for tenant, model, version, seen in rows.fetchall():
             key = (tenant, model, version)
             classes[key] = classes.get(key, frozenset()) | {tuple(seen)}
-        self.classes = classes
+            winners.setdefault(key, tuple(seen))
+        self.classes, self.class_list = classes, winners
 
     def forget(
         self,
@@ -328,6 +377,8 @@ class Writes:
                     key = (tenant, model, version)
                     classes[key] = classes.get(key, frozenset()) | {tuple(seen)}
                 self.classes = classes
+            if call.class_list:
+                self.class_list = {**call.class_list, **self.class_list}
         except BaseException as error:
             # The rows are committed but the keys are not all in memory: a retry could
             # be stored twice. Report unhealthy so that the owner reopens (and reloads).
@@ -489,12 +540,56 @@ class Writes:
             return new, fps, duplicates, fixes, WriteOutcome(0, duplicates, [])
         return new, fps[keep], duplicates, fixes, None
 
+    def _class_conflicts(
+        self, table: pa.Table, call: _Call
+    ) -> tuple[list[Conflict], dict[tuple[str, str, str], tuple[str, ...]]]:
+        """Rows whose class list differs from their (tenant, model, version)'s, and the
+        lists this table would make the first of a version.
+
+        A model version's class list is part of its identity: the first stored
+        (committed, earlier in this write, or earlier in this table) wins, so two
+        batches written together cannot both win."""
+        known = {**self.class_list, **call.class_list}
+        first = table.slice(0, 1).select(["tenant", "model", "version", "classes"]).to_pylist()
+        key = (first[0]["tenant"], first[0]["model"], first[0]["version"])
+        lists = table["classes"].combine_chunks()
+        one_version = all(len(pc.unique(table[n])) == 1 for n in ("tenant", "model", "version"))
+        if one_version and len(pc.unique(pc.binary_join(lists, "\x1f"))) == 1:
+            # The usual batch: one model version, one class list (~0.1 ms).
+            seen = tuple(first[0]["classes"])
+            winner = known.get(key)
+            if winner is None:
+                return [], {key: seen}
+            if winner == seen:
+                return [], {}
+            rows: Sequence[int] = range(table.num_rows)
+        else:
+            rows = range(table.num_rows)
+        conflicts, fresh = [], {}
+        parts = [table[n].to_pylist() for n in ("tenant", "model", "version", "request_id")]
+        for row, tenant, model, version, request_id, seen in zip(
+            rows, *parts, lists.to_pylist(), strict=True
+        ):
+            key, seen = (tenant, model, version), tuple(seen)
+            winner = known.get(key)
+            if winner is None:
+                known[key] = fresh[key] = seen
+            elif winner != seen:
+                conflicts.append(Conflict(row, model, request_id, winner, seen, version))
+        return conflicts, fresh
+
     def _write_predictions(
         self, con: duckdb.DuckDBPyConnection, table: pa.Table, call: _Call
     ) -> WriteOutcome:
+        if not table.num_rows:
+            return WriteOutcome(0, 0, [])
+        conflicts, fresh = self._class_conflicts(table, call)
+        if conflicts:
+            return WriteOutcome(0, 0, conflicts)
         new, fps, duplicates, _, done = self._new_rows(con, "predictions", table, call)
         if done is not None:
             return done
+        call.class_list.update(fresh)
         rfps = as_int64(new["rfp"])
         call.defer("predictions", new)
         # Does a label wait for (or already exist for) any of the new predictions?

@@ -68,17 +68,32 @@ def _outcome(outcome: WriteOutcome, n: int, kind: str) -> JSONResponse:
         conflicts = [
             {
                 "index": c.index,
-                "field": f"/{c.index}/request_id",
+                "field": f"/{c.index}{c.field}",
                 "model": c.model,
                 "request_id": c.request_id,
-                "message": "already stored with a different payload",
+                "message": c.message,
+                **(
+                    {}
+                    if c.stored_classes is None
+                    else {
+                        "stored_classes": list(c.stored_classes),
+                        "classes": list(c.classes or ()),
+                    }
+                ),
             }
             for c in outcome.conflicts[:100]
         ]
-        detail = (
-            f"{len(outcome.conflicts)} event(s) reuse a stored (model, request_id) with a "
-            "different payload; nothing of the batch was stored"
-        )
+        n, first = len(outcome.conflicts), outcome.conflicts[0]
+        if first.stored_classes is None:
+            detail = (
+                f"{n} event(s) reuse a stored (model, request_id) with a different payload; "
+                "nothing of the batch was stored"
+            )
+        else:
+            detail = (
+                f"{n} event(s) carry another class list than their model version's (first: "
+                f"{first.message}); nothing of the batch was stored"
+            )
         return JSONResponse({"detail": detail, "conflicts": conflicts}, status_code=409)
     body: dict[str, Any] = {
         "accepted": n,
