@@ -123,6 +123,9 @@ class EventStore:
         self.join_window = join_window
         self.buckets = Buckets(monitor)
         self._writes = Writes(filter_bytes=filter_bytes, recent_keys=recent_keys)
+        # The fold's marks (Buckets.marks) as the last folding write committed them, or
+        # None (read them from the store).
+        self._folded: tuple[int, int] | None = None
         self._closed = True
         self._key = None if str(path) == ":memory:" else str(Path(path).resolve())
         if self._key is not None:
@@ -297,7 +300,11 @@ class EventStore:
             if not fold:
                 return self._writes.write(con, batches)
             with self.buckets.restoring():  # the fold's memory state too, if COMMIT fails
-                return self._writes.write(con, batches, self._fold_commit)
+                outcomes = self._writes.write(con, batches, self._fold_commit)
+            # Committed: the fold moved both marks to this commit. Kept in memory (a
+            # statement less per commit) until another fold moves them (_fold_steps).
+            self._folded = (self._writes.seq, self._writes.seq)
+            return outcomes
 
     def _fold_commit(
         self, con: duckdb.DuckDBPyConnection, seq: int, outcomes: list[WriteOutcome]
@@ -309,7 +316,8 @@ class EventStore:
         match (``joined`` counts, from the fingerprint indexes: never a false
         negative) skips the search for new pairs, a join over the stored events.
         """
-        p_mark, l_mark = Buckets.marks(con)
+        known, self._folded = self._folded, None  # unknown until this commit returns
+        p_mark, l_mark = known or Buckets.marks(con)
         caught_up = p_mark >= seq - 1 and l_mark >= seq - 1
         if caught_up and not any(outcome.inserted or outcome.corrected for outcome in outcomes):
             self.buckets.fold(con, seq, seq, seq, seq)  # only the marks move
@@ -367,6 +375,7 @@ class EventStore:
         """
         with self._write_lock:
             con = self._open_writer()
+            self._folded = None  # the marks move
             self._transaction(con, self.buckets.reset)
             done = {**self._fold_steps(con, progress), "compacted": 0}
             done["compacted"] = self._transaction(con, self.buckets.compact)
@@ -377,6 +386,7 @@ class EventStore:
     ) -> dict[str, int]:
         """Fold from the high-water marks to the last commit, one transaction per step."""
         done = {"predictions": 0, "joined": 0}
+        self._folded = None  # the marks move
         p_mark, l_mark = Buckets.marks(con)
         for step in list(self.buckets.steps(con, p_mark, l_mark)):
             folded = self._transaction(con, self.buckets.fold, *step)
