@@ -122,11 +122,11 @@ def outcome(result: Any) -> tuple[int, int, int, int, int]:
 
 
 def test_tables_follow_the_event_schemas(store: EventStore) -> None:
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     assert rows(store, "SELECT key, value FROM meta ORDER BY key") == [
         ("folded_labels", "-1"),
         ("folded_predictions", "-1"),
-        ("schema_version", "5"),
+        ("schema_version", "6"),
     ]
     # Every event row carries the sequence number of its commit (what the bucket fold reads).
     for table, schema in (("predictions", PREDICTION_SCHEMA), ("labels", LABEL_SCHEMA)):

@@ -125,13 +125,18 @@ def retention(
         str | None,
         typer.Option("--minutes", help="Delete minute buckets older (7d); hourly ones stay."),
     ] = None,
+    hours: Annotated[
+        str | None,
+        typer.Option("--hours", help="Roll hourly buckets older (90d) up into days."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only count what would be deleted.")
     ] = False,
     json_path: JsonOut = None,
 ) -> None:
     """Apply the retention policy (the config's retention: section, or --events /
-    --minutes) to a database file: old events and old minute buckets go.
+    --minutes / --hours) to a database file: old events and old minute buckets go,
+    old hourly buckets are rolled up into days.
 
     With --dry-run nothing is deleted: it prints the horizons and the rows per
     table that would go. A running server applies its own policy on a schedule.
@@ -149,10 +154,14 @@ def retention(
                 policy = replace(policy, events=parse_duration(events, "--events"))
             if minutes is not None:
                 policy = replace(policy, minutes=parse_duration(minutes, "--minutes"))
+            if hours is not None:
+                policy = replace(policy, hours=parse_duration(hours, "--hours"))
         except ValueError as error:
             raise Fail(str(error)) from None
         if not policy.active:
-            raise Fail("nothing to apply: give --events / --minutes or a config with retention:")
+            raise Fail(
+                "nothing to apply: give --events / --minutes / --hours or a config with retention:"
+            )
         now = datetime.now(UTC)
         if dry_run:
             document = {"dry_run": True, **store.retention_plan(policy, now=now)}

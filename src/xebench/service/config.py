@@ -30,6 +30,7 @@ the service; every key is optional::
     retention:                               # applied by the service on a schedule
       events: 30d                            # predictions (event time), labels (ingest time)
       minutes: 7d                            # minute buckets; hourly buckets are kept
+      hours: 90d                             # hourly buckets rolled up into days
       interval: 1h                           # how often (and once at start)
     join_window_days: 7                      # pending labels older: orphans
     monitoring:                              # what the buckets keep and how windows read
@@ -363,14 +364,14 @@ def _retention(raw: Any) -> RetentionPolicy:
 
     Example:
         >>> _retention({"events": "30d", "interval": "6h"})
-        RetentionPolicy(events=datetime.timedelta(days=30), minutes=None, \
+        RetentionPolicy(events=datetime.timedelta(days=30), minutes=None, hours=None, \
 interval=datetime.timedelta(seconds=21600))
     """
     if raw is None:
         return RetentionPolicy()
     if not isinstance(raw, dict):
-        raise ConfigError("retention: must be a mapping with events, minutes and interval")
-    known = ("events", "minutes", "interval")
+        raise ConfigError("retention: must be a mapping with events, minutes, hours, interval")
+    known = ("events", "minutes", "hours", "interval")
     unknown = set(raw) - set(known)
     if unknown:
         raise ConfigError(f"retention.{sorted(unknown)[0]}: unknown key; keys are {list(known)}")

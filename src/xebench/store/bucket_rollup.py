@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .bucket_rows import arrow_column, group_ids, merge_features, merge_scores, score_rows
-from .bucket_schema import FEATURE_KEY, HOURLY, SCORE_KEY
+from .bucket_schema import DAILY, FEATURE_KEY, HOURLY, SCORE_KEY
 
 __all__ = ["compact", "insert_deltas", "insert_rows", "query_arrow"]
 
@@ -20,7 +20,7 @@ __all__ = ["compact", "insert_deltas", "insert_rows", "query_arrow"]
 def compact(con: duckdb.DuckDBPyConnection) -> int:
     """Merge the rows of every key that has delta rows into one; returns rows removed.
 
-    Runs in the caller's transaction, on every minute table and hourly twin.
+    Runs in the caller's transaction, on every minute table and its hourly and daily twins.
 
     Example:
         >>> from xebench.store.bucket_schema import FEATURE_SCHEMA, SCORE_SCHEMA
@@ -28,7 +28,7 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
         >>> tables = {"bucket_scores": SCORE_SCHEMA, "bucket_features": FEATURE_SCHEMA}
         >>> for name, schema in tables.items():
         ...     empty = schema.empty_table()
-        ...     for table in (name, HOURLY[name]):
+        ...     for table in (name, HOURLY[name], DAILY[name]):
         ...         _ = con.execute(f"CREATE TABLE {table} AS SELECT * FROM empty")
         >>> keys = {"tenant": ["t"], "model": ["m"], "version": ["v"], "cohort_key": [""],
         ...     "cohort_value": [""], "bucket": [0], "classes": [["0", "1"]]}
@@ -41,7 +41,8 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
     """
     removed = 0
     tables = [("bucket_scores", SCORE_KEY), ("bucket_features", FEATURE_KEY)]
-    for table, key in [*tables, *((HOURLY[t], k) for t, k in tables)]:
+    twins = [(twin[t], k) for twin in (HOURLY, DAILY) for t, k in tables]
+    for table, key in [*tables, *twins]:
         columns = ", ".join(key)
         rows = query_arrow(
             con,

@@ -20,6 +20,8 @@ __all__ = [
     "ALL",
     "BUCKET_MICROS",
     "BUCKET_SECONDS",
+    "DAILY",
+    "DAY_SECONDS",
     "FEATURE_KEY",
     "FEATURE_SCHEMA",
     "HOURLY",
@@ -92,6 +94,12 @@ INSERT INTO meta VALUES ('folded_predictions', '-1'), ('folded_labels', '-1');
 #: and compaction merges both alike, so an hour row is the merge of its minutes.
 HOURLY = {"bucket_scores": "bucket_scores_hour", "bucket_features": "bucket_features_hour"}
 HOUR_SECONDS = 3600
+
+#: The daily twins: retention rolls hour rows older than its ``hours`` horizon into
+#: them (whole days) and deletes those hours; reads take whole days from here before
+#: the horizon (``meta.hours_rolled_before``). Created by migration 6 (the store's).
+DAILY = {"bucket_scores": "bucket_scores_day", "bucket_features": "bucket_features_day"}
+DAY_SECONDS = 86_400
 
 #: Part of migration 3 (the store's): the hourly twins, filled from the minute rows of
 #: a database folded before they existed (as deltas, merged by the next compaction).

@@ -82,6 +82,7 @@ from .bucket_schema import (
     ALL,
     BUCKET_MICROS,
     BUCKET_SECONDS,
+    DAILY,
     HOUR_SECONDS,
     HOURLY,
     LAG_BINS,
@@ -552,8 +553,9 @@ class Buckets(FeatureFolding, Restatement):
     def reset(self, con: duckdb.DuckDBPyConnection) -> None:
         """Forget every bucket (keeping feature bins and the cohort vocabulary) so that the
         next folds recompute them from the raw events. In the caller's transaction."""
-        for table in (*HOURLY, *HOURLY.values()):
+        for table in (*HOURLY, *HOURLY.values(), *DAILY.values()):
             con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM meta WHERE key = 'hours_rolled_before'").fetchall()
         last_label = con.execute("SELECT coalesce(max(seq), -1) FROM labels").fetchone()[0]
         # Predictions are folded from the start with every label already visible: each
         # pair is counted once, in the step of its prediction.

@@ -52,7 +52,13 @@ from .errors import STORE_FAILURES, StoreError, StoreLockedError
 from .fingerprints import FingerprintIndex
 from .migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from .references import delete_reference, read_reference, replace_reference
-from .retention import RetentionPolicy, delete_before, delete_minutes_before, plan
+from .retention import (
+    RetentionPolicy,
+    delete_before,
+    delete_minutes_before,
+    plan,
+    roll_hours_before,
+)
 from .writes import Conflict, EventBatch, WriteOutcome, Writes, check_batch
 
 __all__ = [
@@ -211,7 +217,7 @@ class EventStore:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
             ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            [('5',)]
+            [('6',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")
@@ -642,8 +648,10 @@ class EventStore:
         deleted: dict[str, int] = {}
         if "events" in horizons:
             deleted.update(self._delete_events(horizons["events"]))
-        if "minutes" in horizons:
-            with self._write_lock:
-                con = self._open_writer()
-                deleted.update(self._transaction(con, delete_minutes_before, horizons["minutes"]))
+        steps = (("minutes", delete_minutes_before), ("hours", roll_hours_before))
+        for name, step in steps:
+            if name in horizons:
+                with self._write_lock:
+                    con = self._open_writer()
+                    deleted.update(self._transaction(con, step, horizons[name]))
         return {"horizons": {k: v.isoformat() for k, v in horizons.items()}, "delete": deleted}

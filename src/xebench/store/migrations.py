@@ -29,7 +29,7 @@ the bucket tables included, is created by an entry of it.
 Example:
     >>> con = duckdb.connect(":memory:")
     >>> migrate(con, ":memory:") == SCHEMA_VERSION, migrate(con, ":memory:")
-    (True, 5)
+    (True, 6)
     >>> con.execute("SELECT count(*) FROM joined").fetchone()
     (0,)
 """
@@ -116,6 +116,13 @@ CREATE TABLE label_history (
 );
 """
 
+# Migration 6: the daily twins of the bucket tables (bucket_schema.DAILY), filled by
+# retention's roll-up of old hours (retention.roll_hours_before). Frozen.
+_MIGRATION_6 = """
+CREATE TABLE bucket_scores_day AS SELECT * FROM bucket_scores_hour LIMIT 0;
+CREATE TABLE bucket_features_day AS SELECT * FROM bucket_features_hour LIMIT 0;
+"""
+
 #: ``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1``: SQL
 #: text, or a function of the DuckDB connection. Append, never edit.
 MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
@@ -124,6 +131,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     _MIGRATION_3 + MIGRATION_3_HOURS,
     MIGRATION_4_SCORE_WEIGHTS,
     _MIGRATION_5,
+    _MIGRATION_6,
 ]
 
 #: The schema version this code writes.
@@ -145,7 +153,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         Traceback (most recent call last):
         ...
         xebench.errors.StoreError: event store new.duckdb has schema version 99, newer \
-than this xebench knows (5); upgrade xebench
+than this xebench knows (6); upgrade xebench
     """
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")

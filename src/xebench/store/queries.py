@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .bucket_schema import DAILY, DAY_SECONDS
 from .buckets import HOUR_SECONDS, HOURLY
 
 __all__ = [
@@ -208,13 +209,19 @@ def checksum(cursor: duckdb.DuckDBPyConnection, tenant: str | None) -> str:
     return " ".join(parts)
 
 
-def _ceil_hour(moment: datetime) -> datetime:
+def _ceil(moment: datetime, unit: int) -> datetime:
     stamp = moment.timestamp()
-    return datetime.fromtimestamp(-(-stamp // HOUR_SECONDS) * HOUR_SECONDS, UTC)
+    return datetime.fromtimestamp(-(-stamp // unit) * unit, UTC)
 
 
-def _floor_hour(moment: datetime) -> datetime:
-    return datetime.fromtimestamp(moment.timestamp() // HOUR_SECONDS * HOUR_SECONDS, UTC)
+def _floor(moment: datetime, unit: int) -> datetime:
+    return datetime.fromtimestamp(moment.timestamp() // unit * unit, UTC)
+
+
+def _hours_rolled_before(cursor: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Where retention rolled the hour buckets into days (none before it), if it did."""
+    rows = cursor.execute("SELECT value FROM meta WHERE key = 'hours_rolled_before'").fetchall()
+    return datetime.fromisoformat(rows[0][0]) if rows else None
 
 
 def bucket_rows(
@@ -238,6 +245,9 @@ def bucket_rows(
     its ends from the minutes: the same statistics in up to 60x fewer rows. (A
     series whose steps do not fall on hours passes False: an hour row must not
     straddle two of its points.)
+    Before the horizon where retention rolled hours into days
+    (``meta.hours_rolled_before``), the whole days of the range come from the
+    daily twin; what is left there at finer grain (its ragged ends) is gone.
 
     Example:
         >>> from xebench.store import EventStore
@@ -248,17 +258,25 @@ def bucket_rows(
         ...                 end=start + timedelta(hours=3)).num_rows
         0
     """
-    first_hour = _ceil_hour(start)
-    last_hour = _floor_hour(end)
-    # (table, ranges): the minute table is scanned once, for both ends (its rows are
+    # (table, ranges): each table is scanned once, for all its ranges (its rows are
     # not ordered by time, so every scan reads it whole).
-    if hours and first_hour < last_hour:
-        parts = [
-            (table, [(start, first_hour), (last_hour, end)]),
-            (HOURLY[table], [(first_hour, last_hour)]),
-        ]
-    else:
-        parts = [(table, [(start, end)])]
+    ranges: dict[str, list[tuple[datetime, datetime]]] = {}
+    segments = [(start, end)]
+    rolled = _hours_rolled_before(cursor) if hours else None
+    if rolled is not None and start < rolled:
+        # Before the roll-up horizon only whole days remain (retention.roll_hours_before).
+        first_day, last_day = _ceil(start, DAY_SECONDS), _floor(min(end, rolled), DAY_SECONDS)
+        if first_day < last_day:
+            ranges[DAILY[table]] = [(first_day, last_day)]
+            segments = [(start, first_day), (last_day, end)]
+    for begin, stop in segments:
+        first_hour, last_hour = _ceil(begin, HOUR_SECONDS), _floor(stop, HOUR_SECONDS)
+        if hours and first_hour < last_hour:
+            ranges.setdefault(table, []).extend([(begin, first_hour), (last_hour, stop)])
+            ranges.setdefault(HOURLY[table], []).append((first_hour, last_hour))
+        else:
+            ranges.setdefault(table, []).append((begin, stop))
+    parts = list(ranges.items())
     params: dict[str, Any] = {
         "tenant": tenant,
         "model": model,
@@ -301,10 +319,13 @@ def label_lags(
     sql = """
         SELECT b, sum(c) FROM (
             SELECT unnest(lag_bin) AS b, unnest(lag_count) AS c FROM bucket_scores_hour
-            WHERE tenant = ? AND model = ? AND cohort_key = '' AND bucket >= ?
+            WHERE tenant = $t AND model = $m AND cohort_key = '' AND bucket >= $since
+            UNION ALL
+            SELECT unnest(lag_bin) AS b, unnest(lag_count) AS c FROM bucket_scores_day
+            WHERE tenant = $t AND model = $m AND cohort_key = '' AND bucket >= $since
         ) GROUP BY b
     """
-    return cursor.execute(sql, [tenant, model, since]).fetchall()
+    return cursor.execute(sql, {"t": tenant, "m": model, "since": since}).fetchall()
 
 
 def shadow_pairs(

@@ -29,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from .bucket_rollup import compact
+from .bucket_schema import DAILY, HOURLY
 from .connection import transaction
 from .fingerprints import as_int64, sorted_unique
 
@@ -39,10 +41,13 @@ __all__ = [
     "delete_before",
     "delete_minutes_before",
     "plan",
+    "roll_hours_before",
 ]
 
 #: The minute bucket tables (their hourly twins are kept).
-MINUTE_TABLES = ("bucket_scores", "bucket_features")
+MINUTE_TABLES = tuple(HOURLY)
+#: The hour bucket tables (rolled into their daily twins).
+HOUR_TABLES = tuple(HOURLY.values())
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class RetentionPolicy:
         minutes: minute bucket rows older than this go (the hour buckets keep
             their statistics: windows and series by whole hours are unchanged;
             finer steps over that range find nothing).
+        hours: hour bucket rows older than this (floored to the day) are rolled
+            up into day rows and go: windows over whole days are unchanged,
+            finer ones over that range find nothing.
         interval: how often the service applies the policy.
 
     Example:
@@ -62,26 +70,30 @@ class RetentionPolicy:
         >>> now = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
         >>> [h.isoformat() for h in policy.horizons(now).values()]
         ['2026-01-30T12:30:00+00:00', '2026-02-22T12:00:00+00:00']
+        >>> RetentionPolicy(hours=timedelta(days=90)).horizons(now)["hours"].isoformat()
+        '2025-12-01T00:00:00+00:00'
     """
 
     events: timedelta | None = None
     minutes: timedelta | None = None
+    hours: timedelta | None = None
     interval: timedelta = timedelta(hours=1)
 
     @property
     def active(self) -> bool:
         """Whether anything is ever deleted."""
-        return self.events is not None or self.minutes is not None
+        return any(x is not None for x in (self.events, self.minutes, self.hours))
 
     def horizons(self, now: datetime) -> dict[str, datetime]:
-        """The cutoffs at ``now``: ``events``, and ``minutes`` floored to the hour (an
-        hour's minutes go together)."""
+        """The cutoffs at ``now``: ``events``; ``minutes`` floored to the hour and
+        ``hours`` to the day (an hour's minutes, a day's hours go together)."""
         out = {}
         if self.events is not None:
             out["events"] = now - self.events
-        if self.minutes is not None:
-            cut = (now - self.minutes).timestamp() // 3600 * 3600
-            out["minutes"] = datetime.fromtimestamp(cut, UTC)
+        for name, span, unit in (("minutes", self.minutes, 3600), ("hours", self.hours, 86_400)):
+            if span is not None:
+                cut = (now - span).timestamp() // unit * unit
+                out[name] = datetime.fromtimestamp(cut, UTC)
         return out
 
 
@@ -108,12 +120,13 @@ def plan(con: duckdb.DuckDBPyConnection, policy: RetentionPolicy, now: datetime)
                 f"SELECT count(*) FROM {table} WHERE {column} < ?", [cutoff]
             ).fetchone()
             counts[table] = int(n)
-    if "minutes" in horizons:
-        for table in MINUTE_TABLES:
-            (n,) = con.execute(
-                f"SELECT count(*) FROM {table} WHERE bucket < ?", [horizons["minutes"]]
-            ).fetchone()
-            counts[table] = int(n)
+    for name, tables in (("minutes", MINUTE_TABLES), ("hours", HOUR_TABLES)):
+        if name in horizons:
+            for table in tables:
+                (n,) = con.execute(
+                    f"SELECT count(*) FROM {table} WHERE bucket < ?", [horizons[name]]
+                ).fetchone()
+                counts[table] = int(n)
     return {"horizons": {k: v.isoformat() for k, v in horizons.items()}, "delete": counts}
 
 
@@ -129,8 +142,48 @@ def delete_minutes_before(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> d
     """
     out = {}
     for table in MINUTE_TABLES:
-        (n,) = con.execute(f"DELETE FROM {table} WHERE bucket < ?", [cutoff]).fetchone()
+        [(n,)] = con.execute(f"DELETE FROM {table} WHERE bucket < ?", [cutoff]).fetchall()
         out[table] = int(n)
+    return out
+
+
+def roll_hours_before(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> dict[str, int]:
+    """Roll, in the caller's transaction, the hour bucket rows older than ``cutoff`` (a
+    day boundary: :meth:`RetentionPolicy.horizons`) into day rows, and delete them;
+    the hour rows rolled per table. Reads take whole days from the day tables
+    before ``meta.hours_rolled_before`` (:func:`xebench.store.queries.bucket_rows`).
+
+    The hour rows are copied with their bucket floored to the day, as delta rows,
+    and :func:`~xebench.store.bucket_rollup.compact` merges each key's rows (the
+    merge of statistics is exact), so a day row is the merge of its hours.
+
+    Example:
+        >>> from xebench.store.migrations import migrate
+        >>> con = duckdb.connect(":memory:"); _ = migrate(con, ":memory:")
+        >>> roll_hours_before(con, datetime(2026, 1, 1, tzinfo=UTC))
+        {'bucket_scores_hour': 0, 'bucket_features_hour': 0}
+        >>> con.execute("SELECT value FROM meta WHERE key = 'hours_rolled_before'").fetchall()
+        [('2026-01-01T00:00:00+00:00',)]
+    """
+    out = {}
+    for minute, hour in HOURLY.items():
+        [(n,)] = con.execute(f"SELECT count(*) FROM {hour} WHERE bucket < ?", [cutoff]).fetchall()
+        if n:
+            con.execute(
+                f"INSERT INTO {DAILY[minute]} SELECT * REPLACE ("
+                "to_timestamp(epoch_us(bucket) // 86400000000 * 86400) AS bucket, true AS delta"
+                f") FROM {hour} WHERE bucket < ?",
+                [cutoff],
+            ).fetchall()
+            con.execute(f"DELETE FROM {hour} WHERE bucket < ?", [cutoff]).fetchall()
+        out[hour] = int(n)
+    if any(out.values()):
+        compact(con)
+    rows = con.execute("SELECT value FROM meta WHERE key = 'hours_rolled_before'").fetchall()
+    if not rows or datetime.fromisoformat(rows[0][0]) < cutoff:
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('hours_rolled_before', ?)", [cutoff.isoformat()]
+        ).fetchall()
     return out
 
 

@@ -51,6 +51,7 @@ def get_status(who: Reader, state: State) -> dict[str, Any]:
     body["retention"] = {
         "events_s": None if policy.events is None else policy.events.total_seconds(),
         "minutes_s": None if policy.minutes is None else policy.minutes.total_seconds(),
+        "hours_s": None if policy.hours is None else policy.hours.total_seconds(),
         "interval_s": policy.interval.total_seconds() if policy.active else None,
         "horizons": {name: at.isoformat() for name, at in policy.horizons(now).items()},
         # When it ran and whether it worked; what it deleted spans tenants, so not here.
