@@ -24,7 +24,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+)
 
 from .._validation import ROW_SUM_TOLERANCE
 from ..errors import InvalidInputError
@@ -153,6 +162,47 @@ def _cohort_value(value: Any) -> str:
     raise InvalidInputError("cohort value", "must be a string, an integer or a boolean")
 
 
+# What the OpenAPI document says of the values checked by hand (the checks say more).
+_INTEGER = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+_LABEL_SCHEMA = {
+    "oneOf": [{"type": "string", "minLength": 1, "maxLength": 256}, _INTEGER, {"type": "boolean"}]
+}
+_P = {"type": "number", "minimum": 0, "maximum": 1}
+_PROBABILITIES_SCHEMA = {
+    "description": "P(class 1); or one probability per class (summing to 1 within 1e-6), "
+    "as an array (named by classes) or an object {class: p}.",
+    "oneOf": [
+        _P,
+        {"type": "array", "items": _P, "minItems": 2, "maxItems": 10_000},
+        {"type": "object", "additionalProperties": _P, "minProperties": 2},
+    ],
+}
+_COHORT_VALUE_SCHEMA = {
+    "oneOf": [{"type": "string", "maxLength": 256}, _INTEGER, {"type": "boolean"}]
+}
+_FEATURE_SCHEMA = {
+    "oneOf": [
+        {"type": "string", "maxLength": MAX_FEATURE_TEXT},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+    ]
+}
+
+
+def _time_text(value: Any) -> Any:
+    # pydantic would read a number as Unix seconds; the contract says RFC 3339 text.
+    if isinstance(value, (int, float)):
+        raise InvalidInputError(
+            "timestamp", "must be an RFC 3339 time such as 2026-11-25T10:00:00Z, not a number"
+        )
+    return value
+
+
+#: An event time: RFC 3339 text with an offset (or, from a file, a datetime).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_time_text)]
+
+
 Name = Annotated[str, Field(strict=True, pattern=_NAME)]
 
 
@@ -173,7 +223,7 @@ def _label(value: Any) -> Any:
     raise InvalidInputError("label", "must be a non-empty string, an integer or a boolean")
 
 
-Label = Annotated[Any, AfterValidator(_label)]
+Label = Annotated[Any, AfterValidator(_label), WithJsonSchema(_LABEL_SCHEMA)]
 
 
 class PredictionEvent(BaseModel):
@@ -189,16 +239,16 @@ class PredictionEvent(BaseModel):
     request_id: RequestId
     model: Name
     version: Annotated[str, Field(strict=True, pattern=r"^[\w.\-:/@+]{0,128}$")] = ""
-    timestamp: AwareDatetime | None = None
+    timestamp: Timestamp | None = None
     # Checked by hand after parsing, for exact messages and JSON-pointer paths.
-    probabilities: Any
+    probabilities: Annotated[Any, WithJsonSchema(_PROBABILITIES_SCHEMA)]
     classes: list[Label] | None = None
-    cohort: dict[Key, Annotated[Any, AfterValidator(_cohort_value)]] = Field(
-        default_factory=dict, max_length=32
-    )
-    features: dict[Key, Annotated[Any, AfterValidator(_scalar_feature)]] = Field(
-        default_factory=dict, max_length=256
-    )
+    cohort: dict[
+        Key, Annotated[Any, AfterValidator(_cohort_value), WithJsonSchema(_COHORT_VALUE_SCHEMA)]
+    ] = Field(default_factory=dict, max_length=32)
+    features: dict[
+        Key, Annotated[Any, AfterValidator(_scalar_feature), WithJsonSchema(_FEATURE_SCHEMA)]
+    ] = Field(default_factory=dict, max_length=256)
 
     def members(self) -> int:
         """How many object members (keys) the event had as sent: the event's own, its
@@ -227,7 +277,7 @@ class LabelEvent(BaseModel):
     request_id: RequestId
     model: Name | None = None
     label: Label
-    timestamp: AwareDatetime | None = None
+    timestamp: Timestamp | None = None
     #: True: replaces the request's stored label of another value (a chargeback
     #: reverses a fraud label); without it, a different label is a 409.
     correction: StrictBool = False

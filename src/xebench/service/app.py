@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -42,8 +43,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from .._version import __version__
 from ..errors import InvalidInputError
@@ -225,10 +229,36 @@ def _error(
     return JSONResponse({"detail": detail, **extra}, status_code=status, headers=headers)
 
 
+def _methods_of(request: Request) -> str:
+    """The methods of every route of the request's path (a 405's ``Allow``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
+def _seconds(retry_after: float) -> str:
+    """A ``Retry-After`` value: whole seconds, at least 1 (RFC 9110 delta-seconds).
+
+    Example:
+        >>> _seconds(0.25), _seconds(2.0), _seconds(2.5)
+        ('1', '2', '3')
+    """
+    return str(max(1, math.ceil(retry_after)))
+
+
 def _handle_errors(app: FastAPI) -> None:
     """Map the service's exceptions to status codes and JSON bodies (``{"detail", ...}``);
     ``HTTPException`` keeps FastAPI's own handler, which answers the same shape. Any
     other exception is :class:`_Internal`'s."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 405:  # Allow: every method of the path, not just one route's
+            exc.headers = {**(exc.headers or {}), "Allow": _methods_of(request)}
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(BatchError)
     async def _batch_error(_: Request, exc: BatchError) -> JSONResponse:
@@ -236,11 +266,11 @@ def _handle_errors(app: FastAPI) -> None:
 
     @app.exception_handler(WriterBusy)
     async def _busy(_: Request, exc: WriterBusy) -> JSONResponse:
-        return _error(429, str(exc), {"Retry-After": f"{exc.retry_after:g}"})
+        return _error(429, str(exc), {"Retry-After": _seconds(exc.retry_after)})
 
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
-        return _error(503, str(exc), {"Retry-After": f"{exc.retry_after:g}"})
+        return _error(503, str(exc), {"Retry-After": _seconds(exc.retry_after)})
 
     @app.exception_handler(InvalidInputError)
     async def _bad_query(_: Request, exc: InvalidInputError) -> JSONResponse:

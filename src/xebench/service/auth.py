@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .config import TokenEntry
 
@@ -91,11 +92,20 @@ def principal(request: Request, scope: str) -> Principal:
     return who
 
 
-def _ingester(request: Request) -> Principal:
+# Declares the bearer scheme in the OpenAPI document; principal() reads the header itself
+# (auto_error=False: this never answers on its own, so a missing token stays our 401).
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="A token of `xebench token create`, needed once tokens are configured.",
+)
+_Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+
+
+def _ingester(request: Request, _: _Credentials) -> Principal:
     return principal(request, "ingest")
 
 
-def _reader(request: Request) -> Principal:
+def _reader(request: Request, _: _Credentials) -> Principal:
     return principal(request, "read")
 
 

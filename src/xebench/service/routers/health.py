@@ -17,6 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ..openapi import ReadyBody
 from ..state import State
 
 __all__ = ["router"]
@@ -30,7 +31,14 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness")
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    responses={
+        200: {"model": ReadyBody, "description": "Ready."},
+        503: {"model": ReadyBody, "description": "Not ready: the problems say why."},
+    },
+)
 def readyz(state: State) -> JSONResponse:
     """Ready when the writer runs, the store is writable and the queue has room."""
     writer = state.writer

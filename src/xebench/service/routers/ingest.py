@@ -31,11 +31,8 @@ from typing import Any
 import pyarrow as pa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter
 
 from ...ingest.events import (
-    JSON_TYPES,
-    NDJSON_TYPES,
     LabelEvent,
     PredictionEvent,
     decode_body,
@@ -46,21 +43,12 @@ from ...store.event_store import WriteOutcome
 from ..admission import Ticket
 from ..auth import Ingester, Principal
 from ..memory import LARGE, release_memory
+from ..openapi import IngestAnswer, event_body, responses
 from ..state import ServiceState, State
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["ingest"])
-
-
-def _body_schema(model: type[Any]) -> dict[str, Any]:
-    schema = TypeAdapter(list[model]).json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("$defs", None)
-    item = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    item.pop("$defs", None)
-    content = {media: {"schema": schema} for media in sorted(JSON_TYPES)}
-    content.update({media: {"schema": item} for media in sorted(NDJSON_TYPES)})
-    return {"requestBody": {"required": True, "content": content}}
 
 
 def _outcome(outcome: WriteOutcome, n: int, kind: str) -> JSONResponse:
@@ -160,15 +148,26 @@ async def _ingest(request: Request, kind: str, who: Principal, state: ServiceSta
     return _outcome(outcome, table.num_rows, kind)
 
 
+_INGEST_ERRORS = responses(400, 401, 403, 409, 413, 415, 422, 429, 503)
+
+
 @router.post(
-    "/v1/predictions", summary="Send prediction events", openapi_extra=_body_schema(PredictionEvent)
+    "/v1/predictions",
+    summary="Send prediction events",
+    openapi_extra=event_body(PredictionEvent),
+    responses={200: {"model": IngestAnswer}, **_INGEST_ERRORS},
 )
 async def post_predictions(request: Request, who: Ingester, state: State) -> JSONResponse:
     """Store a batch of predictions; answered once durably committed."""
     return await _ingest(request, "predictions", who, state)
 
 
-@router.post("/v1/labels", summary="Send label events", openapi_extra=_body_schema(LabelEvent))
+@router.post(
+    "/v1/labels",
+    summary="Send label events",
+    openapi_extra=event_body(LabelEvent),
+    responses={200: {"model": IngestAnswer}, **_INGEST_ERRORS},
+)
 async def post_labels(request: Request, who: Ingester, state: State) -> JSONResponse:
     """Store a batch of labels; a label whose prediction has not arrived waits for it."""
     return await _ingest(request, "labels", who, state)

@@ -31,6 +31,7 @@ from fastapi import APIRouter, HTTPException, Query
 from ...errors import InvalidInputError
 from ...monitor.scope import Scope
 from ..auth import Reader
+from ..openapi import responses
 from ..state import State
 
 __all__ = ["Cohort", "Confidence", "From", "MinSamples", "To", "Window", "router"]
@@ -53,13 +54,23 @@ MinSamples = Annotated[
 ]
 
 
-@router.get("/v1/models", summary="Models and versions of the tenant", tags=["read"])
+@router.get(
+    "/v1/models",
+    summary="Models and versions of the tenant",
+    tags=["read"],
+    responses=responses(401, 403),
+)
 def get_models(who: Reader, state: State) -> dict[str, Any]:
     """Every (model, version) with its prediction, label and joined counts."""
     return {"models": state.store.models(who.tenant)}
 
 
-@router.get("/v1/models/{model}", summary="One model's versions", tags=["read"])
+@router.get(
+    "/v1/models/{model}",
+    summary="One model's versions",
+    tags=["read"],
+    responses=responses(401, 403, 404, 422),
+)
 def get_model(model: str, who: Reader, state: State) -> dict[str, Any]:
     """The versions of ``model``; 404 when the tenant has no such model."""
     rows = [row for row in state.store.models(who.tenant) if row["model"] == model]
@@ -68,7 +79,15 @@ def get_model(model: str, who: Reader, state: State) -> dict[str, Any]:
     return {"model": model, "versions": rows}
 
 
-@router.get("/v1/metrics", summary="Windowed metrics of a model", tags=["monitoring"])
+_READ_ERRORS = responses(401, 403, 404, 422)
+
+
+@router.get(
+    "/v1/metrics",
+    summary="Windowed metrics of a model",
+    tags=["monitoring"],
+    responses=_READ_ERRORS,
+)
 def get_metrics(
     who: Reader,
     state: State,
@@ -91,7 +110,12 @@ def get_metrics(
     return monitor.window(scope, base=units, confidence=confidence).to_dict()
 
 
-@router.get("/v1/drift", summary="Drift of features, score and labels", tags=["monitoring"])
+@router.get(
+    "/v1/drift",
+    summary="Drift of features, score and labels",
+    tags=["monitoring"],
+    responses=_READ_ERRORS,
+)
 def get_drift(
     who: Reader,
     state: State,
@@ -131,7 +155,12 @@ def get_drift(
     )
 
 
-@router.get("/v1/compare", summary="Canary or shadow gate decision", tags=["monitoring"])
+@router.get(
+    "/v1/compare",
+    summary="Canary or shadow gate decision",
+    tags=["monitoring"],
+    responses=_READ_ERRORS,
+)
 def get_compare(
     who: Reader,
     state: State,

@@ -28,6 +28,7 @@ from ...ingest.events import BatchError, decompress_body, media_type
 from ...monitor.references import UPLOAD_TYPES, count_tables, read_upload
 from ...store.event_store import STORE_FAILURES
 from ..auth import Ingester, Reader
+from ..openapi import ErrorBody, responses
 from ..state import State
 from ..writer import StoreUnavailable
 
@@ -53,6 +54,7 @@ def _no_reference(model: str) -> HTTPException:
 @router.put(
     "/v1/references/{model}",
     summary="Upload a drift reference",
+    responses=responses(401, 403, 404, 409, 413, 415, 422, 503, conflict=ErrorBody),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -117,7 +119,11 @@ async def put_reference(
     }
 
 
-@router.get("/v1/references/{model}", summary="The uploaded drift reference")
+@router.get(
+    "/v1/references/{model}",
+    summary="The uploaded drift reference",
+    responses=responses(401, 403, 404, 422),
+)
 def get_reference(model: str, who: Reader, state: State) -> dict[str, Any]:
     """Rows, source, upload time and counted values per feature; 404 when none."""
     state.monitor_of(who, model)
@@ -127,7 +133,11 @@ def get_reference(model: str, who: Reader, state: State) -> dict[str, Any]:
     return _summary(model, found)
 
 
-@router.delete("/v1/references/{model}", summary="Remove the uploaded drift reference")
+@router.delete(
+    "/v1/references/{model}",
+    summary="Remove the uploaded drift reference",
+    responses=responses(401, 403, 404, 422),
+)
 def delete_reference(model: str, who: Ingester, state: State) -> dict[str, Any]:
     """Remove ``model``'s uploaded reference; 404 when there is none."""
     state.monitor_of(who, model)

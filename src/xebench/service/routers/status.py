@@ -26,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from ..auth import Reader
+from ..openapi import responses
 from ..state import State
 
 __all__ = ["router"]
@@ -33,7 +34,12 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.get("/v1/status", summary="Ingestion health of the tenant", tags=["read"])
+@router.get(
+    "/v1/status",
+    summary="Ingestion health of the tenant",
+    tags=["read"],
+    responses=responses(401, 403),
+)
 def get_status(who: Reader, state: State) -> dict[str, Any]:
     """Pending labels, orphans, arrival rates, ingest lag, queue depth, stored events and
     the retention horizon (docs/service.md)."""
