@@ -237,6 +237,7 @@ def make_chunk(spec: DataSpec, k: int) -> tuple[pa.Table, pa.Table]:
             "cohort": cohort,
             "features": features,
             "payload_hash": hash_many(content),
+            "weight": np.ones(n),  # unweighted, as the committed figures were measured
         },
         schema=PREDICTION_SCHEMA,
     )

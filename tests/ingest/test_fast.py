@@ -128,6 +128,12 @@ FEATURE_VALUE = st.one_of(
     st.just("y" * 1025),
     st.just([1]),
 )
+WEIGHT = st.one_of(
+    st.floats(1e-12, 1e12),
+    st.integers(1, 10**6),
+    st.sampled_from([1, 1.0, 2, 0.5, 1e-12, 1e12, 3e-6, 1e-13, 1e13, 0, -1, 0.0, -0.0]),
+    st.sampled_from([True, False, None, "2", [1], 10**400, float("nan"), float("inf")]),
+)
 COHORT_VALUE = st.one_of(TEXT, st.integers(-5, 5), st.booleans(), st.just(2**64), st.just(1.5))
 KEYS = st.sampled_from(["region", "device", "amount", "tenure_days", "país", "a b", "", "k" * 65])
 
@@ -150,6 +156,8 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
         out["cohort"] = draw(st.dictionaries(KEYS, COHORT_VALUE, max_size=3))
     if draw(st.booleans()):
         out["features"] = draw(st.dictionaries(KEYS, FEATURE_VALUE, max_size=4))
+    if draw(st.integers(0, 3)) == 0:
+        out["weight"] = draw(WEIGHT)
     if draw(st.integers(0, 30)) == 0:
         out["cohorts"] = {}
     return out
@@ -257,6 +265,34 @@ def test_a_typical_batch_takes_the_fast_path(ndjson: bool) -> None:
     assert fast.equals(parse_predictions(body, tenant="acme", ndjson=ndjson, now=NOW))
     assert fast.num_rows == 500
     assert fast["event_time"][1].as_py() == datetime(2026, 6, 1, 11, 1, 1, 1000, tzinfo=UTC)
+
+
+def test_weighted_events_take_the_fast_path_with_the_same_table_and_hashes() -> None:
+    batch = _benchmark_like(300)
+    for i, one in enumerate(batch):
+        if i % 3:
+            one["weight"] = [2, 0.125, 1, 1.0, 3e-6, 10**12, 7.5][i % 7]
+    body = json.dumps(batch, separators=(",", ":")).encode()
+    fast = fast_prediction_table(body, tenant="acme", now=NOW)
+    assert fast is not None
+    assert fast.equals(parse_predictions(body, tenant="acme", now=NOW))
+    expected = [float(e.get("weight", 1)) for e in batch]
+    assert fast["weight"].to_pylist() == expected
+    # A weight of 1, sent or not, leaves the payload hash of the unweighted event.
+    plain = fast_prediction_table(
+        json.dumps(_benchmark_like(300), separators=(",", ":")).encode(), tenant="acme", now=NOW
+    )
+    assert plain is not None
+    same = [w == 1.0 for w in expected]
+    hashes, plain_hashes = fast["payload_hash"].to_pylist(), plain["payload_hash"].to_pylist()
+    assert [a == b for a, b in zip(hashes, plain_hashes, strict=True)] == same
+    # Refused weights decline the fast path; the per-event path names them.
+    for bad in (0, -1, 1e13, True, "2", None):
+        body = json.dumps([{**batch[0], "weight": bad}]).encode()
+        assert fast_prediction_table(body, tenant="acme", now=NOW) is None
+        with pytest.raises(BatchError) as caught:
+            parse_predictions(body, tenant="acme", now=NOW)
+        assert caught.value.errors[0]["field"] == "/0/weight"
 
 
 def test_multiclass_offsets_and_pii_take_the_fast_path_with_the_same_table() -> None:

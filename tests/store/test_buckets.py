@@ -953,7 +953,7 @@ def test_schema_1_database_upgrades_and_folds_everything(tmp_path: Path) -> None
     old_p, new_p = predictions[:150], predictions[150:]
     old_l, new_l = labels[: len(labels) // 2], labels[len(labels) // 2 :]
     for table, rows in (
-        ("predictions", parse_predictions(old_p, tenant=TENANT)),
+        ("predictions", parse_predictions(old_p, tenant=TENANT).drop(["weight"])),  # schema 6
         ("labels", parse_labels(old_l, tenant=TENANT).drop(["correction"])),  # schema 5
     ):
         con.register("_rows", rows)

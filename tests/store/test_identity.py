@@ -42,6 +42,7 @@ def prediction(model: str, request_id: str, p: float) -> pa.Table:
         "cohort": [],
         "features": "{}",
         "payload_hash": hash64(content),
+        "weight": 1.0,
     }
     return pa.Table.from_pylist([row], schema=PREDICTION_SCHEMA)
 

@@ -71,6 +71,7 @@ def predictions(
             "cohort": [[("region", "eu")]] * n,
             "features": ['{"amount": 3}'] * n,
             "payload_hash": [hash64(content)] * n,
+            "weight": [1.0] * n,
         },
         schema=PREDICTION_SCHEMA,
     )
@@ -122,20 +123,21 @@ def outcome(result: Any) -> tuple[int, int, int, int, int]:
 
 
 def test_tables_follow_the_event_schemas(store: EventStore) -> None:
-    assert store.schema_version == SCHEMA_VERSION == 6
+    assert store.schema_version == SCHEMA_VERSION == 7
     assert rows(store, "SELECT key, value FROM meta ORDER BY key") == [
         ("folded_labels", "-1"),
         ("folded_predictions", "-1"),
-        ("schema_version", "6"),
+        ("schema_version", "7"),
     ]
     # Every event row carries the sequence number of its commit (what the bucket fold reads).
     for table, schema in (("predictions", PREDICTION_SCHEMA), ("labels", LABEL_SCHEMA)):
         columns = [name for name, *_ in rows(store, f"DESCRIBE {table}")]
-        added = ["seq", "correction"] if table == "labels" else ["seq"]  # in migration order
+        added = ["seq", "correction"] if table == "labels" else ["seq", "weight"]  # by migration
         assert sorted(columns) == sorted([*schema.names, "seq"])
         assert columns[-len(added) :] == added
     joined = [name for name, *_ in rows(store, "DESCRIBE joined")]
-    assert joined == [*PREDICTION_SCHEMA.names, "seq", "label", "label_time", "label_ingest_time"]
+    stored = [name for name in PREDICTION_SCHEMA.names if name != "weight"]
+    assert joined == [*stored, "seq", "weight", "label", "label_time", "label_ingest_time"]
 
 
 def test_migrations_run_once_in_order_in_one_transaction(

@@ -246,6 +246,16 @@ def ingest_predictions(
             "--feature", metavar="[KEY=]COL", help="Feature column, COLUMN or KEY=COLUMN (repeat)."
         ),
     ] = None,
+    weight: Annotated[
+        str | None,
+        typer.Option(
+            "--weight",
+            "--weight-col",
+            metavar="COL",
+            help="Column of the events' business weights (> 0), as bench --weight "
+            "(default: every event weighs 1).",
+        ),
+    ] = None,
     db: IngestDb = None,
     url: IngestUrl = None,
     token: IngestToken = None,
@@ -259,7 +269,7 @@ def ingest_predictions(
         request_id=request_id, model=model, model_col=model_col, version=version,
         version_col=version_col, prob=prob, classes=parse_classes(classes),
         timestamp=timestamp, timezone=timezone, cohorts=cohort or (), features=feature or (),
-        batch_rows=chunk_rows,
+        weight=weight, batch_rows=chunk_rows,
     )  # fmt: skip
 
 

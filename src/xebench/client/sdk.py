@@ -218,13 +218,15 @@ class Client:
         cohort: Mapping[str, Any] | None = None,
         features: Mapping[str, Any] | None = None,
         timestamp: datetime | str | None = None,
+        weight: float | None = None,
     ) -> None:
         """Queue one prediction event; returns at once (see ``max_block``).
 
         ``probabilities`` is P(class 1) for a binary model, a sequence with one
         probability per class (``classes``, or ``0..k-1``), or a mapping
         ``{label: p}``; NumPy values are fine. ``timestamp`` defaults to now;
-        it must carry a timezone. Raises ``ValueError``
+        it must carry a timezone. ``weight`` is the event's business weight in
+        every window statistic (a number > 0; None sends none: 1). Raises ``ValueError``
         (:class:`~xebench.InvalidInputError`) for what the server would refuse,
         by its own rules (:func:`xebench.ingest.events.check_event`) and in its words:
         a missing or empty ``request_id``, NaN, a vector not summing to 1, a
@@ -236,7 +238,7 @@ class Client:
             >>> ok = httpx.MockTransport(lambda r: httpx.Response(200, json={"duplicates": 0}))
             >>> with Client("http://xebench.test", transport=ok) as client:
             ...     client.log_prediction("r1", {"cat": 0.25, "dog": 0.75}, model="pets",
-            ...                           version="v2", features={"age": 3.5},
+            ...                           version="v2", features={"age": 3.5}, weight=2.5,
             ...                           timestamp="2026-01-01T12:00:00+01:00")
             ...     client.log_prediction("r2", float("nan"), model="pets")
             Traceback (most recent call last):
@@ -257,6 +259,8 @@ class Client:
             event["cohort"] = json_value("cohort", cohort)
         if features is not None:
             event["features"] = json_value("features", features)
+        if weight is not None:
+            event["weight"] = json_value("weight", weight)
         check_event("predictions", event)
         self._core.put("predictions", event)
 

@@ -68,6 +68,7 @@ class PredictionColumns:
         timezone: str | tzinfo | None = None,
         cohorts: Sequence[str] = (),
         features: Sequence[str] = (),
+        weight: str | None = None,
     ) -> None:
         self.zone = _timezone(timezone)
         _check_name(model, "--model")
@@ -80,6 +81,7 @@ class PredictionColumns:
         self.request_id, self.prob, self.timestamp = request_id, prob, timestamp
         self.model, self.model_col = model, model_col
         self.version, self.version_col = version, version_col
+        self.weight = weight
 
     def plan(self, names: Sequence[str], source: str) -> Plan:
         """Which column feeds which field in the file ``source`` with columns ``names``."""
@@ -95,6 +97,8 @@ class PredictionColumns:
             fields["timestamp"] = self.timestamp
         elif "timestamp" in names:
             fields["timestamp"] = "timestamp"
+        if self.weight is not None:  # never guessed: a column "weight" may be a feature
+            fields["weight"] = self.weight
         plan = Plan(fields, self.cohort_pairs, self.feature_pairs, {"classes": "--classes"})
         _require(names, plan.columns, source)
         return plan
@@ -108,6 +112,7 @@ class PredictionColumns:
         versions = _values(table[f["version"]], _text) if "version" in f else None
         probs = _pylist(table[f["probabilities"]])
         times = _pylist(table[f["timestamp"]]) if "timestamp" in f else None
+        weights = _pylist(table[f["weight"]]) if "weight" in f else None
         cohort_values = [(key, _values(table[column], _scalar)) for key, column in plan.cohorts]
         feature_values = [(key, _values(table[col], _feature)) for key, col in plan.features]
         events = []
@@ -133,6 +138,11 @@ class PredictionColumns:
                 event["timestamp"] = value
                 if problem:
                     problems.setdefault(i, ("/timestamp", problem))
+            if weights is not None:
+                value, problem = _weight(weights[i])
+                event["weight"] = value
+                if problem:
+                    problems.setdefault(i, ("/weight", problem))
             cohort: dict[str, Any] = {}
             for key, values in cohort_values:
                 value = values[i]
@@ -310,6 +320,21 @@ def _probabilities(value: Any) -> tuple[Any, str | None]:
         return {k: v for k, v in value.items() if v is not None}, None
     if isinstance(value, Decimal):
         return float(value), None
+    return value, None
+
+
+def _weight(value: Any) -> tuple[Any, str | None]:
+    """(value for the event, problem or None): a weight column's value, numeric text as
+    its number (a CSV column with one bad cell is text); validation checks the range."""
+    if is_missing(value) or (isinstance(value, str) and not value.strip()):
+        return None, "weight is missing (empty or null); give every row of --weight a weight"
+    if isinstance(value, Decimal):
+        return float(value), None
+    if isinstance(value, str):
+        try:
+            return float(value.strip()), None
+        except ValueError:
+            return value, None  # validation: "must be a number ...; got '...'"
     return value, None
 
 

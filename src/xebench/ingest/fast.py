@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from ..store.schema import PREDICTION_SCHEMA, TIMESTAMP
-from .fields import check_probabilities, label_text
+from .fields import MAX_WEIGHT, MIN_WEIGHT, check_probabilities, label_text
 from .policy import NO_PII, Limits, PiiPolicy
 
 __all__ = ["fast_prediction_table"]
@@ -68,6 +68,7 @@ class _Event(msgspec.Struct, forbid_unknown_fields=True):
     classes: list[str | _Int | bool] | msgspec.UnsetType | None = _UNSET
     cohort: dict[str, str | _Int | bool] | msgspec.UnsetType = _UNSET
     features: dict[str, str | _Int | float | bool | None] | msgspec.UnsetType = _UNSET
+    weight: float | msgspec.UnsetType = _UNSET  # an integer decodes as a float; no bool
 
 
 _ARRAY = msgspec.json.Decoder(list[_Event])
@@ -190,11 +191,11 @@ def _table(
 ) -> pa.Table:
     n = len(events)
     # Field by field (the struct's order), transposed in C.
-    (request_ids, models, raw_probs, versions, stamps, classes, cohorts, features) = zip(
+    (request_ids, models, raw_probs, versions, stamps, classes, cohorts, features, weights) = zip(
         *map(astuple, events), strict=True
     )
-    optional = (versions, stamps, classes, cohorts, features)
-    present = 5 * n - sum(column.count(_UNSET) for column in optional)
+    optional = (versions, stamps, classes, cohorts, features, weights)
+    present = len(optional) * n - sum(column.count(_UNSET) for column in optional)
     versions = _default(versions, "")
     cohorts = _default(cohorts, _EMPTY)
     features = _default(features, _EMPTY)
@@ -213,6 +214,7 @@ def _table(
         cohorts = [pii.apply(c) for c in cohorts]
         features = [pii.apply(f) for f in features]
     features_json, features_column = _features(features)
+    weight, weight_json = _weights(weights)
 
     fps = _fingerprints(f"{tenant}\0", models, request_ids)
     rfps = _fingerprints(f"{tenant}\0", [""] * n, request_ids)
@@ -221,16 +223,17 @@ def _table(
         b"".join(
             [
                 blake2b(
-                    encode((v, s, c, p, sorted(co.items())))[:-1] + b"," + _quoted(f) + b"]",
+                    encode((v, s, c, p, sorted(co.items())))[:-1] + b"," + _quoted(f) + w + b"]",
                     digest_size=8,
                 ).digest()
-                for v, s, c, p, co, f in zip(
+                for v, s, c, p, co, f, w in zip(
                     versions,
                     sent_us,
                     class_lists,
                     prob_lists,
                     cohorts,
                     features_json,
+                    weight_json,
                     strict=True,
                 )
             ]
@@ -252,6 +255,7 @@ def _table(
         _map(cohorts),
         features_column,
         pa.array(hashes, pa.int64()),
+        pa.array(weight, pa.float64()),
     ]
     return pa.Table.from_arrays(columns, schema=PREDICTION_SCHEMA)
 
@@ -432,6 +436,22 @@ def _features(features: Sequence[dict[str, Any]]) -> tuple[list[bytes], pa.Array
     ):
         _check_values(features)
     return encoded, column.cast(pa.string())
+
+
+def _weights(weights: Sequence[Any]) -> tuple[NDArray[np.float64], list[bytes]]:
+    """Each event's weight (1 when not sent) and its part of the payload hash's JSON: none
+    for a weight of 1, else ``,`` and the number (fields.py: part of the hash unless 1)."""
+    n = len(weights)
+    if weights.count(_UNSET) == n:
+        return np.ones(n), [b""] * n
+    weight = np.array([1.0 if w is _UNSET else w for w in weights], dtype=np.float64)
+    if not bool(((weight >= MIN_WEIGHT) & (weight <= MAX_WEIGHT)).all()):
+        raise _Unsure  # out of range or NaN: the per-event path words it
+    encode = _ENCODE.encode
+    parts = [b"" if w == 1.0 else b"," + encode(w) for w in weight.tolist()]
+    if any(_EXPONENT.search(part) for part in parts):
+        raise _Unsure  # a positive exponent: msgspec writes 1e16, pydantic 1e+16
+    return weight, parts
 
 
 def _quoted(text: bytes) -> bytes:

@@ -44,12 +44,15 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "MAX_FEATURE_TEXT",
+    "MAX_WEIGHT",
+    "MIN_WEIGHT",
     "LabelEvent",
     "PredictionEvent",
     "check_integer",
     "check_probabilities",
     "check_text",
     "check_timestamp",
+    "check_weight",
     "error_path",
     "field_message",
     "label_text",
@@ -226,6 +229,63 @@ def _label(value: Any) -> Any:
 Label = Annotated[Any, AfterValidator(_label), WithJsonSchema(_LABEL_SCHEMA)]
 
 
+#: The range of a prediction's ``weight``: wide enough for any business value (a
+#: transaction's amount in cents), narrow enough that a window's sum of squared
+#: weights (its effective sample size) stays finite and exact to float precision.
+MIN_WEIGHT, MAX_WEIGHT = 1e-12, 1e12
+
+
+def check_weight(value: Any) -> float:
+    """A prediction's ``weight`` as a float, unless it is not a number in
+    [:data:`MIN_WEIGHT`, :data:`MAX_WEIGHT`] (booleans and numeric strings are not numbers).
+
+    Raises :class:`~xebench.errors.InvalidInputError` (``argument``: ``"weight"``).
+
+    Example:
+        >>> check_weight(2), check_weight(0.5)
+        (2.0, 0.5)
+        >>> check_weight(0)
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: weight: must be a finite number in [1e-12, 1e12] \
+(> 0); got 0
+        >>> check_weight(True)
+        Traceback (most recent call last):
+        ...
+        xebench.errors.InvalidInputError: weight: must be a number (omit it for 1; booleans, \
+strings and null are not numbers); got True
+    """
+    rule = _weight_rule(value)
+    if rule is not None:
+        raise InvalidInputError("weight", f"{rule}; got {_shown(value)}")
+    return float(value)
+
+
+def _weight_rule(value: Any) -> str | None:
+    """The rule ``value`` breaks as a weight, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "must be a number (omit it for 1; booleans, strings and null are not numbers)"
+    # Compared before float(): a 400-digit integer overflows a float; NaN fails both.
+    if not MIN_WEIGHT <= value <= MAX_WEIGHT:
+        return "must be a finite number in [1e-12, 1e12] (> 0)"
+    return None
+
+
+def _weight(value: Any) -> float:
+    rule = _weight_rule(value)
+    if rule is not None:  # pydantic words it: the rule, then the value
+        raise ValueError(rule)
+    return float(value)
+
+
+_WEIGHT_SCHEMA = {
+    "description": "The event's business weight in every window statistic (default 1).",
+    "type": "number",
+    "minimum": MIN_WEIGHT,
+    "maximum": MAX_WEIGHT,
+}
+
+
 class PredictionEvent(BaseModel):
     """One prediction as sent by a client (structure only; see :func:`parse_predictions`).
 
@@ -249,6 +309,9 @@ class PredictionEvent(BaseModel):
     features: dict[
         Key, Annotated[Any, AfterValidator(_scalar_feature), WithJsonSchema(_FEATURE_SCHEMA)]
     ] = Field(default_factory=dict, max_length=256)
+    #: The event's business weight in every window statistic (> 0; default 1). Checked
+    #: by hand (booleans and numeric strings are refused); the schema says what passes.
+    weight: Annotated[Any, AfterValidator(_weight), WithJsonSchema(_WEIGHT_SCHEMA)] = 1.0
 
     def members(self) -> int:
         """How many object members (keys) the event had as sent: the event's own, its

@@ -247,6 +247,7 @@ def import_predictions(
     timezone: str | tzinfo | None = None,
     cohorts: Sequence[str] = (),
     features: Sequence[str] = (),
+    weight: str | None = None,
     pii: PiiPolicy = NO_PII,
     limits: Limits = _DEFAULT_LIMITS,
     batch_rows: int = DEFAULT_CHUNK_ROWS,
@@ -265,6 +266,7 @@ def import_predictions(
         timestamp: the event time column (default ``timestamp`` if present);
             ``timezone`` is the zone of times written without one.
         cohorts, features: columns (``"KEY=COLUMN"`` to store under another key).
+        weight: the column of the events' business weights (default: every event 1).
         batch_rows: rows per chunk: validated together, one transaction each.
         on_chunk: called with each :class:`~xebench.io.Chunk` once it is stored.
 
@@ -304,6 +306,7 @@ def import_predictions(
         timezone=timezone,
         cohorts=cohorts,
         features=features,
+        weight=weight,
     )
     target = _target(store, tenant, limits, pii, batch_rows)
     return _run("predictions", files, target, columns, batch_rows, on_chunk)

@@ -73,9 +73,15 @@ def prediction_columns(
         columns["cohort"].append(list(cohort.items()))
         columns["features"].append(features_json)
         # What the client sent, after the privacy policy: an identical resend hashes the same
-        # even when it leaves the timestamp to the server.
-        content = (event.version, sent_time, classes, probs, sorted(cohort.items()), features_json)
+        # even when it leaves the timestamp to the server. A weight of 1 is no weight: the
+        # hash of an event sent before weights existed, resent as it was, is unchanged.
+        content: tuple[Any, ...] = (
+            event.version, sent_time, classes, probs, sorted(cohort.items()), features_json
+        )  # fmt: skip
+        if event.weight != 1.0:
+            content += (event.weight,)
         columns["payload_hash"].append(hash64(to_json(content)))
+        columns["weight"].append(event.weight)
 
     return validate_batch(
         _PREDICTIONS,

@@ -178,7 +178,8 @@ def shadow_stats(
     base = pc.list_flatten(table["b_p"]).to_numpy(zero_copy_only=False).reshape(-1, k)[keep]
     if not keep.any():
         return None
+    weight = table["weight"].to_numpy()[keep]  # the candidate's (the pair's cohort's side)
     stats = PairedStats(classes)
     if k == 2:
-        return stats.update(labels[keep], cand[:, 1], base[:, 1])
-    return stats.update(labels[keep], cand, base)
+        return stats.update(labels[keep], cand[:, 1], base[:, 1], weight)
+    return stats.update(labels[keep], cand, base, weight)

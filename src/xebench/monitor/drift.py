@@ -348,7 +348,19 @@ def _score_and_label(
     if ref_classes and ref_classes == cur_classes and all(m["n"][0] > 0 for m in sides):
         k = len(ref_classes)
         out["__label__"] = tuple(
-            _histogram(ref_classes, np.concatenate([m["label_weight"][0][:k], [0.0]]), k)
-            for m in sides
+            _histogram(ref_classes, np.concatenate([_label_counts(m, k), [0.0]]), k) for m in sides
         )
     return out
+
+
+def _label_counts(merged: dict[str, Any], k: int) -> NDArray[np.float64]:
+    """The labels' weighted shares (the window's ``label_counts``) over the number of
+    labelled events: a weighted label mix, sized in events like every other drift row.
+
+    Example:
+        >>> _label_counts({"label_weight": np.array([[3.0, 1.0]]), "n": np.array([2])}, 2)
+        array([1.5, 0.5])
+    """
+    weight = np.asarray(merged["label_weight"][0][:k], dtype=np.float64)
+    total = float(weight.sum())
+    return weight * (float(merged["n"][0]) / total) if total > 0 else weight

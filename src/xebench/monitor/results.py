@@ -33,7 +33,9 @@ class Window:
 
     ``start`` / ``end`` are the document's ``from`` / ``to``; the metric fields
     (``n`` to ``label_counts``) are :meth:`xebench.ScoreStats.result`'s, None
-    when nothing in the window is scorable.
+    when nothing in the window is scorable. They are weighted by the events'
+    ``weight`` (``weight`` is the scored events' total, ``n`` their number);
+    ``n_predictions``, ``n_labelled`` and ``coverage`` are counts of events.
 
     Example:
         >>> from xebench.monitor.windows import Monitor, Scope
@@ -55,6 +57,7 @@ class Window:
     label_lag_p90_s: float | None
     label_lag_p99_s: float | None
     n: int
+    weight: float
     log_loss: float | None
     log_loss_ci: Any
     brier: float | None
@@ -80,8 +83,9 @@ class Window:
 
     #: The fields taken from ScoreStats.result(), in document order.
     METRICS = (
-        "n", "log_loss", "log_loss_ci", "brier", "brier_ci", "ece", "mce", "prior_log_loss",
-        "skill", "perplexity", "accuracy", "clipped", "label_counts", "ci_reliable",
+        "n", "weight", "log_loss", "log_loss_ci", "brier", "brier_ci", "ece", "mce",
+        "prior_log_loss", "skill", "perplexity", "accuracy", "clipped", "label_counts",
+        "ci_reliable",
     )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

@@ -179,7 +179,7 @@ class Monitor(DriftQuestions, GateQuestions):
         coverage = n_labelled / n_predictions if n_predictions else None
         lags = lag_counts(merge, g)
         metrics: dict[str, Any] = dict.fromkeys(Window.METRICS)
-        metrics["n"] = 0
+        metrics["n"], metrics["weight"] = 0, 0.0
         if classes is not None and int(merge["n"][g]) > 0:
             result = score_stats(merge, g, classes).result(base=base, confidence=confidence)
             metrics.update({k: v for k, v in result.items() if k in metrics})

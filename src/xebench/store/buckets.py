@@ -402,7 +402,7 @@ class Buckets(FeatureFolding, Restatement):
     FIRST_LABELS = """
         matches AS (
             SELECT c.tenant, c.model, c.version, c.request_id, c.event_time, c.classes,
-                   c.probabilities, c.cohort, c.seq AS pseq, l.label,
+                   c.probabilities, c.cohort, c.weight, c.seq AS pseq, l.label,
                    l.event_time AS label_time, l.seq AS lseq, 0 AS anonymous
             FROM candidates c JOIN labels l
               ON l.fp = c.fp AND l.tenant = c.tenant AND l.model = c.model
@@ -410,7 +410,7 @@ class Buckets(FeatureFolding, Restatement):
             WHERE l.seq <= $l1
             UNION ALL
             SELECT c.tenant, c.model, c.version, c.request_id, c.event_time, c.classes,
-                   c.probabilities, c.cohort, c.seq, l.label, l.event_time, l.seq, 1
+                   c.probabilities, c.cohort, c.weight, c.seq, l.label, l.event_time, l.seq, 1
             FROM candidates c JOIN labels l
               ON l.fp = c.rfp AND l.tenant = c.tenant AND l.model = ''
              AND l.request_id = c.request_id
@@ -422,7 +422,7 @@ class Buckets(FeatureFolding, Restatement):
             FROM matches
         )
         SELECT tenant, model, version, event_time, classes, probabilities, cohort,
-               label, label_time
+               weight, label, label_time
         FROM first_label
         WHERE position = 1
     """
@@ -507,6 +507,8 @@ class Buckets(FeatureFolding, Restatement):
         )
         labels = np.asarray(arrow_column(table, "label").to_pylist(), dtype=object)
         probabilities = arrow_column(table, "probabilities")
+        # The events' business weights; unweighted rows (all 1) skip the products.
+        weight = arrow_column(table, "weight").to_numpy(zero_copy_only=False)
         for text in np.unique(class_text):
             classes = text.split("\x1f")
             source = np.flatnonzero(class_text == text)
@@ -520,7 +522,12 @@ class Buckets(FeatureFolding, Restatement):
                 .reshape(-1, k)
             )
             stats = ScoreStats(classes, eps=eps)
-            scored = stats.score(labels[scorable], matrix[:, 1] if k == 2 else matrix)
+            w = weight[scorable]
+            scored = stats.score(
+                labels[scorable],
+                matrix[:, 1] if k == 2 else matrix,
+                None if (w == 1.0).all() else w,
+            )
             # Entries of the expansion whose source row is scorable, and their position.
             position = np.full(table.num_rows, -1)
             position[scorable] = np.arange(scorable.shape[0])

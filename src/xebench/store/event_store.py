@@ -217,7 +217,7 @@ class EventStore:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
             ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            [('6',)]
+            [('7',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")

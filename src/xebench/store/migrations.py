@@ -5,7 +5,7 @@ older file when it is opened):
 
 - ``meta``: ``schema_version``.
 - ``predictions``: every accepted prediction event, the columns of
-  :data:`~xebench.store.schema.PREDICTION_SCHEMA`.
+  :data:`~xebench.store.schema.PREDICTION_SCHEMA` (``weight`` since schema 7).
 - ``labels``: every accepted label event (:data:`~xebench.store.schema.LABEL_SCHEMA`),
   one per (tenant, model, request_id); ``model = ''`` applies to every
   model's prediction of that request.
@@ -29,7 +29,7 @@ the bucket tables included, is created by an entry of it.
 Example:
     >>> con = duckdb.connect(":memory:")
     >>> migrate(con, ":memory:") == SCHEMA_VERSION, migrate(con, ":memory:")
-    (True, 6)
+    (True, 7)
     >>> con.execute("SELECT count(*) FROM joined").fetchone()
     (0,)
 """
@@ -123,6 +123,13 @@ CREATE TABLE bucket_scores_day AS SELECT * FROM bucket_scores_hour LIMIT 0;
 CREATE TABLE bucket_features_day AS SELECT * FROM bucket_features_hour LIMIT 0;
 """
 
+# Migration 7: a business weight per prediction (the event's optional "weight"), by which
+# every window statistic is weighted. Stored events had none: their weight is 1, which
+# leaves their payload hashes and their buckets as they were. Frozen.
+_MIGRATION_7 = """
+ALTER TABLE predictions ADD COLUMN weight DOUBLE DEFAULT 1;
+"""
+
 #: ``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1``: SQL
 #: text, or a function of the DuckDB connection. Append, never edit.
 MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
@@ -132,6 +139,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     MIGRATION_4_SCORE_WEIGHTS,
     _MIGRATION_5,
     _MIGRATION_6,
+    _MIGRATION_7,
 ]
 
 #: The schema version this code writes.
@@ -153,7 +161,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         Traceback (most recent call last):
         ...
         xebench.errors.StoreError: event store new.duckdb has schema version 99, newer \
-than this xebench knows (6); upgrade xebench
+than this xebench knows (7); upgrade xebench
     """
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")

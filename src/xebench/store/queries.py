@@ -340,7 +340,8 @@ def shadow_pairs(
 
     Columns: ``c_classes``, ``c_p`` (the candidate's classes and probabilities),
     ``b_classes``, ``b_p`` (the baseline's), ``label`` and the candidate's
-    ``cohort``. A version of None matches every version of its model.
+    ``cohort`` and ``weight`` (a pair is one request: its cohort and business
+    weight are read from one side). A version of None matches every version of its model.
 
     Example:
         >>> from xebench.store import EventStore
@@ -348,16 +349,16 @@ def shadow_pairs(
         >>> with EventStore(":memory:") as store, store.cursor() as cursor:
         ...     shadow_pairs(cursor, "t", ("a", None), ("b", "v1"), start,
         ...                  start + timedelta(hours=1)).column_names
-        ['c_classes', 'c_p', 'b_classes', 'b_p', 'label', 'cohort']
+        ['c_classes', 'c_p', 'b_classes', 'b_p', 'label', 'cohort', 'weight']
     """
     sql = """
         WITH side AS (
-            SELECT model, version, request_id, classes, probabilities, label, cohort
+            SELECT model, version, request_id, classes, probabilities, label, cohort, weight
             FROM joined WHERE tenant = $tenant AND event_time >= $start AND event_time < $end
               AND model IN ($cm, $bm)
         )
         SELECT c.classes AS c_classes, c.probabilities AS c_p,
-               b.classes AS b_classes, b.probabilities AS b_p, c.label, c.cohort
+               b.classes AS b_classes, b.probabilities AS b_p, c.label, c.cohort, c.weight
         FROM side c JOIN side b USING (request_id)
         WHERE c.model = $cm AND b.model = $bm
           AND ($cv IS NULL OR c.version = $cv) AND ($bv IS NULL OR b.version = $bv)

@@ -60,6 +60,9 @@ PREDICTION_SCHEMA = pa.schema(
         # A JSON object of scalar feature values, as text.
         pa.field("features", pa.string(), nullable=False),
         pa.field("payload_hash", pa.int64(), nullable=False),
+        # The event's business weight (> 0; 1 when it sent none): every window statistic
+        # is weighted by it. Part of the payload hash only when it is not 1.
+        pa.field("weight", pa.float64(), nullable=False),
     ]
 )
 
