@@ -13,16 +13,28 @@ the run (unique ``request_id`` per event; model, version, a ``Z`` timestamp,
 a binary probability, cohort ``{region, device}`` and three features); past
 ``--prebuild-mb`` of bodies, the rest are built just before they are sent.
 
-Scenarios (``--quick``: 5 s each with a 3 s drain, under a minute in all):
+Scenarios (``--quick``: 5 s each with a 3 s drain; all of them take about 6 minutes):
 
 1. ``batch``: batches of 500 events at 50,000 events/s (100 req/s) for 60 s;
-2. ``single``: one event per request at 1,000 req/s for 30 s;
+2. ``single``: one event per request at 2,000 req/s for 30 s;
 3. ``overload``: batches of 500 at 3x the batch rate (150,000 events/s) for
-   30 s from 1,024 connections (``--overload-connections``; 256 x 500 events
-   in flight could never fill the 200,000-event writer queue): only 200 /
-   429 / 503 may come back, every 429 / 503 with ``Retry-After``; the server
-   must stay alive with bounded memory;
-4. ``soak`` (``--soak 300``): scenario 1 for 5 minutes, server RSS every 5 s.
+   30 s from 1,024 connections (``--overload-connections``): only 200 /
+   429 / 503 may come back, every 429 / 503 with ``Retry-After`` and within
+   1 s; the server must stay alive with bounded memory;
+4. ``formats``: batches of 500 and of 5,000, as a JSON array and as NDJSON,
+   plain and gzip (8 scenarios) at ``--target-rate`` (100,000 events/s) for
+   20 s each;
+5. ``capacity``: the same 8 formats offered at 250,000 events/s for 10 s, to
+   ``xebench serve`` and to a minimal FastAPI endpoint that only parses the
+   JSON (``benchmarks/_minimal_app.py``): what each sustains is its capacity;
+6. ``large``: bodies of 10,000 events of ~1.3 KB (13 MB) at 3 per second from
+   16 connections for 15 s: the server's resident memory (RSS) and its answers;
+7. ``floor``: no server -- the same events, already Arrow tables, inserted
+   straight into DuckDB in this process (a commit per 20,000 events);
+8. ``soak`` (``--soak 300``): scenario 1 for 5 minutes, server RSS every 5 s.
+
+The capacity table then gives, per format, the service's capacity divided by
+the minimal endpoint's and by the floor's: how close to the floor the service is.
 
 Per scenario it prints offered and sustained events/s (events answered 200,
 over the schedule or until the last 200 if later; the targets allow 1% for
@@ -33,9 +45,11 @@ million events (after a graceful stop). It then opens the database read-only
 (server stopped) and checks that the stored rows are exactly the acknowledged
 events (plus, listed apart, requests committed but unanswered when the drain
 ended), and prints MET / MISS lines for the targets: >= 50,000 events/s
-sustained in batches of 500 with p99 < 250 ms; >= 1,000 single-event
-requests/s; RSS < 500 MB; at 3x overload only 200 / 429 / 503 with
-Retry-After and the server alive.
+sustained in batches of 500 with p99 < 250 ms (scenario 1); >= 100,000
+events/s with p99 < 250 ms in every format (scenario 4); >= 2,000
+single-event requests/s with p99 < 50 ms; RSS < 500 MB; under overload and
+large bodies only 200 / 429 / 503, with Retry-After, refusals within 1 s
+(p99) and the server alive.
 
 ``--profile DIR`` additionally records each scenario's server with py-spy
 (``pip install py-spy``; raw stacks in ``DIR/<scenario>.txt``) and prints where
@@ -45,9 +59,10 @@ a run without it.
 
 Usage::
 
-    python benchmarks/bench_ingest.py                     # scenarios 1-3, about 5 minutes
-    python benchmarks/bench_ingest.py --quick             # smoke run, under a minute
-    python benchmarks/bench_ingest.py --soak 300          # scenarios 1-3, then the soak
+    python benchmarks/bench_ingest.py                     # scenarios 1-7, about 20 minutes
+    python benchmarks/bench_ingest.py --quick             # the same, 5 s each
+    python benchmarks/bench_ingest.py --soak 300          # scenarios 1-7, then the soak
+    python benchmarks/bench_ingest.py --scenarios capacity floor   # the ratios only
     python benchmarks/bench_ingest.py --scenarios soak --soak 300
     python benchmarks/bench_ingest.py --scenarios batch --rate 80000 --profile /tmp/prof
 """
@@ -56,6 +71,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import random
@@ -76,6 +92,11 @@ from pathlib import Path
 from typing import Any
 
 SERVE = [sys.executable, "-m", "xebench", "serve", "--no-access-log", "--log-level", "warning"]
+MINIMAL = [
+    sys.executable, "-m", "uvicorn", "_minimal_app:app", "--no-access-log",
+    "--log-level", "warning", "--loop", "uvloop", "--http", "httptools",
+]  # fmt: skip
+HERE = str(Path(__file__).resolve().parent)
 MODELS = (("fraud", "v7"), ("fraud", "v8"), ("ctr", "2024-06-01"))
 REGIONS = ("eu", "us", "apac", "latam", "mea")
 DEVICES = ("ios", "android", "web")
@@ -100,6 +121,10 @@ class Scenario:
     prebuild_mb: float = 1200.0
     seed: int = 0
     ready: str = ""  # the generator creates this file when it starts sending
+    ndjson: bool = False  # one event per line instead of a JSON array
+    gzip: bool = False  # Content-Encoding: gzip (compressed when built)
+    pad: int = 0  # characters of an extra string feature (large bodies)
+    target: str = "xebench"  # or "minimal": the FastAPI endpoint that only parses JSON
 
     @property
     def requests(self) -> int:
@@ -113,9 +138,11 @@ class Scenario:
 # --- the load generator (its own process) ----------------------------------------------
 
 
-def _tails(seed: int) -> list[bytes]:
-    """Everything of an event after its request id, for a pool of realistic events."""
+def _tails(seed: int, pad: int = 0) -> list[bytes]:
+    """Everything of an event after its request id, for a pool of realistic events
+    (``pad``: an extra string feature of that many characters)."""
     rng = random.Random(seed)
+    note = f'"note":"{"x" * pad}",' if pad else ""
     base = datetime.now(UTC) - timedelta(minutes=30)
     tails = []
     for _ in range(TAIL_POOL):
@@ -127,7 +154,7 @@ def _tails(seed: int) -> list[bytes]:
             (
                 f'","model":"{model}","version":"{version}","timestamp":"{stamp}",'
                 f'"probabilities":{p:.6f},"cohort":{{"region":"{rng.choice(REGIONS)}",'
-                f'"device":"{rng.choice(DEVICES)}"}},"features":{{"amount":'
+                f'"device":"{rng.choice(DEVICES)}"}},"features":{{{note}"amount":'
                 f'{rng.lognormvariate(3, 1.2):.2f},"country":"{rng.choice(COUNTRIES)}",'
                 f'"tenure_days":{rng.randrange(3650)}}}}}'
             ).encode()
@@ -140,9 +167,11 @@ class Bodies:
 
     def __init__(self, scenario: Scenario) -> None:
         self.batch = scenario.batch
+        self.ndjson, self.gzip = scenario.ndjson, scenario.gzip
         self.prefix = b'{"request_id":"' + scenario.prefix.encode()
-        self.tails = _tails(scenario.seed)
-        budget = int(scenario.prebuild_mb * 1e6 / (EVENT_BYTES * scenario.batch))
+        self.tails = _tails(scenario.seed, scenario.pad)
+        per_event = EVENT_BYTES + scenario.pad
+        budget = int(scenario.prebuild_mb * 1e6 / (per_event * scenario.batch))
         self.prebuilt: list[bytes | None] = [
             self.build(i) for i in range(min(scenario.requests, budget))
         ]
@@ -152,7 +181,11 @@ class Bodies:
         events = [
             b"%s%07d-%03d%s" % (prefix, i, j, tails[(i * b + j) % TAIL_POOL]) for j in range(b)
         ]
-        return events[0] if b == 1 else b"[" + b",".join(events) + b"]"
+        if self.ndjson:
+            body = b"\n".join(events) + b"\n"
+        else:
+            body = events[0] if b == 1 else b"[" + b",".join(events) + b"]"
+        return gzip.compress(body, 6) if self.gzip else body
 
     def take(self, i: int) -> bytes:
         if i < len(self.prebuilt):
@@ -288,11 +321,14 @@ async def generate(scenario: Scenario) -> dict[str, Any]:
     pool = Pool(scenario.port, scenario.connections)
     await pool.warm()
     clock = time.monotonic  # uvloop's loop.time() ticks in whole milliseconds
+    media = b"application/x-ndjson" if scenario.ndjson else b"application/json"
+    encoding = b"Content-Encoding: gzip\r\n" if scenario.gzip else b""
     head = (
-        b"POST /v1/predictions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-        b"Content-Type: application/json\r\nContent-Length: %%d\r\n\r\n" % scenario.port
+        b"POST /v1/predictions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: %s\r\n"
+        b"%sContent-Length: %%d\r\n\r\n" % (scenario.port, media, encoding)
     )
     latency: list[float] = []  # from the due time
+    refused: list[float] = []  # of the 429 / 503 answers, from the moment they were sent
     service: list[float] = []  # from the moment it was sent
     censored: list[float] = []  # no answer by the end of the drain: at least this long
     statuses: Counter[int] = Counter()
@@ -338,8 +374,10 @@ async def generate(scenario: Scenario) -> dict[str, Any]:
         latency.append(done - due)
         service.append(done - sent)
         statuses[status] += 1
-        if status in (429, 503) and b"retry-after" not in headers:
-            missing_retry_after[status] += 1
+        if status in (429, 503):
+            refused.append(done - sent)
+            if b"retry-after" not in headers:
+                missing_retry_after[status] += 1
         if status not in (200, 429, 503) and status not in samples:
             samples[status] = payload[:300].decode(errors="replace")
         if status == 200:
@@ -384,6 +422,7 @@ async def generate(scenario: Scenario) -> dict[str, Any]:
         "elapsed": finished - start,
         "last_ack": answers["last_ack"],
         "latency": latency,
+        "refused": refused,
         "service": service,
         "censored": censored,
         "statuses": dict(statuses),
@@ -486,12 +525,15 @@ def healthy(port: int, timeout: float = 2.0) -> bool:
 class Server:
     """``xebench serve`` on ``db`` in a subprocess, healthy once constructed."""
 
-    def __init__(self, db: Path, log: Path) -> None:
+    def __init__(self, db: Path, log: Path, target: str = "xebench") -> None:
         self.port = free_port()
         self.log = log
+        command = (
+            [*SERVE, "--db", str(db)] if target == "xebench" else [*MINIMAL, "--app-dir", HERE]
+        )
         with log.open("ab") as err:
             self.process = subprocess.Popen(
-                [*SERVE, "--db", str(db), "--port", str(self.port)],
+                [*command, "--port", str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
             )
@@ -643,7 +685,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="xebench-bench-") as tmp:
         db, log = Path(tmp) / "bench.duckdb", Path(tmp) / "serve.log"
         spec, out, ready = (Path(tmp) / name for name in ("spec.json", "result.json", "ready"))
-        server = Server(db, log)
+        server = Server(db, log, scenario.target)
         generator = profiler = None
         try:
             scenario.port = server.port
@@ -690,7 +732,12 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]
             server.stop(signal.SIGKILL)  # a no-op once stopped
         result["alive"] = alive
         result["db_bytes"] = db_bytes(db)
-        result.update(check_stored(db, scenario, result["acked"]))
+        if scenario.target == "xebench":
+            result.update(check_stored(db, scenario, result["acked"]))
+        else:  # nothing is stored
+            acked = len(result["acked"]) * scenario.batch
+            result.update(stored=acked, acknowledged=acked, lost=0, duplicated=0)
+            result.update(unacked_stored=0)
         result["log_tail"] = log.read_text(errors="replace")[-1500:]
     window = sampler.between(result["mono_start"], result["mono_end"])
     all_samples = sampler.samples
@@ -730,7 +777,8 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     window = max(seconds, result["last_ack"])
     latency = result["latency"] + result["censored"]  # unanswered: a lower bound
     return {
-        "name": sc["name"],
+        "name": sc["name"]
+        + (f" ({sc['target']})" if sc.get("target", "xebench") != "xebench" else ""),
         "batch": batch,
         "offered_ev_s": sc["rate"] * batch,
         "offered_req_s": sc["rate"],
@@ -742,6 +790,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "service_p50": 1000 * percentile(result["service"], 0.50),
         "service_p99": 1000 * percentile(result["service"], 0.99),
         "acked_events": acked_events,
+        "refused_p99": 1000 * percentile(result["refused"], 0.99),
         "bound": ">=" if result["censored"] else "",  # percentiles include unanswered requests
     }
 
@@ -752,16 +801,18 @@ def fmt_counts(counts: dict[Any, int]) -> str:
 
 def report(results: list[dict[str, Any]]) -> list[tuple[str, bool, str]]:
     rows = [(r, summarise(r)) for r in results]
-    print("\n| scenario | batch | offered ev/s | offered req/s | sustained ev/s | sustained req/s "
-          "| p50 ms | p99 ms | max ms | by status | errors / unfinished |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print(
+        "\n| scenario | batch | offered ev/s | offered req/s | sustained ev/s | sustained req/s "
+        "| p50 ms | p99 ms | max ms | 429/503 p99 ms | by status | errors / unfinished |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r, s in rows:
         problems = {**r["errors"], **r["unfinished"]}
         print(
             f"| {s['name']} | {s['batch']} | {s['offered_ev_s']:,.0f} | {s['offered_req_s']:,.0f} "
             f"| {s['sustained_ev_s']:,.0f} | {s['sustained_req_s']:,.0f} | {s['p50']:.1f} "
             f"| {s['bound']}{s['p99']:.1f} | {s['bound']}{s['max']:.1f} "
-            f"| {fmt_counts(r['statuses'])} "
+            f"| {s['refused_p99']:.1f} | {fmt_counts(r['statuses'])} "
             f"| {fmt_counts(problems)} |"
         )
     print(
@@ -844,13 +895,27 @@ def targets(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[tuple[str
                     f"{s['sustained_ev_s']:,.0f} events/s, p99 {s['p99']:.0f} ms",
                 )
             )
+    for batch, nd, gz in FORMATS:
+        name = format_name(batch, nd, gz)
+        if name in named:
+            r, s = named[name]
+            met = s["sustained_ev_s"] >= 0.99 * 100_000 and s["p99"] < 250 and not r["errors"]
+            checks.append(
+                (
+                    f">= 100,000 events/s sustained with p99 < 250 ms ({name})",
+                    met,
+                    f"{s['sustained_ev_s']:,.0f} events/s of {s['offered_ev_s']:,.0f} offered, "
+                    f"p99 {s['bound']}{s['p99']:.0f} ms",
+                )
+            )
     if "single" in named:
         r, s = named["single"]
         checks.append(
             (
-                ">= 1,000 single-event requests/s",
-                s["sustained_req_s"] >= 0.99 * 1_000 and not r["errors"],
-                f"{s['sustained_req_s']:,.0f} req/s, p99 {s['p99']:.0f} ms",
+                ">= 2,000 single-event requests/s with p99 < 50 ms",
+                s["sustained_req_s"] >= 0.99 * 2_000 and s["p99"] < 50 and not r["errors"],
+                f"{s['sustained_req_s']:,.0f} req/s of {s['offered_req_s']:,.0f} offered, "
+                f"p99 {s['bound']}{s['p99']:.0f} ms",
             )
         )
     peak = max(r["rss_peak"] for r, _ in rows)
@@ -864,18 +929,29 @@ def targets(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[tuple[str
                 f"{warm:.0f} MB after warm-up, {end:.0f} MB at the end (medians of 30 s)",
             )
         )
-    if "overload" in named:
-        r, s = named["overload"]
+    for name in ("overload", "large"):
+        if name not in named:
+            continue
+        r, s = named[name]
         others = {k: v for k, v in r["statuses"].items() if int(k) not in (200, 429, 503)}
         met = not others and not r["missing_retry_after"] and r["alive"] and not r["errors"]
+        what = "3x overload" if name == "overload" else "13 MB bodies from many connections"
         checks.append(
             (
-                "3x overload: only 200/429/503, Retry-After on every 429/503, server alive",
+                f"{what}: only 200/429/503, Retry-After on every 429/503, server alive",
                 met,
                 f"statuses {fmt_counts(r['statuses'])}; errors {fmt_counts(r['errors'])}; "
                 f"alive {r['alive']}; peak RSS {r['rss_peak']:.0f} MB",
             )
         )
+        if r["refused"]:
+            checks.append(
+                (
+                    f"{what}: 429/503 answered within 1 s (p99)",
+                    s["refused_p99"] < 1000,
+                    f"p99 {s['refused_p99']:.0f} ms over {len(r['refused']):,} refusals",
+                )
+            )
     lost = sum(r["lost"] for r, _ in rows)
     dup = sum(r["duplicated"] for r, _ in rows)
     exact = all(r["stored"] == r["acknowledged"] for r, _ in rows)
@@ -892,22 +968,93 @@ def targets(rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[tuple[str
     return checks
 
 
+FORMATS = [(b, nd, gz) for b in (500, 5000) for nd in (False, True) for gz in (False, True)]
+GROUPS = ["batch", "single", "overload", "formats", "capacity", "large", "floor", "soak"]
+
+
+def format_name(batch: int, ndjson: bool, gz: bool) -> str:
+    return f"{batch}-{'ndjson' if ndjson else 'json'}{'-gzip' if gz else ''}"
+
+
+def floor_events_s(batch: int, events: int, tmp: Path) -> float:
+    """The floor: the same events, already Arrow tables, inserted straight into DuckDB in
+    this process (one INSERT per request's batch, a commit per 20,000 events)."""
+    import duckdb
+
+    from xebench.ingest.events import parse_predictions
+
+    bodies = Bodies(Scenario("floor", batch, 1, events // batch, 1, prefix="f", prebuild_mb=0))
+    tables = [parse_predictions(bodies.build(i), tenant="default") for i in range(events // batch)]
+    with duckdb.connect(str(tmp / f"floor-{batch}.duckdb")) as con:
+        con.register("first", tables[0])
+        con.execute("CREATE TABLE predictions AS SELECT * FROM first LIMIT 0")
+        con.unregister("first")
+        per_commit = max(1, 20_000 // batch)
+        started = time.perf_counter()
+        for k in range(0, len(tables), per_commit):
+            con.execute("BEGIN")
+            for table in tables[k : k + per_commit]:
+                con.register("batch", table)
+                con.execute("INSERT INTO predictions SELECT * FROM batch")
+                con.unregister("batch")
+            con.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+    return len(tables) * batch / elapsed
+
+
+def ratios(results: list[dict[str, Any]], floors: dict[int, float]) -> None:
+    """Service capacity vs the minimal endpoint and vs the floor, per body format."""
+    capacity = {
+        (r["scenario"]["target"], r["scenario"]["name"].split(":", 1)[1]): summarise(r)
+        for r in results
+        if r["scenario"]["name"].startswith("capacity:")
+    }
+    if not capacity and not floors:
+        return
+    print("\nCapacity (offered above what any target sustains; events/s answered 200):")
+    print("| format | xebench | minimal FastAPI (parse only) | floor (DuckDB Arrow insert) "
+          "| xebench / minimal | xebench / floor |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|")
+    for batch, nd, gz in FORMATS:
+        name = format_name(batch, nd, gz)
+        ours, minimal = capacity.get(("xebench", name)), capacity.get(("minimal", name))
+        floor = floors.get(batch)
+        cells = [f"{x['sustained_ev_s']:,.0f}" if x else "-" for x in (ours, minimal)]
+        cells.append(f"{floor:,.0f}" if floor else "-")
+        a = ours["sustained_ev_s"] / minimal["sustained_ev_s"] if ours and minimal else None
+        b = ours["sustained_ev_s"] / floor if ours and floor else None
+        cells += [f"{x:.2f}" if x is not None else "-" for x in (a, b)]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scenarios",
         nargs="+",
-        choices=["batch", "single", "overload", "soak"],
-        default=["batch", "single", "overload"],
+        choices=GROUPS,
+        default=["batch", "single", "overload", "formats", "capacity", "large", "floor"],
     )
-    parser.add_argument("--quick", action="store_true", help="a ~30 s smoke run")
+    parser.add_argument("--quick", action="store_true", help="5 s per scenario")
     parser.add_argument("--rate", type=float, default=50_000, help="batch events/s (scenario 1)")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60, help="scenario 1")
-    parser.add_argument("--single-rate", type=float, default=1_000, help="requests/s")
+    parser.add_argument("--single-rate", type=float, default=2_000, help="requests/s")
     parser.add_argument("--single-seconds", type=float, default=30)
     parser.add_argument("--overload", type=float, default=3.0, help="x the batch rate")
     parser.add_argument("--overload-seconds", type=float, default=30)
+    parser.add_argument(
+        "--target-rate", type=float, default=100_000, help="events/s of the format scenarios"
+    )
+    parser.add_argument("--format-seconds", type=float, default=20)
+    parser.add_argument(
+        "--capacity-rate", type=float, default=250_000, help="events/s offered for capacity"
+    )
+    parser.add_argument("--capacity-seconds", type=float, default=10)
+    parser.add_argument("--large-rate", type=float, default=3, help="13 MB bodies per second")
+    parser.add_argument("--large-seconds", type=float, default=15)
+    parser.add_argument("--large-connections", type=int, default=16)
+    parser.add_argument("--floor-events", type=int, default=200_000)
     parser.add_argument("--soak", type=float, help="soak seconds (adds the soak scenario)")
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument(
@@ -926,6 +1073,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = args.single_seconds = args.overload_seconds = 5
+        args.format_seconds = args.capacity_seconds = args.large_seconds = 5
+        args.floor_events = min(args.floor_events, 50_000)
         args.drain = min(args.drain, 3)
     names = list(dict.fromkeys([*args.scenarios, *(["soak"] if args.soak else [])]))
     rate = args.rate / args.batch
@@ -934,33 +1083,83 @@ def main(argv: list[str] | None = None) -> int:
         "prebuild_mb": args.prebuild_mb,
         "drain": args.drain,
     }
-    plans = {
-        "batch": Scenario("batch", args.batch, rate, args.seconds, prefix="b", **common),
-        "single": Scenario(
-            "single", 1, args.single_rate, args.single_seconds, prefix="s", **common
-        ),
-        "overload": Scenario(
-            "overload",
-            args.batch,
-            rate * args.overload,
-            args.overload_seconds,
-            prefix="o",
-            **{**common, "connections": args.overload_connections},
-        ),
-        "soak": Scenario("soak", args.batch, rate, args.soak or 300, prefix="k", **common),
+    plans: dict[str, list[Scenario]] = {
+        "batch": [Scenario("batch", args.batch, rate, args.seconds, prefix="b", **common)],
+        "single": [
+            Scenario("single", 1, args.single_rate, args.single_seconds, prefix="s", **common)
+        ],
+        "overload": [
+            Scenario(
+                "overload",
+                args.batch,
+                rate * args.overload,
+                args.overload_seconds,
+                prefix="o",
+                **{**common, "connections": args.overload_connections},
+            )
+        ],
+        "formats": [
+            Scenario(
+                format_name(b, nd, gz),
+                b,
+                args.target_rate / b,
+                args.format_seconds,
+                prefix="f",
+                ndjson=nd,
+                gzip=gz,
+                **common,
+            )
+            for b, nd, gz in FORMATS
+        ],
+        "capacity": [
+            Scenario(
+                f"capacity:{format_name(b, nd, gz)}",
+                b,
+                args.capacity_rate / b,
+                args.capacity_seconds,
+                prefix="c",
+                ndjson=nd,
+                gzip=gz,
+                target=target,
+                **{**common, "drain": min(args.drain, 5)},
+            )
+            for b, nd, gz in FORMATS
+            for target in ("xebench", "minimal")
+        ],
+        "large": [
+            Scenario(
+                "large",
+                10_000,
+                args.large_rate,
+                args.large_seconds,
+                prefix="l",
+                pad=1000,
+                **{**common, "connections": args.large_connections},
+            )
+        ],
+        "soak": [Scenario("soak", args.batch, rate, args.soak or 300, prefix="k", **common)],
     }
     load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"xebench ingestion benchmark: {os.cpu_count()} cores (load average {load}), loopback")
     results = []
+    floors: dict[int, float] = {}
     for name in names:
-        scenario = plans[name]
-        print(
-            f"{name}: {scenario.offered_events_s:,.0f} events/s in batches of {scenario.batch} "
-            f"({scenario.rate:,.0f} req/s) for {scenario.seconds:.0f} s ...",
-            flush=True,
-        )
-        results.append(run_scenario(scenario, args))
+        if name == "floor":
+            with tempfile.TemporaryDirectory(prefix="xebench-floor-") as tmp:
+                for batch in sorted({b for b, _, _ in FORMATS}):
+                    floors[batch] = floor_events_s(batch, args.floor_events, Path(tmp))
+                    print(f"floor: batches of {batch}: {floors[batch]:,.0f} events/s", flush=True)
+            continue
+        for scenario in plans[name]:
+            print(
+                f"{scenario.name} ({scenario.target}): {scenario.offered_events_s:,.0f} events/s "
+                f"in batches of {scenario.batch} ({scenario.rate:,.1f} req/s) for "
+                f"{scenario.seconds:.0f} s ...",
+                flush=True,
+            )
+            results.append(run_scenario(scenario, args))
     checks = report(results)
+    ratios(results, floors)
     print(f"\nload average at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for text, met, value in checks:
         print(f"{'MET ' if met else 'MISS'} {text}: {value}")

@@ -101,11 +101,13 @@ _BEARER = HTTPBearer(
 _Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
 
 
-def _ingester(request: Request, _: _Credentials) -> Principal:
+# Coroutines, not functions: FastAPI runs a plain dependency in a worker thread, a hop
+# (and a wait for the GIL) per request for a check of a few microseconds.
+async def _ingester(request: Request, _: _Credentials) -> Principal:
     return principal(request, "ingest")
 
 
-def _reader(request: Request, _: _Credentials) -> Principal:
+async def _reader(request: Request, _: _Credentials) -> Principal:
     return principal(request, "read")
 
 

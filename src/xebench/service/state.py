@@ -90,7 +90,7 @@ class ServiceState:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _state(request: Request) -> ServiceState:
+async def _state(request: Request) -> ServiceState:  # a coroutine: no worker-thread hop
     return request.app.state.xebench
 
 
