@@ -525,11 +525,16 @@ def healthy(port: int, timeout: float = 2.0) -> bool:
 class Server:
     """``xebench serve`` on ``db`` in a subprocess, healthy once constructed."""
 
-    def __init__(self, db: Path, log: Path, target: str = "xebench") -> None:
+    def __init__(
+        self, db: Path, log: Path, target: str = "xebench", config: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.log = log
+        extra = ["--config", str(config)] if config else []
         command = (
-            [*SERVE, "--db", str(db)] if target == "xebench" else [*MINIMAL, "--app-dir", HERE]
+            [*SERVE, "--db", str(db), *extra]
+            if target == "xebench"
+            else [*MINIMAL, "--app-dir", HERE]
         )
         with log.open("ab") as err:
             self.process = subprocess.Popen(
@@ -685,7 +690,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="xebench-bench-") as tmp:
         db, log = Path(tmp) / "bench.duckdb", Path(tmp) / "serve.log"
         spec, out, ready = (Path(tmp) / name for name in ("spec.json", "result.json", "ready"))
-        server = Server(db, log, scenario.target)
+        server = Server(db, log, scenario.target, args.config)
         generator = profiler = None
         try:
             scenario.port = server.port
@@ -1067,6 +1072,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prebuild-mb", type=float, default=1200)
     parser.add_argument(
         "--drain", type=float, default=30, help="seconds to wait for answers after the schedule"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="the server's YAML (e.g. `monitoring: {fold_interval: 0}`: no bucket maintenance)",
     )
     parser.add_argument("--profile", type=Path, help="record the server with py-spy into DIR")
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")

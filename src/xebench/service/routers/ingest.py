@@ -95,6 +95,9 @@ def _outcome(outcome: WriteOutcome, n: int, kind: str) -> JSONResponse:
     return JSONResponse(body)
 
 
+_INLINE = 16 * 1024  # bytes of body validated on the event loop itself (~50 events)
+
+
 def _declared_size(request: Request, limit: int) -> int:
     declared = request.headers.get("content-length")
     return min(int(declared), limit) if declared is not None and declared.isdigit() else 0
@@ -137,11 +140,14 @@ async def _ingest(request: Request, kind: str, who: Principal, state: ServiceSta
     ticket = state.admission.admit(_declared_size(request, state.config.limits.max_body_bytes))
     try:
         raw = await state.read_body(request, ticket)
-        # In a thread: measured 17,200 events/s against 12,600 inline on the event loop
-        # (batches of 500 at 100,000 offered), as the loop keeps answering meanwhile.
-        table = await asyncio.get_running_loop().run_in_executor(
-            state.validation, _validate, raw, request, kind, who, state, ticket
-        )
+        if len(raw) <= _INLINE:  # a few events: cheaper than the hop to a thread
+            table = _validate(raw, request, kind, who, state, ticket)
+        else:
+            # In a thread: measured 17,200 events/s against 12,600 inline on the event
+            # loop (batches of 500 at 100,000 offered): the loop keeps answering meanwhile.
+            table = await asyncio.get_running_loop().run_in_executor(
+                state.validation, _validate, raw, request, kind, who, state, ticket
+            )
         del raw
         request.state.events = table.num_rows
         outcome = await writer.write_table(kind, table)
