@@ -164,21 +164,37 @@ def events(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _clean(event: dict[str, Any]) -> dict[str, Any]:
-    """The common case: every field valid (so that most batches do take the fast path)."""
-    return {
+    """The common case: every field valid (so that many batches do take the fast path),
+    the values of cohort and features still drawn widely."""
+
+    def fine(value: Any, longest: int) -> bool:
+        return not isinstance(value, str) or (value.isprintable() and len(value) <= longest)
+
+    out = {
         **event,
         "request_id": f"r{abs(hash(repr(event))) % 10**6}",
         "model": "fraud",
         "version": "v7",
         "probabilities": 0.25,
         "timestamp": "2026-06-01T11:59:00.125Z",
-    } | {k: {} for k in ("cohort", "features") if k in event and len(event[k]) > 2}
+    }
+    for name, longest in (("cohort", 256), ("features", 1024)):
+        if name in event:
+            out[name] = {
+                k: v
+                for k, v in event[name].items()
+                if k in ASCII_KEYS and fine(v, longest) and not isinstance(v, list)
+            }
+    return out
+
+
+ASCII_KEYS = {"region", "device", "amount", "tenure_days"}
 
 
 @st.composite
 def bodies(draw: st.DrawFn) -> tuple[bytes, bool]:
     batch = draw(st.lists(events(), min_size=1, max_size=6))
-    if draw(st.integers(0, 2)) == 0:
+    if draw(st.booleans()):
         batch = [_clean(e) for e in batch]
     elif draw(st.booleans()):
         batch = [{**_clean(e), "timestamp": e.get("timestamp")} for e in batch]
@@ -207,7 +223,7 @@ def _slow(body: bytes, ndjson: bool, **options: Any) -> pa.Table | Exception:
         return error
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(bodies())
 def test_the_fast_path_accepts_only_what_the_per_event_path_accepts_and_builds_the_same_table(
     case: tuple[bytes, bool],
