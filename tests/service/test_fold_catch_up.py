@@ -95,6 +95,32 @@ def _window(port: int, model: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+def test_the_first_commit_after_a_reopen_is_folded_when_the_last_one_stored_nothing(
+    tmp_path: Path,
+) -> None:
+    """A commit of duplicates only (a client's resend) moves the fold's marks but stores
+    no row. Numbering the next process's commits from the stored rows alone reused that
+    seq, at the marks, and the fold skipped the new rows (found by 200 kill -9 cycles:
+    the first commit after some restarts was missing from every window)."""
+
+    def batch(first: int, last: int) -> EventBatch:
+        events = [
+            {"request_id": f"r{i}", "model": "m", "probabilities": 0.25} for i in range(first, last)
+        ]
+        return EventBatch("predictions", parse_predictions(events, tenant="default"))
+
+    db = tmp_path / "resent.duckdb"
+    with EventStore(db) as store:
+        store.write([batch(0, 5)], fold=True)
+        (outcome,) = store.write([batch(0, 5)], fold=True)  # the resend: duplicates only
+        assert (outcome.inserted, outcome.duplicates) == (0, 5)
+    with EventStore(db) as store:
+        store.write([batch(5, 8)], fold=True)
+    mark, last, stored, folded = _marks_and_events(db)
+    assert (stored, folded) == (8, 8)
+    assert mark == last == 3  # the third commit, numbered after the resend's marks
+
+
 def test_after_kill_9_the_restarted_server_counts_every_stored_event(
     chaos: ModuleType, tmp_path: Path
 ) -> None:

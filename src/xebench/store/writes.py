@@ -287,9 +287,15 @@ class Writes:
         labels = con.execute("SELECT fp FROM labels ORDER BY seq DESC LIMIT ?", [half])
         self.label_fps.recent_keys.add(as_int64(labels.fetchnumpy()["fp"]))
         self.load_classes(con)
+        # The last commit's seq is not always on a stored row: a commit of duplicates
+        # only (a client's resend) moves the fold's marks and stores nothing, and
+        # retention may delete the newest rows. A seq at or below a mark would never
+        # be folded, so the next commit numbers after the marks too.
         (self.seq,) = con.execute(
             "SELECT greatest((SELECT coalesce(max(seq), 0) FROM predictions),"
-            " (SELECT coalesce(max(seq), 0) FROM labels))"
+            " (SELECT coalesce(max(seq), 0) FROM labels),"
+            " (SELECT coalesce(max(CAST(value AS BIGINT)), 0) FROM meta"
+            "  WHERE key IN ('folded_predictions', 'folded_labels')))"
         ).fetchone()
 
     def load_classes(self, con: duckdb.DuckDBPyConnection) -> None:
