@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 from fastapi import APIRouter, Request
@@ -36,7 +36,9 @@ from ...ingest.events import (
     LabelEvent,
     PredictionEvent,
     decode_body,
+    label_columns,
     parse_labels,
+    prediction_columns,
 )
 from ...ingest.predictions import prediction_table
 from ...store.event_store import WriteOutcome
@@ -104,9 +106,17 @@ def _declared_size(request: Request, limit: int) -> int:
 
 
 def _validate(
-    raw: bytes, request: Request, kind: str, who: Principal, state: ServiceState, ticket: Ticket
-) -> pa.Table:
-    """Decompress and validate a body into its table (in a validation thread)."""
+    raw: bytes,
+    request: Request,
+    kind: str,
+    who: Principal,
+    state: ServiceState,
+    ticket: Ticket,
+    small: bool = False,
+) -> pa.Table | dict[str, list[Any]]:
+    """Decompress and validate a body into its table (in a validation thread); a small
+    body (``small``) into its columns, which the writer merges with the other requests
+    of its commit into one table (cheaper than a table per request of a few events)."""
     limits, admission = state.config.limits, state.admission
     body, ndjson = decode_body(
         raw,
@@ -116,6 +126,10 @@ def _validate(
         reserve=lambda size: admission.grow(ticket, size),
     )
     if kind == "predictions":
+        if small:
+            return prediction_columns(
+                body, tenant=who.tenant, ndjson=ndjson, limits=limits, pii=state.config.pii
+            )
         table = prediction_table(
             body, tenant=who.tenant, ndjson=ndjson, limits=limits, pii=state.config.pii
         )
@@ -123,7 +137,8 @@ def _validate(
             release_memory()
         return table
     store = state.writer.store
-    return parse_labels(
+    parse = label_columns if small else parse_labels
+    return parse(
         body,
         tenant=who.tenant,
         ndjson=ndjson,
@@ -140,20 +155,29 @@ async def _ingest(request: Request, kind: str, who: Principal, state: ServiceSta
     ticket = state.admission.admit(_declared_size(request, state.config.limits.max_body_bytes))
     try:
         raw = await state.read_body(request, ticket)
-        if len(raw) <= _INLINE:  # a few events: cheaper than the hop to a thread
-            table = _validate(raw, request, kind, who, state, ticket)
+        if len(raw) <= _INLINE:  # a few events: on the loop, the per-event path, columns
+            columns = cast(
+                dict[str, list[Any]], _validate(raw, request, kind, who, state, ticket, True)
+            )
+            n = len(columns["fp"])
+            request.state.events = n
+            outcome = await writer.write(kind, columns)
         else:
             # In a thread: measured 17,200 events/s against 12,600 inline on the event
             # loop (batches of 500 at 100,000 offered): the loop keeps answering meanwhile.
-            table = await asyncio.get_running_loop().run_in_executor(
-                state.validation, _validate, raw, request, kind, who, state, ticket
+            table = cast(
+                pa.Table,
+                await asyncio.get_running_loop().run_in_executor(
+                    state.validation, _validate, raw, request, kind, who, state, ticket
+                ),
             )
-        del raw
-        request.state.events = table.num_rows
-        outcome = await writer.write_table(kind, table)
+            del raw
+            n = table.num_rows
+            request.state.events = n
+            outcome = await writer.write_table(kind, table)
     finally:
         state.admission.release(ticket)
-    return _outcome(outcome, table.num_rows, kind)
+    return _outcome(outcome, n, kind)
 
 
 _INGEST_ERRORS = responses(400, 401, 403, 409, 413, 415, 422, 429, 503)
