@@ -148,10 +148,13 @@ class FeatureFolding:
         return self._histogram(con, tenant, model, new_bins, -1, p1)
 
     @staticmethod
-    def _feature_sql(names: Sequence[str]) -> tuple[str, str]:
+    def _feature_sql(
+        names: Sequence[str], *, numbers: bool = True, texts: bool = True
+    ) -> tuple[str, str]:
         """SQL reading the features ``names`` of ``predictions`` rows: (an expression that
         extracts them all, to be selected as ``__fx``; the list columns ``__n`` / ``__t``
-        computed from ``__fx``, element ``i`` for ``names[i]``).
+        computed from ``__fx``, element ``i`` for ``names[i]``; only ``__n`` without
+        ``texts``, only ``__t`` without ``numbers``).
 
         ``__n[i]`` is a JSON number as a double, ``__t[i]`` the value as text (a JSON
         string or boolean, or a number's JSON text), both NULL when absent. One
@@ -167,19 +170,27 @@ class FeatureFolding:
             >>> rows = pa.table({"features": ['{"x": 1.5, "b": true}', '{"x": "a"}']})
             >>> con.sql(sql).fetchall()
             [([1.5, None], ['1.5', 'true']), ([None, None], ['a', None])]
+            >>> extract, columns = FeatureFolding._feature_sql(["x", "b"], texts=False)
+            >>> con.sql(f"SELECT {columns} FROM (SELECT {extract} AS __fx FROM rows)").fetchall()
+            [([1.5, None],), ([None, None],)]
         """
         # JSON paths with the key quoted, so that any key text is addressed literally.
         paths = ", ".join(
             "'" + ("$." + json.dumps(name)).replace("'", "''") + "'" for name in names
         )
         number = "json_type(v) IN ('BIGINT', 'UBIGINT', 'DOUBLE')"
-        columns = (
-            f"list_transform(__fx, lambda v: CASE WHEN {number} THEN CAST(v AS DOUBLE) END)"
-            " AS __n, "
-            "list_transform(__fx, lambda v: CASE WHEN json_type(v) IN ('VARCHAR', 'BOOLEAN') "
-            f"THEN json_extract_string(v, '$') WHEN {number} THEN v::VARCHAR END) AS __t"
-        )
-        return f"json_extract(features, [{paths}])", columns
+        columns = []
+        if numbers:
+            columns.append(
+                f"list_transform(__fx, lambda v: CASE WHEN {number} THEN CAST(v AS DOUBLE) END)"
+                " AS __n"
+            )
+        if texts:
+            columns.append(
+                "list_transform(__fx, lambda v: CASE WHEN json_type(v) IN ('VARCHAR', 'BOOLEAN') "
+                f"THEN json_extract_string(v, '$') WHEN {number} THEN v::VARCHAR END) AS __t"
+            )
+        return f"json_extract(features, [{paths}])", ", ".join(columns)
 
     @staticmethod
     def _numbers(table: pa.Table, i: int) -> NDArray[np.float64]:
@@ -222,7 +233,9 @@ class FeatureFolding:
     ) -> list[pa.Table]:
         """Feature-histogram deltas of the model's predictions with seq in (p0, p1]."""
         names = [b.feature for b in bins]
-        extract, columns = self._feature_sql(names)
+        # Each kind's column only when a feature bins by it: the other costs ~0.2 us a value.
+        numeric = [b.kind == "numeric" for b in bins]
+        extract, columns = self._feature_sql(names, numbers=any(numeric), texts=not all(numeric))
         table = query_arrow(
             con,
             f"SELECT tenant, model, version, event_time, cohort, {columns} FROM ("
