@@ -51,7 +51,8 @@ class FeatureFolding:
         self, con: duckdb.DuckDBPyConnection, table: pa.Table, p0: int, p1: int
     ) -> None:
         """Fold the feature histograms of the predictions with seq in (p0, p1], whose
-        ``tenant``, ``model`` and ``__keys`` (``json_keys(features)``) are ``table``'s;
+        ``tenant``, ``model``, ``version``, ``event_time``, ``cohort``, ``features`` and
+        ``__keys`` (``json_keys(features)``) are ``table``'s;
         their deltas go in with one INSERT per table (each costs ~1-2 ms)."""
         parts: list[pa.Table] = []
         for (tenant, model), names in self._feature_names(table).items():
@@ -60,7 +61,7 @@ class FeatureFolding:
             # in the missing bin (else the counts would depend on how the folds were cut).
             binned = list(bins.values())
             if binned:
-                parts.extend(self._histogram(con, tenant, model, binned, p0, p1))
+                parts.extend(self._histogram(con, tenant, model, binned, p0, p1, table))
             room = self.config.max_features - len(bins)
             fresh = [name for name in names if name not in bins][: max(room, 0)]
             if fresh:
@@ -230,20 +231,38 @@ class FeatureFolding:
         bins: Sequence[FeatureBins],
         p0: int,
         p1: int,
+        read: pa.Table | None = None,
     ) -> list[pa.Table]:
-        """Feature-histogram deltas of the model's predictions with seq in (p0, p1]."""
+        """Feature-histogram deltas of the model's predictions with seq in (p0, p1]; from
+        ``read`` when given: those predictions (every model's) as the fold read them, with
+        ``tenant``, ``model``, ``version``, ``event_time``, ``cohort`` and ``features``."""
         names = [b.feature for b in bins]
         # Each kind's column only when a feature bins by it: the other costs ~0.2 us a value.
         numeric = [b.kind == "numeric" for b in bins]
         extract, columns = self._feature_sql(names, numbers=any(numeric), texts=not all(numeric))
-        table = query_arrow(
-            con,
-            f"SELECT tenant, model, version, event_time, cohort, {columns} FROM ("
-            f"SELECT tenant, model, version, event_time, cohort, seq, {extract} AS __fx "
-            "FROM predictions WHERE tenant = ? AND model = ? AND seq > ? AND seq <= ?"
-            ") ORDER BY seq",
-            [tenant, model, p0, p1],
-        )
+        if read is None:
+            table = query_arrow(
+                con,
+                f"SELECT tenant, model, version, event_time, cohort, {columns} FROM ("
+                f"SELECT tenant, model, version, event_time, cohort, seq, {extract} AS __fx "
+                "FROM predictions WHERE tenant = ? AND model = ? AND seq > ? AND seq <= ?"
+                ") ORDER BY seq",
+                [tenant, model, p0, p1],
+            )
+        else:  # no second scan of the commit's rows: ~3.5 ms per 5,000
+            mine = pc.and_(
+                pc.equal(arrow_column(read, "tenant"), tenant),
+                pc.equal(arrow_column(read, "model"), model),
+            )
+            picked = read.filter(mine)
+            table = picked.select(["tenant", "model", "version", "event_time", "cohort"])
+            # DuckDB's replacement scan reads the local ``_xb_features``, in its row order.
+            _xb_features = picked.select(["features"])
+            values = con.sql(
+                f"SELECT {columns} FROM (SELECT {extract} AS __fx FROM _xb_features)"
+            ).to_arrow_table()
+            for name in values.column_names:
+                table = table.append_column(name, values[name])
         if not table.num_rows:
             return []
         rows, keys = self._expand(table, cohorts=self.config.cohort_features)

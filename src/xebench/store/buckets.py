@@ -369,7 +369,7 @@ class Buckets(FeatureFolding, Restatement):
         table = query_arrow(
             con,
             "SELECT tenant, model, version, event_time, classes, probabilities, cohort, "
-            "json_keys(features) AS __keys FROM predictions WHERE seq > ? AND seq <= ? "
+            "features, json_keys(features) AS __keys FROM predictions WHERE seq > ? AND seq <= ? "
             "ORDER BY seq",
             [p0, p1],
         )
