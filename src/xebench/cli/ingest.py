@@ -252,8 +252,8 @@ def ingest_predictions(
             "--weight",
             "--weight-col",
             metavar="COL",
-            help="Column of the events' business weights (> 0), as bench --weight "
-            "(default: every event weighs 1).",
+            help="Column of the events' business weights (finite, in [1e-12, 1e12]), as "
+            "bench --weight (default: every event weighs 1).",
         ),
     ] = None,
     db: IngestDb = None,
