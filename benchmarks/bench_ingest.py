@@ -55,7 +55,8 @@ large bodies only 200 / 429 / 503, with Retry-After, refusals within 1 s
 (``pip install py-spy``; raw stacks in ``DIR/<scenario>.txt``) and prints where
 the server's samples go: validation, JSON, Arrow, the DuckDB insert and
 commit, uvicorn / Starlette. Profiling costs CPU: take throughput numbers from
-a run without it.
+a run without it. ``--profile-gil`` samples only the thread holding the GIL: where the
+serialised Python time goes (the rest of a thread's busy time then waits or runs in C).
 
 Usage::
 
@@ -673,12 +674,14 @@ def profile_summary(raw: Path, seconds: float, rate: int) -> list[str]:
     return lines
 
 
-def start_profiler(pid: int, out: Path, seconds: float, rate: int) -> subprocess.Popen[bytes]:
+def start_profiler(
+    pid: int, out: Path, seconds: float, rate: int, gil: bool = False
+) -> subprocess.Popen[bytes]:
     spy = Path(sys.executable).with_name("py-spy")
     command = [
         str(spy if spy.exists() else "py-spy"), "record", "--pid", str(pid), "--rate", str(rate),
         "--duration", str(max(1, int(seconds))), "--threads", "--format", "raw",
-        "--output", str(out), "--nonblocking",
+        "--output", str(out), "--nonblocking", *(["--gil"] if gil else []),
     ]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -707,7 +710,9 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> dict[str, Any]
             if args.profile and generator.poll() is None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 raw = args.profile / f"{scenario.name}.txt"
-                profiler = start_profiler(server.pid, raw, scenario.seconds, args.profile_rate)
+                profiler = start_profiler(
+                    server.pid, raw, scenario.seconds, args.profile_rate, args.profile_gil
+                )
             try:
                 code = generator.wait(scenario.seconds + scenario.drain + 600)
             except subprocess.TimeoutExpired:
@@ -1080,6 +1085,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", type=Path, help="record the server with py-spy into DIR")
     parser.add_argument("--profile-rate", type=int, default=100, help="py-spy samples/s")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (where the serialised Python time goes)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = args.single_seconds = args.overload_seconds = 5
