@@ -39,8 +39,9 @@ the minimal endpoint's and by the floor's: how close to the floor the service is
 Per scenario it prints offered and sustained events/s (events answered 200,
 over the schedule or until the last 200 if later; the targets allow 1% for
 the tail of the last answers), latency p50 / p99 / max from the due time,
-answers by status, transport errors, server RSS (``/proc/PID/status`` VmRSS)
-at start / peak / end, server and generator CPU, and the database's bytes per
+answers by status, transport errors, server RSS at start / peak / end
+(``/proc/PID/status`` VmRSS; with validation workers, the Pss of the server and
+its workers summed), server and generator CPU, and the database's bytes per
 million events (after a graceful stop). It then opens the database read-only
 (server stopped) and checks that the stored rows are exactly the acknowledged
 events (plus, listed apart, requests committed but unanswered when the drain
@@ -463,26 +464,65 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of ``pid`` in MB (VmRSS), None once it is gone."""
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (the server's validation workers and their
+    forkserver), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, todo = [pid], [pid]
+    while todo:
+        parent = todo.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        tree.extend(children)
+        todo.extend(children)
+    return tree
+
+
+def _memory_mb(pid: int, field: str, path: str) -> float | None:
     try:
-        with open(f"/proc/{pid}/status") as status:
+        with open(f"/proc/{pid}/{path}") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of ``pid`` (all threads)."""
+def rss_mb(pid: int) -> float | None:
+    """Resident memory (MB) of ``pid`` and its worker processes, None once it is gone: the
+    server's VmRSS alone, or with workers the sum of every process's proportional share
+    (Pss: a page shared by k processes counts 1/k in each), what the processes cost."""
+    tree = process_tree(pid)
+    if len(tree) == 1:
+        return _memory_mb(pid, "VmRSS:", "status")
+    own = _memory_mb(pid, "Pss:", "smaps_rollup")
+    if own is None:
+        return None
+    return own + sum(_memory_mb(child, "Pss:", "smaps_rollup") or 0.0 for child in tree[1:])
+
+
+def _own_cpu_seconds(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of ``pid`` (all threads) and its worker processes."""
+    own = _own_cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(_own_cpu_seconds(child) or 0.0 for child in process_tree(pid)[1:])
 
 
 class Sampler(threading.Thread):

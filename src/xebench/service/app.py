@@ -59,6 +59,7 @@ from .auth import DEFAULT_TENANT, Principal
 from .config import ServiceConfig
 from .routers import ROUTERS
 from .state import ServiceState
+from .validation import ValidationPool
 from .writer import StoreUnavailable, Task, Writer, WriterBusy
 
 __all__ = ["DEFAULT_TENANT", "Principal", "create_app"]
@@ -173,11 +174,15 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state.xebench
         state.validation = ThreadPoolExecutor(2, thread_name_prefix="xebench-validate")
+        state.workers = ValidationPool(
+            config.validation_processes, limits=config.limits, pii=config.pii
+        )
         writer.start()
         try:
             yield
         finally:
             state.validation.shutdown(wait=True)
+            state.workers.close()
             writer.stop()
             if close_store:
                 writer.store.close()  # the writer may have reopened it: the current one

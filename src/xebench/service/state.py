@@ -27,6 +27,7 @@ from ..store.event_store import EventStore
 from .admission import Admission, Ticket
 from .auth import Principal
 from .config import ServiceConfig
+from .validation import ValidationPool
 from .writer import Writer
 
 __all__ = ["ServiceState", "State"]
@@ -57,6 +58,8 @@ class ServiceState:
     validation: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="xebench-validate")
     )
+    #: Prediction bodies are validated in these worker processes (from those threads).
+    workers: ValidationPool = field(default_factory=lambda: ValidationPool(0))
 
     @property
     def store(self) -> EventStore:

@@ -4,8 +4,9 @@ A body is a JSON array (or one object) or NDJSON of events, optionally gzip.
 Admission control (:mod:`~xebench.service.admission`) answers 429 before the
 body is read when the bytes or the work in flight are at their bound. The
 batch is decompressed and validated whole off the event loop (the fast
-columnar path, :func:`~xebench.ingest.predictions.prediction_table`; 422 with
-one entry per bad event, nothing stored), queued for the single writer as an
+columnar path, :func:`~xebench.ingest.predictions.prediction_table`, in the
+worker processes of :mod:`~xebench.service.validation` for predictions; 422
+with one entry per bad event, nothing stored), queued for the single writer as an
 Arrow table and answered only once committed: 200
 ``{"accepted", "inserted", "duplicates", ...}``; 409 when an event reuses a
 stored (model, request_id) with a different payload; 413 / 415 for the body;
@@ -40,7 +41,6 @@ from ...ingest.events import (
     parse_labels,
     prediction_columns,
 )
-from ...ingest.predictions import prediction_table
 from ...store.event_store import WriteOutcome
 from ..admission import Ticket
 from ..auth import Ingester, Principal
@@ -130,9 +130,7 @@ def _validate(
             return prediction_columns(
                 body, tenant=who.tenant, ndjson=ndjson, limits=limits, pii=state.config.pii
             )
-        table = prediction_table(
-            body, tenant=who.tenant, ndjson=ndjson, limits=limits, pii=state.config.pii
-        )
+        table = state.workers.prediction_table(body, tenant=who.tenant, ndjson=ndjson)
         if len(body) > LARGE:
             release_memory()
         return table
