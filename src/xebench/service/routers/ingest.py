@@ -43,10 +43,10 @@ from ...ingest.events import (
 )
 from ...store.event_store import WriteOutcome
 from ..admission import Ticket
-from ..auth import Ingester, Principal
+from ..auth import Principal, principal
 from ..memory import LARGE, release_memory
 from ..openapi import IngestAnswer, event_body, responses
-from ..state import ServiceState, State
+from ..state import ServiceState
 
 __all__ = ["router"]
 
@@ -181,23 +181,35 @@ async def _ingest(request: Request, kind: str, who: Principal, state: ServiceSta
 _INGEST_ERRORS = responses(400, 401, 403, 409, 413, 415, 422, 429, 503)
 
 
+# The ingest routes take no FastAPI dependency: solving them (the bearer scheme, the
+# state) cost ~60 us per request, a fifth of a single event's time on the event loop.
+# The caller is checked by the same function (auth.principal); the OpenAPI document
+# declares the bearer scheme as the dependency would.
+def _openapi(event: type) -> dict[str, Any]:
+    return {**event_body(event), "security": [{"HTTPBearer": []}]}
+
+
+def _caller(request: Request) -> tuple[Principal, ServiceState]:
+    return principal(request, "ingest"), request.app.state.xebench
+
+
 @router.post(
     "/v1/predictions",
     summary="Send prediction events",
-    openapi_extra=event_body(PredictionEvent),
+    openapi_extra=_openapi(PredictionEvent),
     responses={200: {"model": IngestAnswer}, **_INGEST_ERRORS},
 )
-async def post_predictions(request: Request, who: Ingester, state: State) -> JSONResponse:
+async def post_predictions(request: Request) -> JSONResponse:
     """Store a batch of predictions; answered once durably committed."""
-    return await _ingest(request, "predictions", who, state)
+    return await _ingest(request, "predictions", *_caller(request))
 
 
 @router.post(
     "/v1/labels",
     summary="Send label events",
-    openapi_extra=event_body(LabelEvent),
+    openapi_extra=_openapi(LabelEvent),
     responses={200: {"model": IngestAnswer}, **_INGEST_ERRORS},
 )
-async def post_labels(request: Request, who: Ingester, state: State) -> JSONResponse:
+async def post_labels(request: Request) -> JSONResponse:
     """Store a batch of labels; a label whose prediction has not arrived waits for it."""
-    return await _ingest(request, "labels", who, state)
+    return await _ingest(request, "labels", *_caller(request))
