@@ -131,7 +131,7 @@ class ValidationPool:
         pii: the service's privacy policy (idem).
 
     Example:
-        >>> with ValidationPool(1) as pool:  # doctest: +SKIP (starts a process)
+        >>> with ValidationPool(1) as pool:  # one worker process
         ...     pool.prediction_table(b'{"request_id": "a", "model": "m", '
         ...                           b'"probabilities": 0.2}', tenant="t").num_rows
         1
