@@ -57,6 +57,7 @@ from ..store.event_store import EventStore
 from .admission import Admission
 from .auth import DEFAULT_TENANT, Principal
 from .config import ServiceConfig
+from .lane import IngestLane
 from .routers import ROUTERS
 from .state import ServiceState
 from .validation import ValidationPool
@@ -205,6 +206,7 @@ def create_app(
     app.state.writer = writer
     app.state.config = config
     _handle_errors(app)
+    app.add_middleware(IngestLane)  # added first: innermost, inside the 500 layer
     app.add_middleware(_Internal)
     app.add_middleware(_AccessLog)  # added last: outside _Internal, so it logs the 500s too
     for router in ROUTERS:

@@ -48,7 +48,7 @@ from ..memory import LARGE, release_memory
 from ..openapi import IngestAnswer, event_body, responses
 from ..state import ServiceState
 
-__all__ = ["router"]
+__all__ = ["INGEST_PATHS", "ingest", "router"]
 
 router = APIRouter(tags=["ingest"])
 
@@ -189,8 +189,25 @@ def _openapi(event: type) -> dict[str, Any]:
     return {**event_body(event), "security": [{"HTTPBearer": []}]}
 
 
-def _caller(request: Request) -> tuple[Principal, ServiceState]:
-    return principal(request, "ingest"), request.app.state.xebench
+#: The ingest paths and the kind of event each takes (:mod:`~xebench.service.lane`).
+INGEST_PATHS = {"/v1/predictions": "predictions", "/v1/labels": "labels"}
+
+
+async def ingest(request: Request, kind: str) -> JSONResponse:
+    """Answer an ingest request of ``kind`` (``"predictions"`` or ``"labels"``): the
+    caller checked, the body admitted, validated, committed; the exceptions of a refusal
+    (401 / 403 / 413 / 415 / 422 / 429 / 503) are the app's handlers' to answer.
+
+    Example:
+        >>> from fastapi.testclient import TestClient
+        >>> from xebench.service.app import create_app
+        >>> from xebench.store import EventStore
+        >>> with TestClient(create_app(EventStore(":memory:"))) as client:
+        ...     client.post("/v1/predictions", json={"request_id": "r", "model": "m",
+        ...                                          "probabilities": 0.5}).json()
+        {'accepted': 1, 'inserted': 1, 'duplicates': 0}
+    """
+    return await _ingest(request, kind, principal(request, "ingest"), request.app.state.xebench)
 
 
 @router.post(
@@ -201,7 +218,7 @@ def _caller(request: Request) -> tuple[Principal, ServiceState]:
 )
 async def post_predictions(request: Request) -> JSONResponse:
     """Store a batch of predictions; answered once durably committed."""
-    return await _ingest(request, "predictions", *_caller(request))
+    return await ingest(request, "predictions")
 
 
 @router.post(
@@ -212,4 +229,4 @@ async def post_predictions(request: Request) -> JSONResponse:
 )
 async def post_labels(request: Request) -> JSONResponse:
     """Store a batch of labels; a label whose prediction has not arrived waits for it."""
-    return await _ingest(request, "labels", *_caller(request))
+    return await ingest(request, "labels")
