@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 
 from xebench.ingest.events import parse_predictions
 from xebench.store.buckets import MonitorConfig
 from xebench.store.event_store import EventStore
+from xebench.store.writes import EventBatch
 
 TENANT = "t"
 BASE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
@@ -84,3 +86,40 @@ def test_a_large_commit_of_several_models_counts_each_value_in_its_models_bins()
         total = got.setdefault(tuple(key), [0] * len(counts))
         got[tuple(key)] = [x + y for x, y in zip(total, counts, strict=True)]
     assert got == expected
+
+
+def _counts(store: EventStore) -> dict[tuple, list[int]]:
+    """The feature histograms per key, delta rows merged."""
+    with store.cursor() as cursor:
+        rows = cursor.execute(
+            "SELECT model, version, cohort_key, cohort_value, epoch_us(bucket), feature, counts "
+            "FROM bucket_features"
+        ).fetchall()
+    got: dict[tuple, list[int]] = {}
+    for *key, counts in rows:
+        total = got.setdefault(tuple(key), [0] * len(counts))
+        got[tuple(key)] = [x + y for x, y in zip(total, counts, strict=True)]
+    return got
+
+
+@pytest.mark.parametrize("cohort_features", [False, True])
+def test_folding_in_the_commit_counts_as_folding_after_it(cohort_features: bool) -> None:
+    """The writer's own rows (fold=True) and the rows read back (update_buckets) give the
+    same buckets, also when a batch holds duplicates (then the fold reads them back)."""
+    rng = np.random.default_rng(5)
+    events = [_event(i, rng) for i in range(3_000)]
+    for e in events:
+        e["cohort"] = {"region": ["eu", "us", "ü"][len(e["request_id"]) % 3]}
+    config = MonitorConfig(learn_after=50, numeric_bins=6, top_k=3, cohort_features=cohort_features)
+    after, within = EventStore(":memory:", monitor=config), EventStore(":memory:", monitor=config)
+    batches = [events[:400], events[400:1_500], events[1_400:2_200], events[2_200:]]
+    for part in batches:  # the third batch repeats 100 events of the second: duplicates
+        table = parse_predictions(part, tenant=TENANT)
+        after.write([EventBatch("predictions", table)])
+        after.update_buckets()
+        within.write([EventBatch("predictions", table)], fold=True)
+    assert _counts(within) == _counts(after)
+    assert sum(c for counts in _counts(within).values() for c in counts) > 0
+    with after.cursor() as a, within.cursor() as w:
+        sql = "SELECT * EXCLUDE (delta) FROM bucket_scores ORDER BY ALL"
+        assert w.execute(sql).fetchall() == a.execute(sql).fetchall()

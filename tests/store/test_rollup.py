@@ -98,3 +98,30 @@ def test_a_rebuild_forgets_the_roll_up(store: EventStore) -> None:
     _, p, y = store.truth  # type: ignore[attr-defined]
     got = window(store, DAY0, DAY0 + timedelta(days=3))
     assert got["log_loss"] == pytest.approx(log_loss(y, p), rel=1e-9)
+
+
+def test_compaction_merges_a_late_delta_in_old_history() -> None:
+    """Compaction reads only the buckets from the oldest delta row on: a late label for
+    a prediction days old still merges into that bucket's row, and newer rows too."""
+    store = EventStore(":memory:")
+    old, new = DAY0 + timedelta(minutes=3), NOW - timedelta(minutes=5)
+    events = [
+        {"request_id": f"r{i}", "model": "m", "probabilities": 0.25,
+         "timestamp": (old if i < 3 else new).isoformat()}
+        for i in range(6)
+    ]  # fmt: skip
+    store.insert_predictions(parse_predictions(events[:5], tenant="t"))
+    store.update_buckets(compact=True)
+    store.insert_labels(parse_labels([{"request_id": "r0", "label": 1}], tenant="t"))
+    store.insert_predictions(parse_predictions(events[5:], tenant="t"))
+    assert store.update_buckets(compact=True)["compacted"] > 0
+    with store.cursor() as cursor:
+        rows = cursor.execute(
+            "SELECT bucket, delta, n_predictions, n_labelled FROM bucket_scores "
+            "WHERE cohort_key = '' ORDER BY bucket"
+        ).fetchall()
+    minute = timedelta(minutes=1)
+    assert [(b.timestamp(), d, p, n) for b, d, p, n in rows] == [
+        ((DAY0 + 3 * minute).timestamp(), False, 3, 1),
+        (new.replace(second=0, microsecond=0).timestamp(), False, 3, 0),
+    ]

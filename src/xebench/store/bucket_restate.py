@@ -14,7 +14,7 @@ a recomputation on the corrected labels, as :meth:`EventStore.rebuild_buckets` d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
@@ -65,7 +65,7 @@ class Restatement:
 
     if TYPE_CHECKING:  # provided by Buckets
 
-        def _prediction_deltas(self, table: pa.Table) -> pa.Table: ...
+        def _prediction_deltas(self, table: pa.Table) -> tuple[pa.Table, Any]: ...
 
         def _pair_deltas(self, table: pa.Table) -> pa.Table: ...
 
@@ -97,7 +97,7 @@ class Restatement:
                 "AND b.model = k.model AND b.version = k.version "
                 "AND epoch_us(b.bucket) // 60000000 = k.minute"
             )
-            rows = [self._prediction_deltas(predictions)]
+            rows = [self._prediction_deltas(predictions)[0]]
             if pairs.num_rows:
                 rows.append(self._pair_deltas(pairs))
             insert_rows(con, "bucket_scores", pa.concat_tables(rows))

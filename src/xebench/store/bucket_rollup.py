@@ -44,12 +44,21 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
     twins = [(twin[t], k) for twin in (HOURLY, DAILY) for t, k in tables]
     for table, key in [*tables, *twins]:
         columns = ", ".join(key)
+        # Bounded by the oldest delta row's bucket (every key with a delta row is at or
+        # after it), as a constant: the zone maps then skip the row groups of older
+        # history, so the cost follows the recent buckets, not the table's size.
+        ((low,),) = con.execute(f"SELECT min(bucket) FROM {table} WHERE delta").fetchall()
+        if low is None:
+            continue
         rows = query_arrow(
             con,
             f"""
             SELECT rowid AS _rowid, * FROM {table}
-            WHERE ({columns}) IN (SELECT DISTINCT {columns} FROM {table} WHERE delta)
+            WHERE bucket >= $low AND ({columns}) IN (
+                SELECT DISTINCT {columns} FROM {table} WHERE delta AND bucket >= $low
+            )
             """,
+            {"low": low},
         )
         if not rows.num_rows:
             continue

@@ -30,6 +30,8 @@ from .bucket_schema import (
 __all__ = [
     "arrow_column",
     "calibration_score",
+    "column_codes",
+    "combined_codes",
     "dense_list",
     "group_ids",
     "lag_bin",
@@ -40,6 +42,7 @@ __all__ = [
     "score_rows",
     "score_stats",
     "take_keys",
+    "unique_groups",
 ]
 
 
@@ -84,8 +87,15 @@ def lag_percentile(counts: NDArray[np.float64], q: float) -> float | None:
 # --- grouping helpers -----------------------------------------------------------------
 
 
-def _codes(values: pa.Array | NDArray[Any]) -> tuple[NDArray[np.int64], int]:
-    """Dense integer codes of a column and their count."""
+def column_codes(values: pa.Array | NDArray[Any]) -> tuple[NDArray[np.int64], int]:
+    """Dense integer codes of a column and their count: NumPy values in sorted order,
+    Arrow values in order of first appearance (a class list by its joined text).
+
+    Example:
+        >>> codes, n = column_codes(pa.array(["b", "a", "b"]))
+        >>> codes.tolist(), n
+        ([0, 1, 0], 2)
+    """
     if isinstance(values, np.ndarray):
         uniques, inverse = np.unique(values, return_inverse=True)
         return inverse.astype(np.int64), len(uniques)
@@ -104,17 +114,46 @@ def group_ids(
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """(group of each row, first row of each group) for rows keyed by ``columns``.
 
+    Groups are numbered in the order of :func:`combined_codes`.
+
     Example:
         >>> g, first = group_ids([pa.array(["a", "b", "a"]), np.array([1, 1, 1])])
         >>> g.tolist(), first.tolist()
         ([0, 1, 0], [0, 1])
     """
+    return unique_groups(combined_codes(columns)[0])
+
+
+def combined_codes(columns: Sequence[pa.Array | NDArray[Any]]) -> tuple[NDArray[np.int64], int]:
+    """One integer code per row for the key ``columns`` (ordered as the tuples of their
+    codes), and how many codes there can be: ``code * n + codes(c)`` keys the rows by
+    one more column ``c`` of ``n`` codes, in the order :func:`group_ids` would give.
+
+    Example:
+        >>> codes, size = combined_codes([pa.array(["a", "b", "a"]), np.array([5, 5, 7])])
+        >>> codes.tolist(), size
+        ([0, 2, 1], 4)
+    """
     combined: NDArray[np.int64] | None = None
+    total = 1
     for column in columns:
-        codes, size = _codes(column)
+        codes, size = column_codes(column)
         combined = codes if combined is None else combined * max(size, 1) + codes
+        total *= max(size, 1)
     assert combined is not None
-    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    return combined, total
+
+
+def unique_groups(codes: NDArray[np.int64]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(group of each row, first row of each group) of integer row codes, groups in
+    code order.
+
+    Example:
+        >>> g, first = unique_groups(np.array([7, 3, 7]))
+        >>> g.tolist(), first.tolist()
+        ([1, 0, 1], [1, 0])
+    """
+    _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
     return inverse.astype(np.intp), first.astype(np.intp)
 
 

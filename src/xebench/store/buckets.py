@@ -63,12 +63,14 @@ from ..stats import codec
 from ..stats.codec import SCORE_COLUMNS, sparse_offsets
 from ..stats.score_calibration import FINE_BINS
 from ..stats.scores import ScoreStats
-from .bucket_features import FeatureFolding
+from .bucket_features import FeatureEntries, FeatureFolding
 from .bucket_restate import Restatement
 from .bucket_rollup import compact, insert_deltas, query_arrow
 from .bucket_rows import (
     arrow_column,
     calibration_score,
+    column_codes,
+    combined_codes,
     group_ids,
     lag_bin,
     lag_counts,
@@ -77,6 +79,7 @@ from .bucket_rows import (
     score_rows,
     score_stats,
     take_keys,
+    unique_groups,
 )
 from .bucket_schema import (
     ALL,
@@ -247,6 +250,7 @@ class Buckets(FeatureFolding, Restatement):
         *,
         pairs: bool = True,
         restate: bool = True,
+        predictions: pa.Table | None = None,
     ) -> dict[str, int]:
         """Fold predictions with seq in (p0, p1] and labels in (l0, l1]; set the marks.
 
@@ -256,12 +260,14 @@ class Buckets(FeatureFolding, Restatement):
         caller knows there is none (the writer's fingerprint indexes say so);
         ``restate=False`` skips looking for label corrections in (l0, l1]
         (:mod:`~xebench.store.bucket_restate`): the caller knows there is none.
+        ``predictions``: the predictions with seq in (p0, p1] as stored, in the order
+        they were inserted (the writer has them; else they are read back).
         """
         with self.restoring():
             # The score deltas of new predictions and of new pairs go in one INSERT per
             # table: a statement costs ~1-4 ms whatever its size, and this runs per commit.
             deltas: list[pa.Table] = []
-            predictions = self._fold_predictions(con, p0, p1, deltas) if p1 > p0 else 0
+            folded = self._fold_predictions(con, p0, p1, deltas, predictions) if p1 > p0 else 0
             joined = self._fold_pairs(con, p0, p1, l0, l1, deltas) if pairs else 0
             if deltas:
                 insert_deltas(con, "bucket_scores", pa.concat_tables(deltas))
@@ -269,7 +275,7 @@ class Buckets(FeatureFolding, Restatement):
                 self._restate(con, p1, l0, l1)
             self._save_vocabulary(con)
             self._set_marks(con, p1, l1)
-        return {"predictions": predictions, "joined": joined}
+        return {"predictions": folded, "joined": joined}
 
     @contextlib.contextmanager
     def restoring(self) -> Iterator[None]:
@@ -315,8 +321,9 @@ class Buckets(FeatureFolding, Restatement):
         micros = pc.cast(arrow_column(table, "event_time"), pa.int64()).to_numpy()
         bucket = (micros // BUCKET_MICROS) * BUCKET_MICROS
         source = [np.arange(n)]
-        keys: list[pa.Array] = [pa.array([ALL] * n, pa.string())]
-        values: list[pa.Array] = [pa.array([ALL] * n, pa.string())]
+        everything = pa.repeat(pa.scalar(ALL, pa.string()), n)
+        keys: list[pa.Array] = [everything]
+        values: list[pa.Array] = [everything]
         if cohorts and n:
             cohort = arrow_column(table, "cohort")
             offsets = cohort.offsets.to_numpy()
@@ -361,39 +368,54 @@ class Buckets(FeatureFolding, Restatement):
         return pa.array(mapped, pa.string()).take(pa.array(group))
 
     def _fold_predictions(
-        self, con: duckdb.DuckDBPyConnection, p0: int, p1: int, deltas: list[pa.Table]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        p0: int,
+        p1: int,
+        deltas: list[pa.Table],
+        table: pa.Table | None = None,
     ) -> int:
-        """Fold the predictions with seq in (p0, p1]: their feature histograms, and their
-        score-bucket deltas appended to ``deltas``; returns how many."""
-        # The feature names come in the same statement (``__keys``): each costs ~1 ms.
-        table = query_arrow(
-            con,
-            "SELECT tenant, model, version, event_time, classes, probabilities, cohort, "
-            "features, json_keys(features) AS __keys FROM predictions WHERE seq > ? AND seq <= ? "
-            "ORDER BY seq",
-            [p0, p1],
-        )
+        """Fold the predictions with seq in (p0, p1] (``table`` when the caller has them):
+        their feature histograms, and their score-bucket deltas appended to ``deltas``;
+        returns how many."""
+        if table is None:
+            # In insertion order within a commit (rowid): what the writer's rows have.
+            table = query_arrow(
+                con,
+                "SELECT tenant, model, version, event_time, classes, probabilities, cohort, "
+                "features FROM predictions WHERE seq > ? AND seq <= ? ORDER BY seq, rowid",
+                [p0, p1],
+            )
         if not table.num_rows:
             return 0
-        deltas.append(self._prediction_deltas(table))
-        self._fold_features(con, table, p0, p1)
+        delta, entries = self._prediction_deltas(table)
+        deltas.append(delta)
+        self._fold_features(con, table, p0, p1, entries)
         return table.num_rows
 
-    def _prediction_deltas(self, table: pa.Table) -> pa.Table:
-        """Score-bucket delta rows of predictions (counts and score histograms)."""
+    def _prediction_deltas(self, table: pa.Table) -> tuple[pa.Table, FeatureEntries]:
+        """Score-bucket delta rows of predictions (counts and score histograms), and the
+        feature expansion of the same rows (its groups from the same key codes)."""
         rows, keys = self._expand(table)
-        keys["classes"] = arrow_column(table, "classes").take(pa.array(rows))
-        group, first = group_ids(list(keys.values()))
+        codes, _ = combined_codes(list(keys.values()))
+        classes = arrow_column(table, "classes").take(pa.array(rows))
+        class_codes, n_classes = column_codes(classes)
+        # = group_ids of the keys and the classes, without coding the keys twice.
+        group, first = unique_groups(codes * max(n_classes, 1) + class_codes)
         n_groups = first.shape[0]
         score_bin = uniform_bin_index(calibration_score(table), SCORE_EDGES)
         hist = np.bincount(
             group * SCORE_BINS + score_bin[rows], minlength=n_groups * SCORE_BINS
         ).reshape(n_groups, SCORE_BINS)
-        return score_rows(
-            take_keys(keys, first),
+        delta = score_rows(
+            take_keys({**keys, "classes": classes}, first),
             n_predictions=np.bincount(group, minlength=n_groups),
             score_hist=hist,
         )
+        # The model-wide entries come first in the expansion (all of it with cohorts).
+        mine = slice(None) if self.config.cohort_features else slice(0, table.num_rows)
+        feature_group, feature_first = unique_groups(codes[mine])
+        return delta, FeatureEntries(rows[mine], feature_group, take_keys(keys, feature_first))
 
     # --- labels --------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import weakref
@@ -77,6 +78,17 @@ __all__ = [
 
 # Delta rows of the bucket tables tolerated before a fold also compacts them.
 _COMPACT_AFTER = 5_000
+#: The prediction columns the bucket fold reads.
+_FOLDED_COLUMNS = [
+    "tenant",
+    "model",
+    "version",
+    "event_time",
+    "classes",
+    "probabilities",
+    "cohort",
+    "features",
+]
 
 # Files open in this process: DuckDB would silently share one database between two
 # stores, each with its own fingerprint index. Weak, so a leaked store frees its file.
@@ -306,14 +318,19 @@ class EventStore:
             if not fold:
                 return self._writes.write(con, batches)
             with self.buckets.restoring():  # the fold's memory state too, if COMMIT fails
-                outcomes = self._writes.write(con, batches, self._fold_commit)
+                fold_commit = functools.partial(self._fold_commit, batches=batches)
+                outcomes = self._writes.write(con, batches, fold_commit)
             # Committed: the fold moved both marks to this commit. Kept in memory (a
             # statement less per commit) until another fold moves them (_fold_steps).
             self._folded = (self._writes.seq, self._writes.seq)
             return outcomes
 
     def _fold_commit(
-        self, con: duckdb.DuckDBPyConnection, seq: int, outcomes: list[WriteOutcome]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        seq: int,
+        outcomes: list[WriteOutcome],
+        batches: Sequence[EventBatch] = (),
     ) -> None:
         """Fold commit ``seq`` (and any earlier commit not folded yet) in its transaction.
 
@@ -330,7 +347,10 @@ class EventStore:
             return
         paired = not caught_up or any(outcome.joined for outcome in outcomes)
         restate = not caught_up or any(outcome.corrected for outcome in outcomes)
-        self.buckets.fold(con, p_mark, seq, l_mark, seq, pairs=paired, restate=restate)
+        stored = _stored_predictions(batches, outcomes) if caught_up else None
+        self.buckets.fold(
+            con, p_mark, seq, l_mark, seq, pairs=paired, restate=restate, predictions=stored
+        )
 
     # --- monitoring statistics -------------------------------------------------------------
 
@@ -655,3 +675,32 @@ class EventStore:
                     con = self._open_writer()
                     deleted.update(self._transaction(con, step, horizons[name]))
         return {"horizons": {k: v.isoformat() for k, v in horizons.items()}, "delete": deleted}
+
+
+def _stored_predictions(
+    batches: Sequence[EventBatch], outcomes: Sequence[WriteOutcome]
+) -> pa.Table | None:
+    """The prediction rows a write stored, in the order it inserted them, when the
+    outcomes say which: every prediction batch stored all its rows or none (no
+    duplicate among stored rows, no conflict); else None (the fold reads them back).
+
+    Example:
+        >>> from xebench.ingest.events import parse_predictions
+        >>> table = parse_predictions(
+        ...     [{"request_id": "a", "model": "m", "probabilities": 0.3}], tenant="t")
+        >>> _stored_predictions([EventBatch("predictions", table)], [WriteOutcome(1, 0)]).num_rows
+        1
+        >>> _stored_predictions([EventBatch("predictions", table)], [WriteOutcome(0, 1)]).num_rows
+        0
+        >>> table2 = pa.concat_tables([table, table])
+        >>> _stored_predictions([EventBatch("predictions", table2)], [WriteOutcome(1, 1)]) is None
+        True
+    """
+    parts = []
+    for batch, outcome in zip(batches, outcomes, strict=True):
+        if batch.kind != "predictions" or not outcome.inserted:
+            continue
+        if outcome.inserted != batch.table.num_rows:
+            return None
+        parts.append(batch.table.select(_FOLDED_COLUMNS))
+    return pa.concat_tables(parts) if parts else pa.table({})

@@ -8,6 +8,8 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from .._validation import is_missing
@@ -59,6 +61,25 @@ class FeatureBins:
     def index(self, values: NDArray[Any] | Sequence[Any]) -> NDArray[np.intp]:
         """Bin of each value (numeric: numbers, NaN for missing; else any values)."""
         return self.bins.index(values)
+
+    def index_texts(self, texts: pa.Array | pa.ChunkedArray) -> NDArray[np.intp]:
+        """:meth:`index` of Arrow text values (null for missing), computed once per
+        distinct value: the same bins as :meth:`index` of their Python values.
+
+        Example:
+            >>> plan = FeatureBins("plan", "categorical", categories=("pro", "1.5"))
+            >>> plan.index_texts(pa.array(["pro", None, "x", "1.5", "", "pro"])).tolist()
+            [0, 3, 2, 1, 3, 0]
+        """
+        if isinstance(texts, pa.ChunkedArray):
+            texts = texts.combine_chunks()
+        encoded = pc.dictionary_encode(texts)
+        distinct = encoded.dictionary.to_pylist()
+        # The distinct values (Arrow compares text by bytes: Python's str equality),
+        # then None for the nulls, binned one by one as before.
+        mapped = self.index(np.array([*distinct, None], dtype=object))
+        codes = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
+        return mapped[codes]
 
     @classmethod
     def learn(
