@@ -1,6 +1,6 @@
 """Batches checked together (store.write_runs) decide exactly what batch-by-batch checks do.
 
-A write call checks each run of consecutive batches of one kind at once and stores the
+A write call checks all its batches of one kind at once and stores the
 clean ones without a check of their own. The reference is the batch-by-batch path
 (``Writes._grouped = False``): random calls -- predictions and labels mixed,
 duplicates within and across batches and against committed rows, payload and
@@ -138,6 +138,36 @@ def test_a_run_of_clean_batches_skips_the_per_batch_checks(
     with store.cursor() as cursor:
         assert cursor.execute("SELECT count(*) FROM predictions").fetchone() == (3,)
         assert cursor.execute("SELECT request_id FROM pending_labels").fetchall() == [("zz",)]
+    store.close()
+
+
+def test_interleaved_clean_batches_join_what_came_earlier_in_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = EventStore(":memory:", filter_bytes=1 << 16)
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("a clean batch went through the per-batch path")
+
+    monkeypatch.setattr(store._writes, "_write_predictions", refuse)
+    monkeypatch.setattr(store._writes, "_write_labels", refuse)
+    run = [
+        ("predictions", [("m1", "a", "v1", None, 0.2)]),
+        ("labels", [("m1", "a", "1", False), ("", "b", "0", False)]),  # a joins, b waits
+        ("predictions", [("m2", "b", "v1", None, 0.7)]),  # b's model-less label is earlier
+        ("labels", [("", "c", "1", False)]),
+        ("predictions", [("m1", "d", "v1", None, 0.7)]),
+    ]
+    outcomes = store.write([EventBatch(kind, _table(kind, events)) for kind, events in run])
+    assert [(o.inserted, o.pending, o.joined) for o in outcomes] == [
+        (1, 0, 0),
+        (2, 1, 1),
+        (1, 0, 1),
+        (1, 1, 0),
+        (1, 0, 0),
+    ]
+    with store.cursor() as cursor:  # b's pending label was released by its prediction
+        assert cursor.execute("SELECT request_id FROM pending_labels").fetchall() == [("c",)]
     store.close()
 
 

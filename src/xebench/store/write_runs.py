@@ -1,26 +1,28 @@
-"""Runs of batches checked together: which batches of a write cannot be anything but new.
+"""Batches checked together: which batches of a write cannot be anything but new.
 
 A write call (:meth:`xebench.store.writes.Writes.write`) holds many batches --
 the service's writer groups every request that arrived since the last commit,
 often hundreds of single-event ones. Checking each batch on its own costs a
 fixed ~0.4 ms (filter lookups, a sort, class lists, a set of identities), so
-the writer checks a run of consecutive batches of one kind at once, over their
-concatenation, and finds the *clean* batches: those whose every row is new and
-whose class lists agree with their model version's, whatever became of the
-earlier batches of the call. A clean batch is stored without a per-row check;
-any other batch is written by the per-batch path, which decides duplicates,
-conflicts and corrections exactly.
+the writer checks all of a call's batches of one kind (a *run*; predictions
+and labels may interleave) at once, over their concatenation, and finds the
+*clean* batches: those whose every row is new and whose class lists agree
+with their model version's, whatever became of the earlier batches of the
+call. A clean batch is stored without a per-row check; any other batch is
+written by the per-batch path, which decides duplicates, conflicts and
+corrections exactly. (A batch's duplicates and class lists depend only on
+the earlier batches of its own kind; what its rows join -- labels and
+predictions -- is looked up once for the committed rows, and against the
+call's rows when the batch is stored.)
 
 Clean is decided conservatively, so that it never depends on whether an
 earlier batch of the run is stored (a batch with a conflict stores nothing):
 
-- no row's fingerprint is possibly stored (the key filter), written earlier in
-  the call, or repeated at an earlier row of the run (this batch or an earlier
-  one: :func:`repeats_earlier`);
+- no row's fingerprint is possibly stored (the key filter) or repeated at an
+  earlier row of the run (this batch or an earlier one: :func:`repeats_earlier`);
 - for each (tenant, model, version) the batch has one class list, and it is
-  the one stored (committed or earlier in the call) or, for a version none of
-  them has, every earlier batch of the run that names the version has that
-  same list (:func:`classes_clean`).
+  the one stored or, for a version not stored yet, every earlier batch of the
+  run that names the version has that same list (:func:`classes_clean`).
 
 Example:
     >>> import numpy as np

@@ -14,11 +14,11 @@ label out of the orphan count: ``joined`` itself joins on the exact
 identity). A label whose prediction has not arrived waits in
 ``pending_labels``; a new prediction releases the labels waiting for it.
 
-A write call checks each run of consecutive batches of one kind at once
+A write call checks all its batches of one kind at once
 (:mod:`xebench.store.write_runs`): the batches that can only be new are
 stored without a check of their own, every other one batch by batch, in
-order -- the same outcomes either way, for the cost of one check per run
-instead of one per request.
+order -- the same outcomes either way, for the cost of one check per call
+and kind instead of one per request.
 
 One thread writes; each :meth:`Writes.write` is one transaction, and the
 in-memory state changes only after its COMMIT returned (DuckDB syncs the
@@ -39,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
 from typing import Literal
 
 import duckdb
@@ -187,6 +186,7 @@ class _Call:
     written: dict[str, list[pa.Table]] = field(
         default_factory=lambda: {"predictions": [], "labels": []}
     )
+    _keys: dict[str, tuple[int, set[int]]] = field(default_factory=dict)
 
     def defer(self, target: str, rows: pa.Table) -> None:
         """Queue ``rows`` for ``INSERT INTO target`` at the end of the call."""
@@ -210,6 +210,19 @@ class _Call:
         parts = (part[name].to_pylist() for name in ("tenant", "model", "request_id"))
         hashes = part["payload_hash"].to_pylist()
         return dict(zip(zip(*parts, strict=True), hashes, strict=True))
+
+    def has(self, name: str, keys: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Which ``keys`` are in ``prediction_fps``, ``prediction_rfps`` or ``label_fps``:
+        a set of them, extended as parts are added (~0.1 us per key either way; an
+        np.isin costs ~30 us whatever the size, and batches of predictions and labels
+        interleave one request at a time)."""
+        parts = getattr(self, name)
+        done, seen = self._keys.get(name) or (0, set())
+        if done < len(parts):
+            for part in parts[done:]:
+                seen.update(part.tolist())
+            self._keys[name] = (len(parts), seen)
+        return np.fromiter((key in seen for key in keys.tolist()), dtype=bool, count=keys.size)
 
     @staticmethod
     def contains(parts: list[NDArray[np.int64]], keys: NDArray[np.int64]) -> NDArray[np.bool_]:
@@ -259,15 +272,16 @@ def _pending(labels: pa.Table) -> pa.Table:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What :meth:`Writes._plan` found for a run of batches (rows: the run's, in order)."""
+    """What :meth:`Writes._plan` found for a call's batches of one kind (their rows in
+    order)."""
 
     kind: str
-    clean: list[bool]  # per batch: stored whole, without a check of its own
+    clean: list[bool]  # per batch of the kind: stored whole, without a check of its own
     starts: list[int]  # the row offset of each batch, and the row count
     fps: NDArray[np.int64]
     rfps: NDArray[np.int64]  # predictions' (labels: their fps)
-    matched: NDArray[np.bool_]  # rows of clean batches: their label / prediction exists
-    joined: list[int]  # per batch: its rows matched
+    committed: NDArray[np.bool_]  # rows of clean batches: a committed label / prediction
+    model_less: NDArray[np.bool_]  # labels: the rows that name no model
     combos: list[list[Combo]]  # per batch of predictions: its model versions' class lists
 
 
@@ -405,9 +419,7 @@ class Writes:
         in (``seq``: the commit's sequence number): the bucket fold of the commit."""
         call = _Call(seq=self.seq + 1)
         with transaction(con):
-            outcomes: list[WriteOutcome] = []
-            for _, run in groupby(batches, key=lambda batch: batch.kind):
-                outcomes.extend(self._write_run(con, [batch for batch in run], call))
+            outcomes = self._write_batches(con, batches, call)
             self._flush(con, call)
             if then is not None:
                 then(con, call.seq, outcomes)
@@ -439,39 +451,46 @@ class Writes:
             self.stale = f"{type(error).__name__} while updating the fingerprint index"
             raise
 
-    def _write_run(
-        self, con: duckdb.DuckDBPyConnection, run: list[EventBatch], call: _Call
+    def _write_batches(
+        self, con: duckdb.DuckDBPyConnection, batches: Sequence[EventBatch], call: _Call
     ) -> list[WriteOutcome]:
-        """Write consecutive batches of one kind: the clean ones (write_runs.py) without
-        a check of their own, every other one batch by batch."""
-        kind = run[0].kind
-        one = self._write_predictions if kind == "predictions" else self._write_labels
-        plan = self._plan(con, kind, [batch.table for batch in run], call)
-        if plan is None:
-            return [one(con, batch.table, call) for batch in run]
-        return [
-            self._store_clean(plan, number, batch.table, call)
-            if plan.clean[number]
-            else one(con, batch.table, call)
-            for number, batch in enumerate(run)
-        ]
+        """Write the batches in order: the clean ones (write_runs.py) without a check of
+        their own, every other one batch by batch."""
+        kinds = ("predictions", "labels")
+        plans = {
+            kind: self._plan(con, kind, [batch.table for batch in batches if batch.kind == kind])
+            for kind in kinds
+            if self._grouped
+        }
+        numbers = dict.fromkeys(kinds, 0)  # each batch's position among its kind's
+        outcomes = []
+        for batch in batches:
+            number, plan = numbers[batch.kind], plans.get(batch.kind)
+            numbers[batch.kind] += 1
+            if plan is not None and plan.clean[number]:
+                outcomes.append(self._store_clean(plan, number, batch.table, call))
+            elif batch.kind == "predictions":
+                outcomes.append(self._write_predictions(con, batch.table, call))
+            else:
+                outcomes.append(self._write_labels(con, batch.table, call))
+        return outcomes
 
     def _plan(
-        self, con: duckdb.DuckDBPyConnection, kind: str, tables: list[pa.Table], call: _Call
+        self, con: duckdb.DuckDBPyConnection, kind: str, tables: list[pa.Table]
     ) -> _Plan | None:
-        """Which batches of a run are clean, and what their rows join; None: none is."""
-        joined = concat(tables) if self._grouped else None
+        """Which of a call's batches of ``kind`` are clean, and which of their rows match
+        a committed row of the other kind; None: none is clean. Made before anything of
+        the call is written: a batch's duplicates and class lists depend on earlier
+        batches of its own kind only, and the matches within the call are added when
+        a clean batch is stored."""
+        joined = concat(tables) if tables else None
         if joined is None or not joined[0].num_rows:
             return None
         whole, starts = joined
         fps = as_int64(whole["fp"])
         batches = batch_of(starts)
-        index, written = (
-            (self.prediction_fps, call.prediction_fps)
-            if kind == "predictions"
-            else (self.label_fps, call.label_fps)
-        )
-        unsure = index.maybe(fps) | _Call.contains(written, fps) | repeats_earlier(fps)
+        index = self.prediction_fps if kind == "predictions" else self.label_fps
+        unsure = index.maybe(fps) | repeats_earlier(fps)
         clean = np.diff(starts) > 0
         clean[batches[unsure]] = False
         combos: list[list[Combo]] = [[] for _ in tables]
@@ -480,48 +499,59 @@ class Writes:
             if found is None:
                 return None
             combos = found
-            clean &= classes_clean(combos, {**self.class_list, **call.class_list})
+            clean &= classes_clean(combos, self.class_list)
         if not clean.any():
             return None
         rows = clean[batches]
-        matched = np.zeros(whole.num_rows, dtype=bool)
+        committed = np.zeros(whole.num_rows, dtype=bool)
         keys = fps[rows]
         if kind == "predictions":  # does a label wait for (or exist for) a prediction?
             rfps = as_int64(whole["rfp"])
-            both = self._exists(con, "labels", "fp", np.concatenate([keys, rfps[rows]]), call)
-            matched[rows] = both[: keys.size] | both[keys.size :]
+            both = self._committed(con, "labels", "fp", np.concatenate([keys, rfps[rows]]))
+            committed[rows] = both[: keys.size] | both[keys.size :]
+            model_less = committed  # unused for predictions
         else:  # a model-less label matches every prediction's rfp
             rfps = fps
             model_less = _numpy_bool(pc.equal(whole["model"], ""))
             for part, column in ((rows & ~model_less, "fp"), (rows & model_less, "rfp")):
                 if part.any():
-                    matched[part] = self._exists(con, "predictions", column, fps[part], call)
-        counts = np.concatenate([[0], np.cumsum(matched)])[starts]
-        joined = np.diff(counts).tolist()
-        return _Plan(kind, clean.tolist(), starts.tolist(), fps, rfps, matched, joined, combos)
+                    committed[part] = self._committed(con, "predictions", column, fps[part])
+        found_rows = (fps, rfps, committed, model_less)
+        return _Plan(kind, clean.tolist(), starts.tolist(), *found_rows, combos)
 
     def _store_clean(self, plan: _Plan, number: int, table: pa.Table, call: _Call) -> WriteOutcome:
-        """Store batch ``number`` of a run, which :meth:`_plan` found clean: every row is
-        new and its class lists agree (what the batch path would decide, cheaply)."""
+        """Store batch ``number`` of the plan's kind, which :meth:`_plan` found clean:
+        every row is new and its class lists agree (what the batch path decides)."""
         start, stop = plan.starts[number], plan.starts[number + 1]
-        joined = plan.joined[number]
-        fps = plan.fps[start:stop]
+        fps, matched = plan.fps[start:stop], plan.committed[start:stop]
         if plan.kind == "predictions":
+            rfps = plan.rfps[start:stop]
+            if call.label_fps:  # or a label of this call, stored before this batch
+                both = call.has("label_fps", np.concatenate([fps, rfps]))
+                matched = matched | both[: fps.size] | both[fps.size :]
             for key, classes in plan.combos[number]:
                 if key not in self.class_list and key not in call.class_list:
                     call.class_list[key] = classes
                 call.classes.append((*key, classes))
             call.defer("predictions", table)
+            joined = int(matched.sum())
             if joined:
-                call.releases.append(table.filter(pa.array(plan.matched[start:stop])))
+                call.releases.append(table.filter(pa.array(matched)))
             call.prediction_fps.append(fps)
-            call.prediction_rfps.append(plan.rfps[start:stop])
+            call.prediction_rfps.append(rfps)
             return WriteOutcome(stop - start, 0, [], joined=joined)
+        if call.prediction_fps:  # or a prediction of this call, stored before this batch
+            model_less = plan.model_less[start:stop]
+            inside = np.zeros(fps.size, dtype=bool)
+            for rows, name in ((model_less, "prediction_rfps"), (~model_less, "prediction_fps")):
+                if rows.any():
+                    inside[rows] = call.has(name, fps[rows])
+            matched = matched | inside
         call.defer("labels", table)
+        joined = int(matched.sum())
         waiting = stop - start - joined
         if waiting:
-            waits = pa.array(~plan.matched[start:stop])
-            call.defer("pending_labels", _pending(table.filter(waits)))
+            call.defer("pending_labels", _pending(table.filter(pa.array(~matched))))
         call.label_fps.append(fps)
         return WriteOutcome(stop - start, 0, [], pending=waiting, joined=joined)
 
@@ -625,12 +655,30 @@ class Writes:
         """Which ``keys`` some row of ``table`` (committed, or of this call) has in
         ``column``: from the recent keys and the call's, else, for the keys the
         filter reports, from the store (an old key, or a false positive)."""
-        index, written = {
-            ("labels", "fp"): (self.label_fps, call.label_fps),
-            ("predictions", "fp"): (self.prediction_fps, call.prediction_fps),
-            ("predictions", "rfp"): (self.prediction_rfps, call.prediction_rfps),
+        written = {
+            ("labels", "fp"): call.label_fps,
+            ("predictions", "fp"): call.prediction_fps,
+            ("predictions", "rfp"): call.prediction_rfps,
         }[(table, column)]
-        found = index.recent(keys) | _Call.contains(written, keys)
+        return self._committed(con, table, column, keys, _Call.contains(written, keys))
+
+    def _committed(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        column: str,
+        keys: NDArray[np.int64],
+        known: NDArray[np.bool_] | None = None,
+    ) -> NDArray[np.bool_]:
+        """Which ``keys`` a committed row of ``table`` has in ``column`` (or ``known``
+        says are there): the recent keys, else the store for the keys the filter
+        reports."""
+        index = {
+            ("labels", "fp"): self.label_fps,
+            ("predictions", "fp"): self.prediction_fps,
+            ("predictions", "rfp"): self.prediction_rfps,
+        }[(table, column)]
+        found = index.recent(keys) if known is None else index.recent(keys) | known
         unsure = ~found & index.maybe(keys)
         if unsure.any():
             self.lookups += 1
