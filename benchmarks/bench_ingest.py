@@ -127,6 +127,7 @@ class Scenario:
     gzip: bool = False  # Content-Encoding: gzip (compressed when built)
     pad: int = 0  # characters of an extra string feature (large bodies)
     target: str = "xebench"  # or "minimal": the FastAPI endpoint that only parses JSON
+    spread_minutes: float = 30.0  # event times uniformly over this many minutes before now
 
     @property
     def requests(self) -> int:
@@ -140,16 +141,18 @@ class Scenario:
 # --- the load generator (its own process) ----------------------------------------------
 
 
-def _tails(seed: int, pad: int = 0) -> list[bytes]:
+def _tails(seed: int, pad: int = 0, spread_minutes: float = 30.0) -> list[bytes]:
     """Everything of an event after its request id, for a pool of realistic events
-    (``pad``: an extra string feature of that many characters)."""
+    (``pad``: an extra string feature of that many characters; event times uniformly
+    over the ``spread_minutes`` before now)."""
     rng = random.Random(seed)
     note = f'"note":"{"x" * pad}",' if pad else ""
-    base = datetime.now(UTC) - timedelta(minutes=30)
+    span = max(1, int(spread_minutes * 60_000))
+    base = datetime.now(UTC) - timedelta(milliseconds=span)
     tails = []
     for _ in range(TAIL_POOL):
         model, version = rng.choice(MODELS)
-        moment = base + timedelta(milliseconds=rng.randrange(1_800_000))
+        moment = base + timedelta(milliseconds=rng.randrange(span))
         stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         p = min(max(rng.betavariate(0.6, 3.0), 1e-6), 1 - 1e-6)
         tails.append(
@@ -171,7 +174,7 @@ class Bodies:
         self.batch = scenario.batch
         self.ndjson, self.gzip = scenario.ndjson, scenario.gzip
         self.prefix = b'{"request_id":"' + scenario.prefix.encode()
-        self.tails = _tails(scenario.seed, scenario.pad)
+        self.tails = _tails(scenario.seed, scenario.pad, scenario.spread_minutes)
         per_event = EVENT_BYTES + scenario.pad
         budget = int(scenario.prebuild_mb * 1e6 / (per_event * scenario.batch))
         self.prebuilt: list[bytes | None] = [
@@ -1087,6 +1090,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="5 s per scenario")
     parser.add_argument("--rate", type=float, default=50_000, help="batch events/s (scenario 1)")
+    parser.add_argument(
+        "--spread-minutes",
+        type=float,
+        default=30.0,
+        help="event times spread uniformly over this many minutes before now (30: a late, "
+        "out-of-order backfill, every commit touching ~30 minute buckets per cohort; 1: live "
+        "traffic)",
+    )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60, help="scenario 1")
     parser.add_argument("--single-rate", type=float, default=2_000, help="requests/s")
@@ -1142,6 +1153,7 @@ def main(argv: list[str] | None = None) -> int:
         "connections": args.connections,
         "prebuild_mb": args.prebuild_mb,
         "drain": args.drain,
+        "spread_minutes": args.spread_minutes,
     }
     plans: dict[str, list[Scenario]] = {
         "batch": [Scenario("batch", args.batch, rate, args.seconds, prefix="b", **common)],

@@ -61,6 +61,28 @@ def test_bytes_in_flight_are_bounded_but_one_request_always_passes() -> None:
     assert admission.refused == 3
 
 
+def test_one_large_body_at_a_time() -> None:
+    admission = Admission(max_bytes=10_000, max_seconds=100, rate=1e9, large_bytes=1_000)
+    small = admission.admit(500)
+    first = admission.admit(2_000)  # large, and the only large one: admitted
+    with pytest.raises(WriterBusy, match="a body over 1000 bytes"):
+        admission.admit(1_500)
+    growing = admission.admit(0)  # chunked: its size is unknown when admitted
+    admission.grow(growing, 900)
+    with pytest.raises(WriterBusy):
+        admission.grow(growing, 1_200)  # it turned out large too
+    assert admission.refused == 2
+    admission.release(first)
+    admission.grow(growing, 1_200)  # now it holds the place
+    assert growing.large
+    with pytest.raises(WriterBusy):
+        admission.admit(5_000)
+    admission.release(growing)
+    admission.release(admission.admit(5_000))
+    admission.release(small)
+    assert admission.in_flight_bytes == 0
+
+
 def test_work_in_flight_is_bounded_by_the_measured_rate() -> None:
     clock = Clock()
     admission = Admission(

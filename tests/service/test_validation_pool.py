@@ -217,9 +217,11 @@ def test_the_workers_die_with_a_killed_server(tmp_path) -> None:
     from loopback import free_port
 
     port = free_port()
+    config = tmp_path / "xebench.yaml"
+    config.write_text("validation_processes: 1\n")
     server = subprocess.Popen(
         [sys.executable, "-m", "xebench", "serve", "--db", str(tmp_path / "x.duckdb"),
-         "--port", str(port), "--no-access-log"],
+         "--port", str(port), "--no-access-log", "--config", str(config)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

@@ -186,8 +186,9 @@ class ServiceConfig:
     inflight_bytes: int = 48 * 1024 * 1024
     inflight_seconds: float = 0.5
     #: Worker processes validating prediction bodies (service.validation): the Python
-    #: of validation then runs beside the server's, not under its GIL. 0: in threads.
-    validation_processes: int = field(default_factory=lambda: default_validation_processes())
+    #: of validation then runs beside the server's, not under its GIL; each costs ~100 MB
+    #: resident. 0 (the default): in the server's validation threads.
+    validation_processes: int = 0
     join_window: timedelta = timedelta(days=7)
     #: DuckDB's buffer pool; without a bound it grows with the database file.
     memory_limit: str = "128MB"
@@ -205,18 +206,6 @@ class ServiceConfig:
     recent_keys: int = 1 << 20
     #: What the service deletes, and how often (inactive by default: keep everything).
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
-
-
-def default_validation_processes() -> int:
-    """One validation worker on a machine with several cores, none on a single core (a
-    worker would only compete with the server for it). One validates ~100,000 events/s,
-    and each costs ~100 MB resident (Python with NumPy, Arrow and pydantic).
-
-    Example:
-        >>> default_validation_processes() in (0, 1)
-        True
-    """
-    return 1 if (os.cpu_count() or 1) > 1 else 0
 
 
 def default_db_path() -> Path:
@@ -377,11 +366,11 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
 
 
 def _processes(raw: Any) -> int:
-    """The ``validation_processes:`` key: a whole number from 0 to 64 (omitted: the default).
+    """The ``validation_processes:`` key: a whole number from 0 to 64 (omitted: 0).
 
     Example:
-        >>> _processes(0), _processes(None) == default_validation_processes()
-        (0, True)
+        >>> _processes(2), _processes(None)
+        (2, 0)
         >>> _processes(-1)
         Traceback (most recent call last):
         ...
@@ -389,7 +378,7 @@ def _processes(raw: Any) -> int:
 (0: validate in threads); got -1
     """
     if raw is None:
-        return default_validation_processes()
+        return 0
     if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 64:
         raise ConfigError(
             f"validation_processes: must be a whole number from 0 to 64 (0: validate in "
