@@ -2,8 +2,9 @@
 
 The tests mirror the package (``tests/store`` tests ``xebench.store``). This
 folder is on ``sys.path``, so the helper modules here import from any of
-them: :mod:`html_checks` (the HTML reports' offline and structure checks)
-and :mod:`loopback` (free ports, an app served in a thread).
+them: :mod:`html_checks` (the HTML reports' offline and structure checks),
+:mod:`loopback` (free ports, an app served in a thread) and
+:mod:`event_strategies` (hypothesis strategies for the fast paths' tests).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from event_strategies import TEXT, stamps
 from xebench.errors import BatchError
 from xebench.ingest.fast import fast_prediction_table
 from xebench.ingest.policy import Limits, PiiPolicy
@@ -27,71 +28,6 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 NAMES = st.sampled_from(["fraud", "ctr", "m-1.v2", "a/b@c+d:e", "Ünï", "a b", "", "x" * 129, "m\n"])
 VERSIONS = st.sampled_from(["", "v7", "2024-06-01", "x" * 128, "x" * 129, "v;1", "é"])
-TEXT = st.one_of(
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
-    st.sampled_from(["eu", "", "a\u202eb", "\x7f", "\x85", "tab\there", 'q"uote', "b\\s", "a :b"]),
-    st.just("x" * 257),
-)
-
-
-def _stamp(moment: datetime, style: int) -> str:
-    if style == 0:
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    if style == 1:
-        return moment.isoformat()
-    if style == 2:
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if style == 3:
-        return moment.isoformat().replace("T", " ")
-    if style == 4:
-        return moment.isoformat().lower()
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
-
-
-@st.composite
-def stamps(draw: st.DrawFn) -> Any:
-    kind = draw(st.integers(0, 9))
-    if kind == 0:
-        return None
-    if kind == 1:
-        return draw(
-            st.sampled_from(
-                [
-                    "2026-02-30T00:00:00Z",
-                    "2024-02-29T23:59:59Z",
-                    "2026-01-01T24:00:00Z",
-                    "2026-01-01T00:00:60Z",
-                    "2026-13-01T00:00:00Z",
-                    "0001-01-01T00:00:00+01:00",
-                    "9999-12-31T23:59:59-01:00",
-                    "1969-12-31T23:59:59Z",
-                    "1970-01-01T00:00:00Z",
-                    "2026-01-01T00:00:00",
-                    "2026-01-01T00:00:00.1234567Z",
-                    "2026-01-01T00:00:00+25:00",
-                    "2026-01-01T00:00:00+05:60",
-                    "2026-01-01T00:00:00-00:00",
-                    "2026-06-01T13:00:00Z",
-                    "2026-06-01T13:00:00.000001Z",
-                    1767225600,
-                    "yesterday",
-                ]
-            )
-        )
-    offset = timedelta(minutes=draw(st.integers(-18 * 60, 18 * 60)))
-    moment = draw(
-        st.datetimes(
-            min_value=datetime(1965, 1, 1),
-            max_value=datetime(2026, 6, 1, 14),
-            timezones=st.just(UTC),
-        )
-    )
-    from datetime import timezone
-
-    moment = moment.astimezone(timezone(offset))
-    return _stamp(moment, draw(st.integers(0, 5)))
-
-
 PROB = st.one_of(
     st.floats(0, 1),
     st.sampled_from([0, 1, 0.0, -0.0, 1.0, 1e-7, 5e-324, 2, -0.5, 1.5, True, "0.5", None, 10**400]),

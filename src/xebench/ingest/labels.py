@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -24,10 +24,11 @@ from pydantic_core import to_json
 from ..errors import InvalidInputError
 from ..store.schema import LABEL_SCHEMA, fingerprint, hash64
 from .batch import validate_batch
+from .fast_labels import fast_label_table
 from .fields import LabelEvent, check_timestamp, label_text
 from .policy import Limits
 
-__all__ = ["label_columns", "parse_labels"]
+__all__ = ["label_columns", "label_table", "parse_labels"]
 
 _LABELS = TypeAdapter(list[LabelEvent])
 
@@ -114,4 +115,54 @@ def parse_labels(
             body, tenant=tenant, ndjson=ndjson, limits=limits, known_labels=known_labels, now=now
         ),
         schema=LABEL_SCHEMA,
+    )
+
+
+def label_table(
+    body: bytes | Sequence[Mapping[str, Any]],
+    *,
+    tenant: str,
+    ndjson: bool = False,
+    limits: Limits = Limits(),
+    known_labels: Callable[[str | None], set[str] | None] | None = None,
+    now: datetime | None = None,
+) -> pa.Table:
+    """:func:`parse_labels` through the fast columnar path when it can take the batch.
+
+    :func:`~xebench.ingest.fast_labels.fast_label_table` decodes and checks a
+    JSON body column-wise (~10x faster); whatever it declines (a bad event, a
+    label outside its model's known classes, a rare layout) goes through
+    :func:`parse_labels`, which accepts it or raises :class:`BatchError` with
+    one entry per bad event. Same table, same errors, either way; the store is
+    asked for each model's known classes once, whichever path answers.
+
+    Example:
+        >>> t = label_table(b'[{"request_id": "r1", "model": "m", "label": "cat"}]',
+        ...                 tenant="t", known_labels=lambda model: {"cat", "dog"})
+        >>> t.num_rows, t["label"][0].as_py()
+        (1, 'cat')
+        >>> label_table(b'[{"request_id": "r1", "model": "m", "label": "fox"}]',
+        ...             tenant="t", known_labels=lambda model: {"cat", "dog"})
+        Traceback (most recent call last):
+        ...
+        xebench.errors.BatchError: 1 of 1 events is invalid; nothing of the batch was stored
+    """
+    now = now or datetime.now(UTC)
+    known = known_labels
+    if known_labels is not None:
+        asked: dict[str | None, set[str] | None] = {}
+
+        def known(model: str | None) -> set[str] | None:
+            if model not in asked:
+                asked[model] = known_labels(model)
+            return asked[model]
+
+    if isinstance(body, (bytes, bytearray)):
+        table = fast_label_table(
+            bytes(body), tenant=tenant, ndjson=ndjson, limits=limits, known_labels=known, now=now
+        )
+        if table is not None:
+            return table
+    return parse_labels(
+        body, tenant=tenant, ndjson=ndjson, limits=limits, known_labels=known, now=now
     )
