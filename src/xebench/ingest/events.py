@@ -51,7 +51,9 @@ The work is split by job, and every name is importable from here:
 - :mod:`~xebench.ingest.fields`: the event models and the per-field rules;
 - :mod:`~xebench.ingest.batch`: a batch's structure and the loop into columns;
 - :mod:`~xebench.ingest.predictions`, :mod:`~xebench.ingest.labels`: the stored
-  columns of each kind;
+  columns of each kind, and :func:`prediction_table` / :func:`label_table`, which
+  take the columnar fast path (:mod:`~xebench.ingest.fast`,
+  :mod:`~xebench.ingest.fast_labels`) when it can take the batch;
 - this module: :func:`check_event`, one event checked by the same rules.
 """
 
@@ -74,9 +76,9 @@ from .fields import (
     field_message,
     label_text,
 )
-from .labels import label_columns, parse_labels
+from .labels import label_columns, label_table, parse_labels
 from .policy import NO_PII, Limits, PiiPolicy
-from .predictions import parse_predictions, prediction_columns
+from .predictions import parse_predictions, prediction_columns, prediction_table
 
 __all__ = [
     "JSON_TYPES",
@@ -92,11 +94,13 @@ __all__ = [
     "decode_body",
     "decompress_body",
     "label_columns",
+    "label_table",
     "label_text",
     "media_type",
     "parse_labels",
     "parse_predictions",
     "prediction_columns",
+    "prediction_table",
 ]
 
 EventKind = Literal["predictions", "labels"]

@@ -5,7 +5,8 @@ Admission control (:mod:`~xebench.service.admission`) answers 429 before the
 body is read when the bytes or the work in flight are at their bound. The
 batch is decompressed and validated whole off the event loop (the fast
 columnar path, :func:`~xebench.ingest.predictions.prediction_table`, in the
-worker processes of :mod:`~xebench.service.validation` for predictions; 422
+worker processes of :mod:`~xebench.service.validation` for predictions;
+:func:`~xebench.ingest.labels.label_table` in a validation thread for labels; 422
 with one entry per bad event, nothing stored), queued for the single writer as an
 Arrow table and answered only once committed: 200
 ``{"accepted", "inserted", "duplicates", ...}``; 409 when an event reuses a
@@ -38,7 +39,7 @@ from ...ingest.events import (
     PredictionEvent,
     decode_body,
     label_columns,
-    parse_labels,
+    label_table,
     prediction_columns,
 )
 from ...store.event_store import WriteOutcome
@@ -135,7 +136,9 @@ def _validate(
             release_memory()
         return table
     store = state.writer.store
-    parse = label_columns if small else parse_labels
+    # Labels need the store (each model's known classes): validated in this thread,
+    # through the columnar fast path (label_table) unless the body is small.
+    parse = label_columns if small else label_table
     return parse(
         body,
         tenant=who.tenant,
