@@ -179,6 +179,50 @@ def test_unknown_label_is_refused_once_the_model_classes_are_known(
     assert ok.status_code == 200 and ok.json()["joined"] == 1
 
 
+@pytest.mark.parametrize("ndjson", [False, True])
+def test_a_large_label_body_takes_the_fast_path_and_is_judged_like_a_small_one(
+    client: TestClient, store: EventStore, monkeypatch: pytest.MonkeyPatch, ndjson: bool
+) -> None:
+    import xebench.ingest.labels as labels_module
+
+    taken: list[bool] = []
+    fast = labels_module.fast_label_table
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        table = fast(*args, **kwargs)
+        taken.append(table is not None)
+        return table
+
+    monkeypatch.setattr(labels_module, "fast_label_table", spy)
+    predictions = [prediction(f"p{i}", timestamp="2026-01-01T00:00:01Z") for i in range(600)]
+    assert client.post("/v1/predictions", json=predictions).status_code == 200
+    sent = [{"request_id": f"p{i}", "model": "fraud", "label": i % 2} for i in range(600)]
+
+    def body(events: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+        if ndjson:
+            return "\n".join(json.dumps(e) for e in events).encode(), NDJSON
+        return json.dumps(events).encode(), JSON
+
+    bad = [*sent[:417], {**sent[417], "label": "eggs"}, *sent[418:]]
+    content, headers = body(bad)
+    assert len(content) > 16 * 1024  # not validated inline: the validation thread's path
+    before = store.checksum()
+    refused = client.post("/v1/labels", content=content, headers=headers)
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["/417/label"]
+    assert "'eggs' is not a class of model 'fraud'" in refused.json()["errors"][0]["message"]
+    assert store.checksum() == before and taken == [False]
+    content, headers = body(sent)
+    answer = client.post("/v1/labels", content=content, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"accepted": 600, "inserted": 600, "duplicates": 0, "joined": 600,
+                             "pending": 0}  # fmt: skip
+    assert taken == [False, True]
+    assert stored(store, "SELECT request_id, label FROM labels ORDER BY 1") == sorted(
+        (e["request_id"], str(e["label"])) for e in sent
+    )
+
+
 def test_one_error_entry_per_bad_event(client: TestClient) -> None:
     batch = [
         prediction("a", probabilities=2, model=""),

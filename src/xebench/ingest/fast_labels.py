@@ -161,7 +161,7 @@ def _table(
         ),
         "<i8",
     )
-    correction = [c is True for c in corrections]
+    correction = [False] * n if corrections.count(True) == 0 else [c is True for c in corrections]
     columns = [
         pa.array(fingerprints(f"{tenant}\0", stored_models, request_ids), pa.int64()),
         pa.array([tenant] * n, pa.string()),
@@ -177,16 +177,17 @@ def _table(
 
 
 def _labels(raw: Sequence[str | int | bool]) -> Sequence[str]:
-    """Each label's stored text (``fields.label_text``); text labels checked on their
-    distinct values (1-256 printable characters)."""
-    kinds = set(map(type, raw))
-    if kinds == {str}:
-        check_printable(list(set(raw)), MAX_TEXT, empty=False)  # type: ignore[arg-type]
-        return raw  # type: ignore[return-value]
-    texts = [v for v in set(raw) if type(v) is str]
+    """Each label's stored text (``fields.label_text``), computed once per distinct value;
+    text labels checked on their distinct values (1-256 printable characters)."""
+    distinct = set(raw)
+    texts = [v for v in distinct if type(v) is str]
     if texts:
         check_printable(texts, MAX_TEXT, empty=False)
-    return [v if type(v) is str else label_text(v) for v in raw]
+    if len(texts) == len(distinct):
+        return raw  # type: ignore[return-value]
+    # True and 1 (False and 0) are one key of the mapping: their texts are the same.
+    stored = {v: label_text(v) for v in distinct}
+    return [stored[v] for v in raw]
 
 
 def _check_known(

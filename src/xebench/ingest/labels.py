@@ -130,11 +130,12 @@ def label_table(
     """:func:`parse_labels` through the fast columnar path when it can take the batch.
 
     :func:`~xebench.ingest.fast_labels.fast_label_table` decodes and checks a
-    JSON body column-wise (~10x faster); whatever it declines (a bad event, a
-    label outside its model's known classes, a rare layout) goes through
-    :func:`parse_labels`, which accepts it or raises :class:`BatchError` with
-    one entry per bad event. Same table, same errors, either way; the store is
-    asked for each model's known classes once, whichever path answers.
+    JSON body column-wise (~2.2 us per event against ~6.7, batches of 500 to
+    5,000); whatever it declines (a bad event, a label outside its model's
+    known classes, a rare layout) goes through :func:`parse_labels`, which
+    accepts it or raises :class:`BatchError` with one entry per bad event.
+    Same table, same errors, either way; the store is asked for each model's
+    known classes once, whichever path answers.
 
     Example:
         >>> t = label_table(b'[{"request_id": "r1", "model": "m", "label": "cat"}]',
