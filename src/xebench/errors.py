@@ -17,6 +17,9 @@ Catch ``ValueError`` if you only care that the input was bad, or
     ├── Rejected                        a target refused a batch during an import
     │                                   (:mod:`xebench.ingest.targets`; becomes an
     │                                   IngestError)
+    ├── Unsure                          a fast path declines a batch
+    │                                   (:mod:`xebench.ingest.columnwise`; caught
+    │                                   by the fast paths: the per-event path decides)
     ├── StoreError(OSError)             the event store cannot be opened or used
     │   └── StoreLockedError            another process holds the database file
     ├── WriterBusy                      the write queue is full (HTTP 429)

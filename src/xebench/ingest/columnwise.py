@@ -36,6 +36,7 @@ import msgspec
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import XebenchError
 from .policy import Limits
 
 __all__ = [
@@ -76,11 +77,13 @@ _COLON, _QUOTE = ord(":"), ord('"')
 _SPACES = np.array([ord(c) for c in " \t\r\n"], dtype=np.uint8)
 
 
-class Unsure(Exception):
-    """Not for the fast path: the per-event path decides.
+class Unsure(XebenchError):
+    """Not for the fast path: the per-event path decides. Raised by the helpers here
+    and by the fast paths' own checks, and caught by the fast paths (which then
+    return None); it never reaches a caller of ``fast_*_table``.
 
     Example:
-        >>> issubclass(Unsure, Exception)
+        >>> issubclass(Unsure, XebenchError)
         True
     """
 
