@@ -62,6 +62,7 @@ _settings: dict[str, Any] = {"limits": Limits(), "pii": NO_PII}
 def _configure(limits: Limits, pii: PiiPolicy, owner: int) -> None:
     """The worker's initializer: its settings, and a watch on the server process ``owner``."""
     _settings["limits"], _settings["pii"] = limits, pii
+    pa.array([b""], pa.binary())  # pyarrow's first array from a list imports pandas
     threading.Thread(target=_watch, args=(owner,), name="xebench-owner", daemon=True).start()
 
 
