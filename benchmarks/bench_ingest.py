@@ -498,11 +498,12 @@ def _memory_mb(pid: int, field: str, path: str) -> float | None:
     return None
 
 
-def rss_mb(pid: int) -> float | None:
-    """Resident memory (MB) of ``pid`` and its worker processes, None once it is gone: the
-    server's VmRSS alone, or with workers the sum of every process's proportional share
-    (Pss: a page shared by k processes counts 1/k in each), what the processes cost."""
-    tree = process_tree(pid)
+def rss_mb(pid: int, tree: list[int] | None = None) -> float | None:
+    """Resident memory (MB) of ``pid`` and its worker processes (``tree``: its
+    :func:`process_tree`, when known), None once it is gone: the server's VmRSS alone,
+    or with workers the sum of every process's proportional share (Pss: a page shared
+    by k processes counts 1/k in each), what the processes cost."""
+    tree = tree or process_tree(pid)
     if len(tree) == 1:
         return _memory_mb(pid, "VmRSS:", "status")
     own = _memory_mb(pid, "Pss:", "smaps_rollup")
@@ -520,12 +521,14 @@ def _own_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of ``pid`` (all threads) and its worker processes."""
+def cpu_seconds(pid: int, tree: list[int] | None = None) -> float | None:
+    """User + system CPU seconds of ``pid`` (all threads) and its worker processes
+    (``tree``: its :func:`process_tree`, when known)."""
     own = _own_cpu_seconds(pid)
     if own is None:
         return None
-    return own + sum(_own_cpu_seconds(child) or 0.0 for child in process_tree(pid)[1:])
+    tree = tree or process_tree(pid)
+    return own + sum(_own_cpu_seconds(child) or 0.0 for child in tree[1:])
 
 
 class Sampler(threading.Thread):
@@ -539,7 +542,8 @@ class Sampler(threading.Thread):
         self._halt = threading.Event()
 
     def sample(self) -> None:
-        rss, cpu = rss_mb(self.pid), cpu_seconds(self.pid)
+        tree = process_tree(self.pid)  # one scan of /proc for both readings
+        rss, cpu = rss_mb(self.pid, tree), cpu_seconds(self.pid, tree)
         if rss is not None and cpu is not None:
             self.samples.append((time.monotonic(), rss, cpu))
 
