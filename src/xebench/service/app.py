@@ -60,6 +60,7 @@ from .config import ServiceConfig
 from .lane import IngestLane
 from .routers import ROUTERS
 from .state import ServiceState
+from .unread_body import CloseUnread
 from .validation import ValidationPool
 from .writer import StoreUnavailable, Task, Writer, WriterBusy
 
@@ -209,7 +210,8 @@ def create_app(
     _handle_errors(app)
     app.add_middleware(IngestLane)  # added first: innermost, inside the 500 layer
     app.add_middleware(_Internal)
-    app.add_middleware(_AccessLog)  # added last: outside _Internal, so it logs the 500s too
+    app.add_middleware(_AccessLog)  # outside _Internal, so it logs the 500s too
+    app.add_middleware(CloseUnread)  # outermost: every answer given before its body was read
     for router in ROUTERS:
         app.include_router(router)
     return app

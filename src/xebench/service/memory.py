@@ -6,6 +6,14 @@ per thread -- and the resident size would stay at its high-water mark.
 :func:`release_memory` trims them; the service calls it after a large body or
 a large commit.
 
+Arrow's buffers come from its own allocator, mimalloc in the pyarrow wheels,
+which keeps freed pages for reuse: measured in process on 13 MB bodies of
+10,000 events, the resident size after each write settled 60-90 MB higher
+with mimalloc (400-432 MB) than with the system allocator (333-356 MB), and
+its peaks were 450-484 MB against 416-438 MB. :func:`use_system_allocator`
+gives the service process (and its validation workers) the system allocator,
+so :func:`release_memory` returns Arrow's freed memory too.
+
 Example:
     >>> release_memory()
 """
@@ -16,7 +24,7 @@ import ctypes
 import ctypes.util
 from collections.abc import Callable
 
-__all__ = ["LARGE", "release_memory"]
+__all__ = ["LARGE", "release_memory", "use_system_allocator"]
 
 #: Bytes of work (a body, a commit) after which freed memory is given back.
 LARGE = 4 * 1024 * 1024
@@ -40,3 +48,20 @@ def release_memory() -> None:
     """
     if _TRIM is not None:
         _TRIM(0)
+
+
+def use_system_allocator() -> None:
+    """Make pyarrow allocate with the system allocator, for this whole process (see the
+    module); the service calls it at start. A library user's process keeps its pool.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> before = pa.default_memory_pool()
+        >>> use_system_allocator()
+        >>> pa.default_memory_pool().backend_name
+        'system'
+        >>> pa.set_memory_pool(before)
+    """
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())

@@ -13,7 +13,8 @@ window read after the acknowledgement, and the buckets agree with the events
 across a kill -9. :meth:`Writer.start` first folds whatever an older version or
 an interrupted run committed without folding, before the service answers.
 Between transactions (when idle, or every ``fold_interval`` seconds under load)
-the writer compacts the buckets' delta rows.
+the writer compacts the buckets' delta rows and trims DuckDB's cache of table
+blocks (:meth:`EventStore.trim_cache`).
 
 Back-pressure instead of memory growth: when the queue holds ``max_events``
 events, :meth:`Writer.submit` raises :class:`WriterBusy` (HTTP 429). When the
@@ -343,6 +344,10 @@ class Writer:
         except Exception as error:
             self.fold_failure = f"{type(error).__name__}: {error}"
             log.error("folding events into the monitoring buckets failed", exc_info=error)
+        try:  # the resident size must not grow with the store (EventStore.trim_cache)
+            self.store.trim_cache()
+        except Exception as error:
+            log.warning("trimming the store's cache failed", exc_info=error)
 
     def _write(self, group: list[_Item]) -> None:
         batches = _batches(group)

@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 
 from . import queries
 from .buckets import HOURLY, Buckets, MonitorConfig
-from .connection import connect, transaction
+from .connection import connect, transaction, trim_table_cache
 from .errors import STORE_FAILURES, StoreError, StoreLockedError
 from .fingerprints import FingerprintIndex
 from .migrations import MIGRATIONS, SCHEMA_VERSION, migrate
@@ -202,6 +202,19 @@ class EventStore:
         """
         with self._write_lock:
             self._open_writer().execute("CHECKPOINT")
+
+    def trim_cache(self, keep_bytes: int = 32 << 20) -> int:
+        """Evict DuckDB's cached table blocks down to about ``keep_bytes``; the bytes
+        evicted. The service's writer calls it between transactions, so that the
+        resident size does not grow with the store
+        (:func:`~xebench.store.connection.trim_table_cache` says why and how).
+
+        Example:
+            >>> EventStore(":memory:").trim_cache()
+            0
+        """
+        with self._write_lock:
+            return trim_table_cache(self._open_writer(), keep_bytes)
 
     def healthy(self) -> bool:
         """Whether the store is open, its memory state is sound and the database answers.
