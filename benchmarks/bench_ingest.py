@@ -143,10 +143,12 @@ class Scenario:
 
 def _tails(seed: int, pad: int = 0, spread_minutes: float = 30.0) -> list[bytes]:
     """Everything of an event after its request id, for a pool of realistic events
-    (``pad``: an extra string feature of that many characters; event times uniformly
+    (``pad``: extra string features of that many characters in all; event times uniformly
     over the ``spread_minutes`` before now)."""
     rng = random.Random(seed)
-    note = f'"note":"{"x" * pad}",' if pad else ""
+    # Feature values are at most 1,024 characters: a longer pad is several notes.
+    sizes = [min(1000, pad - start) for start in range(0, pad, 1000)]
+    note = "".join(f'"note{i or ""}":"{"x" * size}",' for i, size in enumerate(sizes))
     span = max(1, int(spread_minutes * 60_000))
     base = datetime.now(UTC) - timedelta(milliseconds=span)
     tails = []
@@ -1119,6 +1121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-rate", type=float, default=3, help="13 MB bodies per second")
     parser.add_argument("--large-seconds", type=float, default=15)
     parser.add_argument("--large-connections", type=int, default=16)
+    parser.add_argument(
+        "--large-pad",
+        type=int,
+        default=1000,
+        help="characters of the extra string feature per large event (1000: ~13 MB bodies; "
+        "1700: ~20 MB, near the 20 MiB body limit)",
+    )
     parser.add_argument("--floor-events", type=int, default=200_000)
     parser.add_argument("--soak", type=float, help="soak seconds (adds the soak scenario)")
     parser.add_argument("--connections", type=int, default=256)
@@ -1209,7 +1218,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.large_rate,
                 args.large_seconds,
                 prefix="l",
-                pad=1000,
+                pad=args.large_pad,
                 **{**common, "connections": args.large_connections},
             )
         ],

@@ -97,7 +97,8 @@ _MAX_COHORT, _MAX_FEATURES = 32, 256  # the models' max_length (fields.py)
 _MAX_FEATURE_TEXT = 1024
 _FLOAT_DIGITS = 1e16  # below this both encoders write a float the same way
 _EMPTY: dict[str, Any] = {}
-_BACKSLASH = ord("\\")
+# Scanned in place, not as NumPy masks: a mask is as large as the features' text.
+_UNCLEAR = re.compile(rb"[\x7f-\xff\\]")
 
 
 def fast_prediction_table(
@@ -142,8 +143,10 @@ def _table(
     (request_ids, models, raw_probs, versions, stamps, classes, cohorts, features, weights) = zip(
         *map(astuple, events), strict=True
     )
+    events.clear()  # the caller's list: its structs go now, the fields live on in the columns
     optional = (versions, stamps, classes, cohorts, features, weights)
     present = len(optional) * n - sum(column.count(UNSET) for column in optional)
+    del optional
     versions = with_default(versions, "")
     cohorts = with_default(cohorts, _EMPTY)
     features = with_default(features, _EMPTY)
@@ -162,6 +165,7 @@ def _table(
         cohorts = [pii.apply(c) for c in cohorts]
         features = [pii.apply(f) for f in features]
     features_json, features_column = _features(features)
+    del features  # a large body's biggest Python objects: free before the hashes and Arrow
     weight, weight_json = _weights(weights)
 
     fps = fingerprints(f"{tenant}\0", models, request_ids)
@@ -265,11 +269,9 @@ def _features(features: Sequence[dict[str, Any]]) -> tuple[list[bytes], pa.Array
     encode = _SORTED.encode
     encoded = [encode(f) for f in features]
     column = pa.array(encoded, pa.binary())
-    text = column.buffers()[2]  # every event's text, end to end
-    chars = np.frombuffer(text, dtype=np.uint8) if text is not None else np.zeros(0, np.uint8)
+    text = column.buffers()[2] or b""  # every event's text, end to end
     if (
-        bool((chars >= 0x7F).any())  # non-ASCII, or DEL
-        or bool((chars == _BACKSLASH).any())  # an escape: a control character, or \ or "
+        _UNCLEAR.search(text)  # non-ASCII or DEL; or an escape: a control character, \ or "
         or max(map(len, encoded)) > _MAX_FEATURE_TEXT
         or _EXPONENT.search(text)
         or _NEGATIVE_ZERO.search(text)

@@ -77,10 +77,10 @@ def run_server(
 
     from ..store.event_store import EventStore
     from .app import create_app
-    from .memory import use_system_allocator
+    from .memory import configure_allocators
 
     check_workers(workers)
-    use_system_allocator()
+    configure_allocators()
     config: ServiceConfig = load_config(config_path)
     check_bind(host, tokens=config.tokens.enabled, insecure=insecure)
     path = Path(db or config.db or default_db_path()).expanduser()

@@ -49,7 +49,7 @@ import pyarrow as pa
 from ..errors import BatchError
 from ..ingest.policy import NO_PII, Limits, PiiPolicy
 from ..ingest.predictions import prediction_table
-from .memory import LARGE, release_memory, use_system_allocator
+from .memory import LARGE, configure_allocators, release_memory
 
 __all__ = ["ValidationPool"]
 
@@ -62,7 +62,7 @@ _settings: dict[str, Any] = {"limits": Limits(), "pii": NO_PII}
 def _configure(limits: Limits, pii: PiiPolicy, owner: int) -> None:
     """The worker's initializer: its settings, and a watch on the server process ``owner``."""
     _settings["limits"], _settings["pii"] = limits, pii
-    use_system_allocator()  # as the server process does (memory.py)
+    configure_allocators()  # as the server process does (memory.py)
     pa.array([b""], pa.binary())  # pyarrow's first array from a list imports pandas
     threading.Thread(target=_watch, args=(owner,), name="xebench-owner", daemon=True).start()
 
