@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from xebench.store import EventStore
 from xebench.store.connection import connect, table_cache_bytes, trim_table_cache
@@ -58,4 +59,39 @@ def test_the_store_trims_its_cache_and_keeps_its_answers(tmp_path: Path) -> None
     assert store.counts("t") == counts
     again = store.insert_predictions(parse_predictions(events[:10], tenant="t"))
     assert (again.inserted, again.duplicates) == (0, 10)
+    store.close()
+
+
+def test_a_write_that_looked_keys_up_in_the_store_trims_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from xebench.ingest.events import parse_predictions
+    from xebench.store import event_store, writes
+
+    monkeypatch.setattr(event_store, "TABLE_CACHE_BYTES", 0)
+    trims: list[int] = []
+
+    def recorded(con: object, keep_bytes: int) -> int:
+        trims.append(keep_bytes)
+        return trim_table_cache(con, keep_bytes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(event_store, "trim_table_cache", recorded)
+    monkeypatch.setattr(writes, "_RECENT", timedelta(0))  # every stored row counts as old
+    # Two recent keys per kind: the resend of an older event is settled in the store.
+    store = EventStore(tmp_path / "store.duckdb", memory_limit="128MB", recent_keys=2)
+    events = [{"request_id": f"r{i}", "model": "m", "probabilities": 0.25} for i in range(2000)]
+    store.insert_predictions(parse_predictions(events, tenant="t"))
+    for i in range(3):  # newer keys push r0 out of the recent ones
+        store.insert_predictions(
+            parse_predictions([{**events[0], "request_id": f"n{i}"}], tenant="t")
+        )
+    lookups = store.identity()["store_lookups"]
+    assert trims == []  # no lookup so far: no trim
+    again = store.insert_predictions(parse_predictions(events[:1], tenant="t"))
+    assert (again.inserted, again.duplicates) == (0, 1)
+    assert store.identity()["store_lookups"] > lookups
+    assert trims == [0]  # the write that looked a key up trimmed the cache at once
+    assert table_cache_bytes(store._writer) <= 1 << 20
     store.close()

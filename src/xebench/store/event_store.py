@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -75,6 +76,9 @@ __all__ = [
     "StoreLockedError",
     "WriteOutcome",
 ]
+
+#: DuckDB's cache of table blocks is trimmed back to this size (:meth:`EventStore.trim_cache`).
+TABLE_CACHE_BYTES = 32 << 20
 
 # Delta rows of the bucket tables tolerated before a fold also compacts them.
 _COMPACT_AFTER = 5_000
@@ -203,9 +207,11 @@ class EventStore:
         with self._write_lock:
             self._open_writer().execute("CHECKPOINT")
 
-    def trim_cache(self, keep_bytes: int = 32 << 20) -> int:
-        """Evict DuckDB's cached table blocks down to about ``keep_bytes``; the bytes
-        evicted. The service's writer calls it between transactions, so that the
+    def trim_cache(self, keep_bytes: int | None = None) -> int:
+        """Evict DuckDB's cached table blocks down to about ``keep_bytes``
+        (:data:`TABLE_CACHE_BYTES`); the bytes evicted. A write that looked keys up
+        in the store does it itself; the service's writer also calls it between
+        transactions, so that the
         resident size does not grow with the store
         (:func:`~xebench.store.connection.trim_table_cache` says why and how).
 
@@ -214,7 +220,8 @@ class EventStore:
             0
         """
         with self._write_lock:
-            return trim_table_cache(self._open_writer(), keep_bytes)
+            keep = TABLE_CACHE_BYTES if keep_bytes is None else keep_bytes
+            return trim_table_cache(self._open_writer(), keep)
 
     def healthy(self) -> bool:
         """Whether the store is open, its memory state is sound and the database answers.
@@ -328,14 +335,21 @@ class EventStore:
             return []
         with self._write_lock:
             con = self._open_writer()
+            lookups = self._writes.lookups
             if not fold:
-                return self._writes.write(con, batches)
-            with self.buckets.restoring():  # the fold's memory state too, if COMMIT fails
-                fold_commit = functools.partial(self._fold_commit, batches=batches)
-                outcomes = self._writes.write(con, batches, fold_commit)
-            # Committed: the fold moved both marks to this commit. Kept in memory (a
-            # statement less per commit) until another fold moves them (_fold_steps).
-            self._folded = (self._writes.seq, self._writes.seq)
+                outcomes = self._writes.write(con, batches)
+            else:
+                with self.buckets.restoring():  # the fold's memory state too, if COMMIT fails
+                    fold_commit = functools.partial(self._fold_commit, batches=batches)
+                    outcomes = self._writes.write(con, batches, fold_commit)
+                # Committed: the fold moved both marks to this commit. Kept in memory (a
+                # statement less per commit) until another fold moves them (_fold_steps).
+                self._folded = (self._writes.seq, self._writes.seq)
+            if self._writes.lookups != lookups:
+                # A lookup read a whole key column into DuckDB's cache: give it back at
+                # once (trim_cache), not a second later. Committed already: never an error.
+                with contextlib.suppress(duckdb.Error):
+                    trim_table_cache(con, TABLE_CACHE_BYTES)
             return outcomes
 
     def _fold_commit(
