@@ -1125,8 +1125,8 @@ def main(argv: list[str] | None = None) -> int:
         "--large-pad",
         type=int,
         default=1000,
-        help="characters of the extra string feature per large event (1000: ~13 MB bodies; "
-        "1700: ~20 MB, near the 20 MiB body limit)",
+        help="characters of extra string features per large event, in notes of <= 1,000 "
+        "(1000: ~13 MB bodies; 1700: ~20 MB, near the 20 MiB body limit)",
     )
     parser.add_argument("--floor-events", type=int, default=200_000)
     parser.add_argument("--soak", type=float, help="soak seconds (adds the soak scenario)")

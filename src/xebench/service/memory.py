@@ -31,14 +31,16 @@ __all__ = ["LARGE", "configure_allocators", "release_memory"]
 LARGE = 4 * 1024 * 1024
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc(name: str) -> Callable[..., int] | None:
+    """The C library's function ``name``; None when it has none (not glibc: a no-op)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
         return None
 
 
-_TRIM = _malloc_trim()
+_TRIM = _glibc("malloc_trim")
+_MALLOPT = _glibc("mallopt")
 
 
 def release_memory() -> None:
@@ -83,13 +85,3 @@ def configure_allocators(*, mmap_threshold: int = 128 * 1024, arenas: int = 2) -
     if _MALLOPT is not None:
         _MALLOPT(_M_MMAP_THRESHOLD, mmap_threshold)
         _MALLOPT(_M_ARENA_MAX, arenas)
-
-
-def _mallopt() -> Callable[[int, int], int] | None:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt  # type: ignore[no-any-return]
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-_MALLOPT = _mallopt()

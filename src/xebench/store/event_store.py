@@ -210,9 +210,8 @@ class EventStore:
     def trim_cache(self, keep_bytes: int | None = None) -> int:
         """Evict DuckDB's cached table blocks down to about ``keep_bytes``
         (:data:`TABLE_CACHE_BYTES`); the bytes evicted. A write that looked keys up
-        in the store does it itself; the service's writer also calls it between
-        transactions, so that the
-        resident size does not grow with the store
+        in the store calls it itself, and the service's writer between transactions,
+        so that the resident size does not grow with the store
         (:func:`~xebench.store.connection.trim_table_cache` says why and how).
 
         Example:
@@ -349,7 +348,7 @@ class EventStore:
                 # A lookup read a whole key column into DuckDB's cache: give it back at
                 # once (trim_cache), not a second later. Committed already: never an error.
                 with contextlib.suppress(duckdb.Error):
-                    trim_table_cache(con, TABLE_CACHE_BYTES)
+                    self.trim_cache()
             return outcomes
 
     def _fold_commit(
