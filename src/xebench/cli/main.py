@@ -10,6 +10,7 @@ shows them:
 - :mod:`~xebench.cli.bench`: ``bench``, ``gate`` (files)
 - :mod:`~xebench.cli.serve`: ``serve`` (the HTTP service)
 - :mod:`~xebench.cli.monitor`: ``metrics``, ``compare``, ``rebuild`` (an event database)
+- :mod:`~xebench.cli.alerts`: ``alerts`` (SLOs, budgets, burn-rate alerts of a database)
 - :mod:`~xebench.cli.demo`: ``demo``
 - :mod:`~xebench.cli.drift`: ``drift`` (files, or an event database)
 - :mod:`~xebench.cli.tokens`: ``token create``
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import XebenchError
-from . import bench, demo, drift, ingest, monitor, operations, serve, tokens
+from . import alerts, bench, demo, drift, ingest, monitor, operations, serve, tokens
 from .app import EXIT_USAGE, Command, Fail, app, one_line
 
 __all__ = ["app", "main"]
@@ -39,6 +40,7 @@ for command in (
     monitor.rebuild,
     operations.status,
     operations.retention,
+    alerts.alerts,
     demo.demo,
     drift.drift,
 ):

@@ -142,6 +142,7 @@ METRICS: Mapping[str, Metric] = {
             key="coverage",
         ),
         Metric("delta", "lower", "nats", -_INF, _INF, "log loss minus the reference's"),
+        Metric("event_rate", "higher", "events/min", 0.0, _INF, "predictions per minute"),
     )
 }  # fmt: skip
 

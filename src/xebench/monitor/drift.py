@@ -135,7 +135,7 @@ def _drift(
     spec = reference or settings.references.get(model, "rolling")
     min_samples = settings.drift_min_samples if min_samples is None else min_samples
     threshold = settings.drift_threshold if threshold is None else threshold
-    kind, ref_version, ref_span, ref_file = _reference(spec, span)
+    kind, ref_version, ref_span, ref_file = reference_of(spec, span)
     here = Selection.of(scope, span)
     current_scores = scores(store, here)
     current = feature_counts(store, here)
@@ -227,7 +227,7 @@ def _drift(
     )
 
 
-def _reference(spec: str, span: Span) -> tuple[str, str | None, Span | None, Path | None]:
+def reference_of(spec: str, span: Span) -> tuple[str, str | None, Span | None, Path | None]:
     """(kind, version, range, file) of a reference ``spec`` for the window ``span``."""
     kind, value = parse_reference(spec)
     if kind == "rolling":
@@ -292,6 +292,31 @@ def _grouped(
         return _histogram(labels, reference, len(spec.categories)), _histogram(
             labels, current, len(spec.categories)
         )
+    group = group_of_bins(spec, reference, n_groups)
+    n = int(group.max()) + 1
+    edges = list(spec.edges)
+    labels = []
+    for g in range(n):
+        members = np.flatnonzero(group == g)
+        low = "-inf" if members[0] == 0 else f"{edges[members[0] - 1]:.6g}"
+        high = "inf" if members[-1] >= len(edges) else f"{edges[members[-1]]:.6g}"
+        labels.append(f"({low}, {high}]")
+    merged_ref, merged_cur = (grouped_counts(group, counts) for counts in (reference, current))
+    return _histogram(labels, merged_ref, n), _histogram(labels, merged_cur, n)
+
+
+def group_of_bins(
+    spec: FeatureBins, reference: NDArray[np.float64], n_groups: int
+) -> NDArray[np.intp]:
+    """The group of each finite monitoring bin of a numeric feature (``_grouped``):
+    quantile groups of the reference's mass.
+
+    Example:
+        >>> from xebench.store.feature_bins import FeatureBins
+        >>> spec = FeatureBins("x", "numeric", edges=(1.0, 2.0, 3.0))
+        >>> group_of_bins(spec, np.array([5.0, 5, 5, 5, 0]), 2).tolist()
+        [0, 0, 1, 1]
+    """
     finite_ref = reference[:-1]
     total = finite_ref.sum()
     if total > 0:
@@ -301,21 +326,25 @@ def _grouped(
     else:
         group = np.zeros(finite_ref.shape[0], dtype=np.intp)
     _, group = np.unique(group, return_inverse=True)
-    n = int(group.max()) + 1
-    edges = list(spec.edges)
-    labels = []
+    return group.astype(np.intp)
+
+
+def grouped_counts(group: NDArray[np.intp], counts: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Counts laid out as [finite bins..., missing] (or a 2-D stack of them, one per row)
+    summed into the groups of :func:`group_of_bins`, the missing bin kept last.
+
+    Example:
+        >>> grouped_counts(np.array([0, 0, 1]), np.array([[1.0, 2, 3, 4]])).tolist()
+        [[3.0, 3.0, 4.0]]
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n = int(group.max()) + 1 if group.size else 0
+    finite = counts[..., :-1]
+    out = np.zeros((*counts.shape[:-1], n + 1))
     for g in range(n):
-        members = np.flatnonzero(group == g)
-        low = "-inf" if members[0] == 0 else f"{edges[members[0] - 1]:.6g}"
-        high = "inf" if members[-1] >= len(edges) else f"{edges[members[-1]]:.6g}"
-        labels.append(f"({low}, {high}]")
-    merged_ref = np.concatenate(
-        [np.bincount(group, weights=finite_ref, minlength=n), reference[-1:]]
-    )
-    merged_cur = np.concatenate(
-        [np.bincount(group, weights=current[:-1], minlength=n), current[-1:]]
-    )
-    return _histogram(labels, merged_ref, n), _histogram(labels, merged_cur, n)
+        out[..., g] = finite[..., group == g].sum(axis=-1)
+    out[..., n] = counts[..., -1]
+    return out
 
 
 def _histogram(labels: Sequence[str], counts: NDArray[np.float64], n: int) -> CategoricalHistogram:

@@ -80,6 +80,8 @@ class Window:
     #: of their version's predictions in the range carry (only stores written before
     #: class lists were enforced hold such mixtures; docs/service.md).
     n_other_classes: int = 0
+    #: Predictions per minute over the window (the ``event_rate`` SLI).
+    event_rate: float | None = None
 
     #: The fields taken from ScoreStats.result(), in document order.
     METRICS = (

@@ -209,6 +209,7 @@ class Monitor(DriftQuestions, GateQuestions):
             provisional_reason="; ".join(reasons) or None,
             label_delay_s=delay.total_seconds(),
             n_other_classes=int(excluded[g]),
+            event_rate=n_predictions / max(span.length.total_seconds() / 60.0, 1e-9),
         )
 
     def _label_delay(self, scope: Scope) -> timedelta:

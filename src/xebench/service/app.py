@@ -59,6 +59,7 @@ from .auth import DEFAULT_TENANT, Principal
 from .config import ServiceConfig
 from .lane import IngestLane
 from .routers import ROUTERS
+from .slo_runner import SLORunner
 from .state import ServiceState
 from .unread_body import CloseUnread
 from .validation import ValidationPool
@@ -181,9 +182,15 @@ def create_app(
         )
         warm_up()
         writer.start()
+        if config.slos:
+            # Its own monitor: the request handlers' one keeps per-request state.
+            state.slo_runner = SLORunner(Monitor(writer.store, config.monitoring), config.slos)
+            state.slo_runner.start()
         try:
             yield
         finally:
+            if state.slo_runner is not None:
+                state.slo_runner.stop()
             state.validation.shutdown(wait=True)
             state.workers.close()
             writer.stop()

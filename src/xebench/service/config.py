@@ -73,11 +73,13 @@ from typing import Any
 
 import yaml
 
+from ..analysis.slo import SLO
 from ..errors import ConfigError, InvalidInputError
 from ..ingest.events import Limits, PiiPolicy
 from ..monitor.windows import ModelPolicy, MonitorSettings, parse_duration, parse_reference
 from ..store.buckets import MonitorConfig
 from ..store.retention import RetentionPolicy
+from .slo_config import load_slo_files, parse_slos
 
 __all__ = [
     "SCOPES",
@@ -206,6 +208,8 @@ class ServiceConfig:
     recent_keys: int = 1 << 20
     #: What the service deletes, and how often (inactive by default: keep everything).
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    #: The SLOs the service judges every minute (``slos:`` and ``slo_files:``).
+    slos: tuple[SLO, ...] = ()
 
 
 def default_db_path() -> Path:
@@ -337,7 +341,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     known = {
         "db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit",
         "monitoring", "identity", "inflight_bytes", "inflight_seconds", "retention",
-        "validation_processes",
+        "validation_processes", "slos", "slo_files",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
@@ -362,7 +366,18 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         **_identity(raw.get("identity")),
         retention=_retention(raw.get("retention")),
         **_monitoring(raw.get("monitoring")),
+        slos=_slos(raw, None if path is None else Path(path).parent),
     )
+
+
+def _slos(raw: dict[str, Any], base: Path | None) -> tuple[SLO, ...]:
+    """``slos:`` entries and the SLOs of ``slo_files:``; names unique across both."""
+    slos = parse_slos(raw.get("slos")) + load_slo_files(raw.get("slo_files"), base)
+    names = [slo.name for slo in slos]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"slos: two SLOs are named {twice[0]!r}; names must be unique")
+    return slos
 
 
 def _processes(raw: Any) -> int:

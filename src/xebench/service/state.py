@@ -22,11 +22,13 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from ..ingest.events import BatchError
+from ..monitor.slo import SLOStatus
 from ..monitor.windows import Monitor
 from ..store.event_store import EventStore
 from .admission import Admission, Ticket
 from .auth import Principal
 from .config import ServiceConfig
+from .slo_runner import SLORunner
 from .validation import ValidationPool
 from .writer import Writer
 
@@ -60,11 +62,17 @@ class ServiceState:
     )
     #: Prediction bodies are validated in these worker processes (from those threads).
     workers: ValidationPool = field(default_factory=lambda: ValidationPool(0))
+    #: The minute loop judging the configured SLOs (None: no SLOs configured).
+    slo_runner: SLORunner | None = None
 
     @property
     def store(self) -> EventStore:
         """The event store the writer writes to (it may have reopened it after a failure)."""
         return self.writer.store
+
+    def slo_statuses(self, tenant: str) -> list[SLOStatus]:
+        """The tenant's SLO statuses of the last minute's evaluation (``GET /metrics``)."""
+        return [] if self.slo_runner is None else self.slo_runner.latest(tenant)
 
     def monitor_of(self, who: Principal, model: str) -> Monitor:
         """The monitor over the current store; 404 when the tenant has no prediction of

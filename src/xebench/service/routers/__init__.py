@@ -11,9 +11,16 @@ Example:
     ['/healthz', '/readyz']
 """
 
-from . import health, ingest, monitoring, references, status
+from . import health, ingest, monitoring, references, slos, status
 
-__all__ = ["ROUTERS", "health", "ingest", "monitoring", "references", "status"]
+__all__ = ["ROUTERS", "health", "ingest", "monitoring", "references", "slos", "status"]
 
 #: Every router, in the order the app includes them (and the API docs list them).
-ROUTERS = (ingest.router, monitoring.router, references.router, status.router, health.router)
+ROUTERS = (
+    ingest.router,
+    monitoring.router,
+    slos.router,
+    references.router,
+    status.router,
+    health.router,
+)
