@@ -51,13 +51,13 @@ def alerts(
     from ..monitor.scope import parse_time
     from ..monitor.slo import evaluate_slos, slo_document
     from ..monitor.windows import Monitor
-    from .operations import _open_store
+    from .operations import open_store
 
     if config is None:
         raise Fail("give --config FILE: the service YAML whose slos: to evaluate")
     moment = parse_time(at, "--at") if at is not None else datetime.now(UTC)
     with ExitStack() as stack:
-        store, settings = _open_store(db, config, stack)
+        store, settings = open_store(db, config, stack)
         if not settings.slos:
             raise Fail(f"{config}: no slos: (or slo_files:) to evaluate")
         monitor = Monitor(store, settings.monitoring)

@@ -20,11 +20,21 @@ from .app import Fail, JsonOut, one_line, write_text
 from .ingest import IngestToken, IngestUrl
 from .monitor import MonitorConfigFile, MonitorDb, Tenant
 
-__all__ = ["retention", "status"]
+__all__ = ["open_store", "retention", "status"]
 
 
-def _open_store(db: Path | None, config: Path | None, stack: Any) -> tuple[Any, Any]:
-    """The store of ``--db`` / ``--config`` (which must exist) and the loaded config."""
+def open_store(db: Path | None, config: Path | None, stack: Any) -> tuple[Any, Any]:
+    """The store of ``--db`` / ``--config`` (which must exist) and the loaded config;
+    the store is closed with ``stack``.
+
+    Example:
+        >>> from contextlib import ExitStack
+        >>> with ExitStack() as stack:  # doctest: +ELLIPSIS
+        ...     open_store(Path("missing.duckdb"), None, stack)
+        Traceback (most recent call last):
+        ...
+        xebench.cli.app.Fail: no event database at missing.duckdb (run ...)
+    """
     from ..service.config import default_db_path, load_config
     from ..store.event_store import EventStore, StoreLockedError
 
@@ -72,7 +82,7 @@ def status(
             document = client.status()
     else:
         with ExitStack() as stack:
-            store, settings = _open_store(db, config, stack)
+            store, settings = open_store(db, config, stack)
             now = datetime.now(UTC)
             document = {"tenant": tenant, "at": now.isoformat(), **store.status(tenant, now=now)}
             document["join_window_s"] = store.join_window.total_seconds()
@@ -147,7 +157,7 @@ def retention(
     from ..monitor.scope import parse_duration
 
     with ExitStack() as stack:
-        store, settings = _open_store(db, config, stack)
+        store, settings = open_store(db, config, stack)
         policy = settings.retention
         try:
             if events is not None:
