@@ -37,14 +37,16 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": {"metrics", "stats", "io", "store"},
     "monitor": {"metrics", "stats", "analysis", "io", "offline", "store", "ingest"},
     "client": {"io", "ingest"},
-    "service": {"metrics", "stats", "analysis", "io", "store", "ingest", "monitor"},
+    # SLO alerts: the lifecycle over the evaluator's statuses, its tables, their delivery.
+    "alerting": {"metrics", "stats", "analysis", "io", "store", "monitor"},
+    "service": {"metrics", "stats", "analysis", "io", "store", "ingest", "monitor", "alerting"},
     "demo": {
         "metrics", "stats", "analysis", "io", "report", "offline",
-        "store", "ingest", "monitor", "service", "client",
+        "store", "ingest", "monitor", "service", "client", "alerting",
     },
     "cli": {
         "metrics", "stats", "analysis", "io", "report", "offline",
-        "store", "ingest", "monitor", "service", "client", "demo",
+        "store", "ingest", "monitor", "service", "client", "demo", "alerting",
     },
 }  # fmt: skip
 

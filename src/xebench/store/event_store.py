@@ -248,7 +248,7 @@ class EventStore:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
             ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            [('7',)]
+            [('8',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")
@@ -453,6 +453,35 @@ class EventStore:
         """``work(con, *args)`` in one transaction of ``con``; its result."""
         with transaction(con):
             return work(con, *args)
+
+    def write_transaction(self, work: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        """Run ``work(con)`` in one transaction of the store's single write connection,
+        under its write lock, and return its result: COMMIT when ``work`` returns,
+        ROLLBACK (and re-raise) when it raises.
+
+        For tables outside the event path (the alert lifecycle and its outbox,
+        :mod:`xebench.alerting`): callable from any thread, serialised with
+        every other write. ``work`` must be short (never wait on the network
+        inside it) and must not call the store's other write methods.
+
+        Example:
+            >>> store = EventStore(":memory:")
+            >>> store.write_transaction(lambda con: con.execute("SELECT 40 + 2").fetchone()[0])
+            42
+            >>> def fails(con):
+            ...     con.execute("CREATE TABLE scratch (x INT)")
+            ...     raise RuntimeError("rolled back")
+            >>> store.write_transaction(fails)
+            Traceback (most recent call last):
+            ...
+            RuntimeError: rolled back
+            >>> with store.cursor() as cursor:
+            ...     cursor.execute("SELECT count(*) FROM duckdb_tables() "
+            ...                    "WHERE table_name = 'scratch'").fetchone()
+            (0,)
+        """
+        with self._write_lock:
+            return self._transaction(self._open_writer(), work)
 
     # --- drift references ------------------------------------------------------------------
 

@@ -22,6 +22,11 @@ older file when it is opened):
   model), as counts of each feature in its monitoring bins
   (:mod:`xebench.monitor.references`); the bucket tables are
   :mod:`xebench.store.buckets`'.
+- ``alerts``: the current state of each SLO burn-rate alert, one row per
+  (tenant, SLO, severity) (:mod:`xebench.alerting.store`, since schema 8);
+  ``alert_history``: every state transition of an alert;
+  ``alert_outbox``: every notification to send (webhook, Alertmanager), with
+  its idempotency key, attempts, and when it was delivered or dead-lettered.
 
 :data:`MIGRATIONS` is the one list of schema steps: every table of the store,
 the bucket tables included, is created by an entry of it.
@@ -29,7 +34,7 @@ the bucket tables included, is created by an entry of it.
 Example:
     >>> con = duckdb.connect(":memory:")
     >>> migrate(con, ":memory:") == SCHEMA_VERSION, migrate(con, ":memory:")
-    (True, 7)
+    (True, 8)
     >>> con.execute("SELECT count(*) FROM joined").fetchone()
     (0,)
 """
@@ -130,6 +135,37 @@ _MIGRATION_7 = """
 ALTER TABLE predictions ADD COLUMN weight DOUBLE DEFAULT 1;
 """
 
+# Migration 8: the SLO alert lifecycle (xebench.alerting). ``alerts`` holds the current state
+# of each alert (key: "tenant/slo/severity"), ``alert_history`` every transition, and
+# ``alert_outbox`` every notification to send, written in the transaction of the state
+# change it reports, so none is lost between the two; a delivery worker sends them and
+# records the outcome. Labels, annotations, evidence and payloads are JSON text. Frozen.
+_MIGRATION_8 = """
+CREATE TABLE alerts (
+    key VARCHAR PRIMARY KEY, tenant VARCHAR NOT NULL, slo VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL, state VARCHAR NOT NULL, since TIMESTAMPTZ NOT NULL,
+    evaluated_at TIMESTAMPTZ NOT NULL, holding_since TIMESTAMPTZ, fired_at TIMESTAMPTZ,
+    resolved_at TIMESTAMPTZ, last_notified TIMESTAMPTZ, last_refreshed TIMESTAMPTZ,
+    notified BOOLEAN NOT NULL, fingerprint VARCHAR NOT NULL, labels VARCHAR NOT NULL,
+    annotations VARCHAR NOT NULL, evidence VARCHAR NOT NULL
+);
+CREATE TABLE alert_history (
+    key VARCHAR NOT NULL, tenant VARCHAR NOT NULL, slo VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL, from_state VARCHAR NOT NULL, to_state VARCHAR NOT NULL,
+    changed_at TIMESTAMPTZ NOT NULL, fingerprint VARCHAR NOT NULL, notices VARCHAR[] NOT NULL,
+    evidence VARCHAR NOT NULL
+);
+CREATE SEQUENCE alert_outbox_id START 1;
+CREATE TABLE alert_outbox (
+    id BIGINT PRIMARY KEY DEFAULT nextval('alert_outbox_id'), key VARCHAR NOT NULL,
+    target VARCHAR NOT NULL, kind VARCHAR NOT NULL, payload VARCHAR NOT NULL,
+    idempotency_key VARCHAR NOT NULL UNIQUE, created_at TIMESTAMPTZ NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TIMESTAMPTZ NOT NULL,
+    delivered_at TIMESTAMPTZ, dead_at TIMESTAMPTZ, superseded_by BIGINT,
+    last_error VARCHAR, last_status INTEGER
+);
+"""
+
 #: ``MIGRATIONS[i]`` takes a database from schema version ``i`` to ``i + 1``: SQL
 #: text, or a function of the DuckDB connection. Append, never edit.
 MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
@@ -140,6 +176,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     _MIGRATION_5,
     _MIGRATION_6,
     _MIGRATION_7,
+    _MIGRATION_8,
 ]
 
 #: The schema version this code writes.
@@ -161,7 +198,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         Traceback (most recent call last):
         ...
         xebench.errors.StoreError: event store new.duckdb has schema version 99, newer \
-than this xebench knows (7); upgrade xebench
+than this xebench knows (8); upgrade xebench
     """
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
