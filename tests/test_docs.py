@@ -76,6 +76,13 @@ def test_first_command_runs_the_demo_as_described(
     assert first_row.split("│")[1].strip() == "amount" and "drift" in first_row
     assert "FAIL  fraud:v2 vs fraud:v1 (canary, device:android)" in out
     assert "PASS  fraud:v2 vs fraud:v1 (canary, device:ios)" in out
+    # Its SLOs: the drifted region pages on its calibration, its drift only tickets.
+    assert "PAGE firing: fraud-eu-calibration" in out
+    assert "TICKET firing: fraud-eu-amount-drift" in out
+    assert "PAGE firing: fraud-eu-amount-drift" not in out
+    assert "PAGE firing: fraud-log-loss" not in out
+    assert "prometheus --config.file=" in out
+    assert (tmp_path / "xebench-demo" / "prometheus.yml").exists()
     assert (tmp_path / "xebench-demo" / "xebench.duckdb").exists()
     assert (tmp_path / "xebench-demo" / "drift.html").exists()
     assert "xebench serve --config" in out

@@ -89,6 +89,8 @@ def test_read_right_after_write_and_bad_queries(client) -> None:
         response = client.get("/v1/slos", params={"at": value})
         assert response.status_code == 422, value
         assert response.json()["errors"][0]["field"] == "/query/at"
+    typo = client.get("/v1/alerts", params={"at_": at(131)})
+    assert typo.status_code == 422 and typo.json()["errors"][0]["field"] == "/query/at_"
 
 
 def test_tenants_see_only_their_slos() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -23,10 +23,6 @@ from .app import Fail
 from .monitor import MonitorConfigFile, MonitorDb
 
 __all__ = ["alerts"]
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"{value:.{digits}g}"
 
 
 def alerts(
@@ -51,6 +47,7 @@ def alerts(
     from ..monitor.scope import parse_time
     from ..monitor.slo import evaluate_slos, slo_document
     from ..monitor.windows import Monitor
+    from ..report.slo import print_slos
     from .operations import open_store
 
     if config is None:
@@ -62,52 +59,13 @@ def alerts(
             raise Fail(f"{config}: no slos: (or slo_files:) to evaluate")
         monitor = Monitor(store, settings.monitoring)
         statuses = evaluate_slos(monitor, settings.slos, moment)
-    suppressed = getattr(settings, "alerting", None)  # maintenance windows, when configured
-    suppressed = getattr(suppressed, "suppressed", None)
+    # Maintenance windows of the alerting: section mark the alerts they cover suppressed.
+    suppressed = settings.alerting.suppressed if settings.alerting is not None else None
     document = slo_document(statuses, moment, suppressed)
     if json_out:
         typer.echo(json.dumps(document, indent=2))
     else:
-        _print(document)
+        print_slos(document)
     pages = [a for a in document["alerts"] if a["severity"] == "page" and a["state"] == "firing"]
     if pages:
         raise typer.Exit(1)
-
-
-def _print(document: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"SLOs at {document['at']}")
-    for column in ("slo", "model", "sli", "objective", "now", "verdict", "good / bad / excl.",
-                   "budget left", "burn 5m / 1h / 6h / 3d"):  # fmt: skip
-        table.add_column(column)
-    for slo in document["slos"]:
-        rates = slo["burn_rates"]
-        where = slo["model"] + (f":{slo['version']}" if slo["version"] else "")
-        where += f" [{slo['cohort']}]" if slo["cohort"] else ""
-        table.add_row(
-            slo["name"],
-            where,
-            slo["sli"] + (f"({slo['feature']})" if slo.get("feature") else ""),
-            f"{'<=' if slo['direction'] == 'lower' else '>='} {slo['objective']:g}",
-            _fmt(slo["sli_value"]),
-            slo["verdict"] + (f" ({slo['error']})" if slo.get("error") else ""),
-            f"{slo['good_minutes']:,} / {slo['bad_minutes']:,} / {slo['excluded_minutes']:,}",
-            "-" if slo["budget_remaining"] is None else f"{slo['budget_remaining']:.1%}",
-            " / ".join(_fmt(rates[w], 3) for w in ("5m", "1h", "6h", "3d")),
-        )
-    console.print(table)
-    if not document["alerts"]:
-        console.print("no burn-rate alert holds")
-    for alert in document["alerts"]:
-        held = ", ".join(
-            f"{c['name']} ({_fmt(c['long_burn_rate'], 3)}x / {_fmt(c['short_burn_rate'], 3)}x)"
-            for c in alert["evidence"]["conditions"]
-        )
-        runbook = alert["evidence"].get("runbook")
-        console.print(
-            f"[bold]{alert['severity'].upper()}[/bold] {alert['state']}: {alert['slo']} "
-            f"burns {held}" + (f"; runbook {runbook}" if runbook else "")
-        )

@@ -24,7 +24,7 @@ from ..service.config import load_config
 from ..store.event_store import EventStore
 from .stream import generate, load
 
-__all__ = ["DEMO_CONFIG", "run_demo"]
+__all__ = ["DEMO_CONFIG", "PROMETHEUS_CONFIG", "deploy_file", "run_demo"]
 
 #: The config written next to the demo database: feature histograms per cohort
 #: (the drift is planted in one region) and the canary's gate.
@@ -39,6 +39,43 @@ monitoring:
   models:
     fraud: {{label_delay: 1h, reference: rolling}}
     triage: {{label_delay: 1h, reference: rolling}}
+slos:                        # judged every minute: `xebench alerts --config {config}`
+  - name: fraud-log-loss
+    model: fraud
+    sli: log_loss
+    objective: 0.35
+    window: 1h
+    min_samples: 200
+  - name: fraud-eu-calibration     # the drifted region's calibration: pages
+    model: fraud
+    cohort: "region:eu"
+    sli: ece
+    objective: 0.05
+    window: 6h
+    min_samples: 500
+    runbook: https://runbooks.example/fraud-calibration
+  - name: fraud-eu-amount-drift    # a drift that grows over a day: a ticket, never a page
+    model: fraud
+    cohort: "region:eu"
+    sli: drift_js
+    feature: amount
+    objective: 0.02
+    window: 24h
+    min_samples: 500
+    burn_alerts: [{{severity: ticket, long: 3d, short: 6h, factor: 1}}]
+"""
+
+#: A Prometheus config for the demo's server (`xebench serve` on 127.0.0.1:8000) with
+#: the SLO rules of deploy/ (docs/slos.md).
+PROMETHEUS_CONFIG = """\
+# Written by `xebench demo`: scrape `xebench serve --config {config}` with
+#   prometheus --config.file={prometheus} --web.listen-address=127.0.0.1:9090 \\
+#     --storage.tsdb.path={data}
+global: {{scrape_interval: 15s, evaluation_interval: 1m}}
+rule_files: [{rules}]
+scrape_configs:
+  - job_name: xebench
+    static_configs: [{{targets: ["127.0.0.1:8000"]}}]
 """
 
 _TENANT = "default"
@@ -84,9 +121,19 @@ def run_demo(
         store.update_buckets(compact=True)
         monitor = Monitor(store, settings.monitoring)
         summary = _tour(monitor, stream.now, stream.facts, say, quiet)
+        summary["slos"] = _slos(monitor, settings.slos, stream.now, say, quiet)
         summary["database"] = str(db)
         summary["models"] = store.models(_TENANT)
     summary["config"] = str(config)
+    prometheus = out / "prometheus.yml"
+    rules = deploy_file("prometheus/xebench-slo-rules.yml")
+    prometheus.write_text(
+        PROMETHEUS_CONFIG.format(
+            config=config, prometheus=prometheus, data=out / "prometheus-data",
+            rules=json.dumps(str(rules)) if rules is not None else "",
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
     # The drifted region's report, as `xebench drift --html` writes it.
     report = out / "drift.html"
     drift_cohort = f"region:{stream.facts['drift_region']}"
@@ -102,6 +149,12 @@ def run_demo(
     say("  curl 'http://127.0.0.1:8000/v1/drift?model=fraud&window=24h&cohort=region:eu'")
     say("  curl 'http://127.0.0.1:8000/v1/compare?candidate=fraud:v2&baseline=fraud:v1&window=48h'")
     say(f"or the CLI (stop the server first): xebench metrics --config {config} --model fraud")
+    say(f"SLOs and alerts: xebench alerts --config {config}")
+    say("Prometheus against the running server (Debian's `prometheus`; deploy/README.md):")
+    say(
+        f"  prometheus --config.file={prometheus} --web.listen-address=127.0.0.1:9090 "
+        f"--storage.tsdb.path={out / 'prometheus-data'}"
+    )
     say(f"The drift report of {drift_cohort}: {report}")
     return summary
 
@@ -168,6 +221,39 @@ def _tour(
     for result in canary:
         say("  " + compare_line(result))
     return summary
+
+
+def _slos(
+    monitor: Monitor, slos: Any, now: Any, say: Callable[[str], None], quiet: bool
+) -> dict[str, Any]:
+    """The SLOs of the demo config judged as of the stream's end (``xebench alerts``)."""
+    from ..monitor.slo import evaluate_slos, slo_document
+    from ..report.slo import print_slos
+
+    document = slo_document(evaluate_slos(monitor, slos, now), now)
+    if not quiet:
+        say("")
+        print_slos(document)
+    say(
+        "The drifted region pages on its calibration; its drift, growing over a day, "
+        "opens a ticket (docs/slos.md)."
+    )
+    return document
+
+
+def deploy_file(relative: str) -> Path | None:
+    """A file of ``deploy/``: shipped in the wheel (``xebench/deploy``) or, in a source
+    checkout, the repository's; None when neither has it.
+
+    Example:
+        >>> deploy_file("no/such.yml") is None
+        True
+    """
+    package = Path(__file__).resolve().parent.parent
+    for base in (package / "deploy", package.parent.parent / "deploy"):
+        if (base / relative).is_file():
+            return base / relative
+    return None
 
 
 def facts_hours(facts: dict[str, Any]) -> int:

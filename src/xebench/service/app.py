@@ -50,6 +50,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from .._version import __version__
+from ..alerting import Alerting
 from ..errors import InvalidInputError
 from ..ingest.events import BatchError
 from ..monitor.windows import Monitor
@@ -58,6 +59,7 @@ from .admission import Admission
 from .auth import DEFAULT_TENANT, Principal
 from .config import ServiceConfig
 from .lane import IngestLane
+from .prometheus import RequestCounter  # GET /metrics: HTTP answers counted
 from .routers import ROUTERS
 from .slo_runner import SLORunner
 from .state import ServiceState
@@ -165,12 +167,18 @@ def create_app(
     store at shutdown, after the writer has committed everything queued.
     """
     config = config or ServiceConfig()
+    tasks = maintenance_tasks(config)
+    # Alert states and their outbox are written by the writer thread (one writer per
+    # store), from the SLO thread's evaluations; the delivery worker sends the outbox.
+    alerting = Alerting(store, config.alerting) if config.alerting is not None else None
+    if alerting is not None:
+        tasks.append(Task("alerts", 5.0, alerting.run_pending))
     writer = Writer(
         store,
         reopen=reopen,
         max_events=config.queue_events,
         fold_interval=config.fold_interval,
-        tasks=maintenance_tasks(config),
+        tasks=tasks,
     )
 
     @asynccontextmanager
@@ -184,13 +192,20 @@ def create_app(
         writer.start()
         if config.slos:
             # Its own monitor: the request handlers' one keeps per-request state.
-            state.slo_runner = SLORunner(Monitor(writer.store, config.monitoring), config.slos)
+            offer = alerting.offer if alerting is not None else None
+            state.slo_runner = SLORunner(
+                Monitor(writer.store, config.monitoring), config.slos, on_statuses=offer
+            )
             state.slo_runner.start()
+        if alerting is not None:
+            alerting.start()
         try:
             yield
         finally:
             if state.slo_runner is not None:
                 state.slo_runner.stop()
+            if alerting is not None:
+                alerting.stop()
             state.validation.shutdown(wait=True)
             state.workers.close()
             writer.stop()
@@ -210,7 +225,7 @@ def create_app(
     )
     admission = Admission(max_bytes=config.inflight_bytes, max_seconds=config.inflight_seconds)
     app.state.xebench = ServiceState(
-        config, writer, Monitor(store, config.monitoring), admission=admission
+        config, writer, Monitor(store, config.monitoring), admission=admission, alerting=alerting
     )
     app.state.writer = writer
     app.state.config = config
@@ -218,6 +233,7 @@ def create_app(
     app.add_middleware(IngestLane)  # added first: innermost, inside the 500 layer
     app.add_middleware(_Internal)
     app.add_middleware(_AccessLog)  # outside _Internal, so it logs the 500s too
+    app.add_middleware(RequestCounter)  # GET /metrics: xebench_http_requests_total, 500s too
     app.add_middleware(CloseUnread)  # outermost: every answer given before its body was read
     for router in ROUTERS:
         app.include_router(router)

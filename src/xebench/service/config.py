@@ -73,6 +73,7 @@ from typing import Any
 
 import yaml
 
+from ..alerting import AlertingSettings
 from ..analysis.slo import SLO
 from ..errors import ConfigError, InvalidInputError
 from ..ingest.events import Limits, PiiPolicy
@@ -210,6 +211,8 @@ class ServiceConfig:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     #: The SLOs the service judges every minute (``slos:`` and ``slo_files:``).
     slos: tuple[SLO, ...] = ()
+    #: Where their alerts go (``alerting:``; None: alerts are only read, never sent).
+    alerting: AlertingSettings | None = None
 
 
 def default_db_path() -> Path:
@@ -341,7 +344,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     known = {
         "db", "tokens", "pii", "limits", "queue_events", "join_window_days", "memory_limit",
         "monitoring", "identity", "inflight_bytes", "inflight_seconds", "retention",
-        "validation_processes", "slos", "slo_files",
+        "validation_processes", "slos", "slo_files", "alerting",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
@@ -367,6 +370,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         retention=_retention(raw.get("retention")),
         **_monitoring(raw.get("monitoring")),
         slos=_slos(raw, None if path is None else Path(path).parent),
+        alerting=_alerting(raw.get("alerting")),
     )
 
 
@@ -378,6 +382,13 @@ def _slos(raw: dict[str, Any], base: Path | None) -> tuple[SLO, ...]:
     if twice:
         raise ConfigError(f"slos: two SLOs are named {twice[0]!r}; names must be unique")
     return slos
+
+
+def _alerting(raw: Any) -> AlertingSettings | None:
+    """The ``alerting:`` section (:class:`~xebench.alerting.AlertingSettings`), if any."""
+    if raw is None:
+        return None
+    return AlertingSettings.from_mapping(raw, where="alerting")
 
 
 def _processes(raw: Any) -> int:

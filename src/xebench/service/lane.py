@@ -65,6 +65,7 @@ class IngestLane:
         if kind is None:
             await self.app(scope, receive, send)
             return
+        scope["xebench.route"] = path  # GET /metrics: the route of the request (no routing here)
         request = Request(scope, receive)
         try:
             response = await ingest(request, kind)

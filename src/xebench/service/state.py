@@ -21,6 +21,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from ..alerting import Alerting
 from ..ingest.events import BatchError
 from ..monitor.slo import SLOStatus
 from ..monitor.windows import Monitor
@@ -28,6 +29,7 @@ from ..store.event_store import EventStore
 from .admission import Admission, Ticket
 from .auth import Principal
 from .config import ServiceConfig
+from .prometheus import Prometheus  # GET /metrics: counters and the scrape cache
 from .slo_runner import SLORunner
 from .validation import ValidationPool
 from .writer import Writer
@@ -62,8 +64,12 @@ class ServiceState:
     )
     #: Prediction bodies are validated in these worker processes (from those threads).
     workers: ValidationPool = field(default_factory=lambda: ValidationPool(0))
+    #: ``GET /metrics``: the service counters and the scrape cache (service/prometheus.py).
+    prometheus: Prometheus = field(default_factory=Prometheus)
     #: The minute loop judging the configured SLOs (None: no SLOs configured).
     slo_runner: SLORunner | None = None
+    #: Alert states, their outbox and its delivery (None: no ``alerting:`` section).
+    alerting: Alerting | None = None
 
     @property
     def store(self) -> EventStore:

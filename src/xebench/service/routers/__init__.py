@@ -11,9 +11,18 @@ Example:
     ['/healthz', '/readyz']
 """
 
-from . import health, ingest, monitoring, references, slos, status
+from . import health, ingest, metrics, monitoring, references, slos, status
 
-__all__ = ["ROUTERS", "health", "ingest", "monitoring", "references", "slos", "status"]
+__all__ = [
+    "ROUTERS",
+    "health",
+    "ingest",
+    "metrics",
+    "monitoring",
+    "references",
+    "slos",
+    "status",
+]
 
 #: Every router, in the order the app includes them (and the API docs list them).
 ROUTERS = (
@@ -22,5 +31,6 @@ ROUTERS = (
     slos.router,
     references.router,
     status.router,
+    metrics.router,  # GET /metrics (Prometheus)
     health.router,
 )

@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, cast
 
 import pyarrow as pa
@@ -35,6 +36,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ...ingest.events import (
+    BatchError,
     LabelEvent,
     PredictionEvent,
     decode_body,
@@ -151,6 +153,7 @@ def _validate(
 async def _ingest(request: Request, kind: str, who: Principal, state: ServiceState) -> JSONResponse:
     # Refuse before reading and validating: under overload, parsing bodies that
     # will be refused anyway would starve the requests that can be served.
+    started = time.perf_counter()  # GET /metrics: xebench_ingest_latency_seconds
     writer = state.writer
     writer.check_room()
     ticket = state.admission.admit(_declared_size(request, state.config.limits.max_body_bytes))
@@ -178,6 +181,8 @@ async def _ingest(request: Request, kind: str, who: Principal, state: ServiceSta
             outcome = await writer.write_table(kind, table)
     finally:
         state.admission.release(ticket)
+    # GET /metrics: xebench_events_total and the latency of the acknowledged batches.
+    state.prometheus.counters.ingested(who.tenant, kind, outcome, n, time.perf_counter() - started)
     return _outcome(outcome, n, kind)
 
 
@@ -210,7 +215,12 @@ async def ingest(request: Request, kind: str) -> JSONResponse:
         ...                                          "probabilities": 0.5}).json()
         {'accepted': 1, 'inserted': 1, 'duplicates': 0}
     """
-    return await _ingest(request, kind, principal(request, "ingest"), request.app.state.xebench)
+    state = request.app.state.xebench
+    try:
+        return await _ingest(request, kind, principal(request, "ingest"), state)
+    except BatchError as error:  # GET /metrics: the events of a batch refused with 422
+        state.prometheus.counters.refused(getattr(request.state, "tenant", None), kind, error)
+        raise
 
 
 @router.post(
