@@ -7,6 +7,7 @@ scikit-learn and NumPy on the events as sent."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -186,6 +187,10 @@ def test_unit_weights_change_nothing_and_integer_weights_equal_repeated_events(
         # Label arrival minus event time: the two models' labels arrive a few ms apart,
         # which failed the comparison about 1 run in 5 (a quantile crossing a bin).
         assert a.pop(lag) == pytest.approx(b.pop(lag), rel=0.05)
+    # The observed label delay is that p90 lag too, and the provisional reason quotes it.
+    assert a.pop("label_delay_s") == pytest.approx(b.pop("label_delay_s"), rel=0.05)
+    reasons = [re.sub(r"\([0-9.e+]+ s\)", "(s)", w.pop("provisional_reason") or "") for w in (a, b)]
+    assert reasons[0] == reasons[1]
     _assert_same(a, b)
     assert a["weight"] == a["n"]
     # A weight of 3 scores as three copies of the event (the means; n and the intervals,
