@@ -385,3 +385,36 @@ def test_links_between_pages_resolve(page: str) -> None:
 @pytest.mark.parametrize("page", sorted(PAGES))
 def test_pages_cite_only_documents_users_have(page: str) -> None:
     assert "DESIGN.md" not in PAGES[page] and "../shared" not in PAGES[page]
+
+
+@pytest.mark.slow
+def test_readme_slo_section_runs_as_written(
+    demo_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's SLO excerpt is valid config and one of the demo's SLOs; its
+    `xebench alerts` and `prometheus` commands run on what `xebench demo` writes."""
+    from xebench.service.config import load_config
+
+    section = README[README.index("## SLOs, alerts and Prometheus") :]
+    section = section[: section.index("\n## ")]
+    [yaml_text] = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    path = tmp_path / "slos.yaml"
+    path.write_text(f"db: {tmp_path / 'x.duckdb'}\n{yaml_text}")
+    config = load_config(path)
+    [slo] = config.slos
+    demo = load_config(demo_store / "xebench.yaml")
+    shipped = {s.name: s for s in demo.slos}
+    assert slo.name in shipped and slo.objective == shipped[slo.name].objective
+    assert [w.url for w in config.alerting.webhooks] == ["http://127.0.0.1:9095/hook"]
+
+    [command] = re.findall(r"`(xebench alerts --config [^`]+)`", section)
+    args = shlex.split(command)[1:]
+    args[args.index("--config") + 1] = str(demo_store / "xebench.yaml")
+    assert main(args) in (0, 1)  # 1: a page fires
+    assert "fraud-eu-calibration" in capsys.readouterr().out
+
+    [prometheus] = re.findall(r"```bash\n(prometheus --config\.file=[^\n]+)\n```", section)
+    flags = dict(arg.split("=", 1) for arg in shlex.split(prometheus)[1:])
+    assert flags["--config.file"] == "xebench-demo/prometheus.yml"
+    assert (demo_store / "prometheus.yml").is_file()
+    assert flags["--web.listen-address"].startswith("127.0.0.1:")

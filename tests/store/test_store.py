@@ -123,11 +123,11 @@ def outcome(result: Any) -> tuple[int, int, int, int, int]:
 
 
 def test_tables_follow_the_event_schemas(store: EventStore) -> None:
-    assert store.schema_version == SCHEMA_VERSION == 8
+    assert store.schema_version == SCHEMA_VERSION == 9
     assert rows(store, "SELECT key, value FROM meta ORDER BY key") == [
         ("folded_labels", "-1"),
         ("folded_predictions", "-1"),
-        ("schema_version", "8"),
+        ("schema_version", "9"),
     ]
     # Every event row carries the sequence number of its commit (what the bucket fold reads).
     for table, schema in (("predictions", PREDICTION_SCHEMA), ("labels", LABEL_SCHEMA)):

@@ -82,6 +82,10 @@ class Window:
     n_other_classes: int = 0
     #: Predictions per minute over the window (the ``event_rate`` SLI).
     event_rate: float | None = None
+    #: The label-lag bridge: the window's expected log loss from its predictions alone
+    #: (:class:`~xebench.stats.expected_loss.LossEstimate`'s document); an estimate,
+    #: never counted toward an SLO. None without predictions.
+    log_loss_estimate: dict[str, Any] | None = None
 
     #: The fields taken from ScoreStats.result(), in document order.
     METRICS = (

@@ -56,6 +56,11 @@ class MonitorSettings:
     gate_max_degradation: float = 0.02
     gate_min_samples: int = 1000
     gate_confidence: float = 0.95
+    #: The label-lag bridge (stats.expected_loss): a window's estimate applies the
+    #: reliability map of the labelled events of this long before the window (or series)
+    #: starts, when it holds at least ``estimate_min_labelled`` of them.
+    estimate_reference: timedelta = timedelta(days=7)
+    estimate_min_labelled: int = 200
 
     def policy(self, model: str) -> ModelPolicy:
         """The policy of ``model`` (the default when it has none)."""

@@ -359,6 +359,7 @@ def _evidence(
         "burn_rates": {k: _finite(v) for k, v in rates.items()},
         "versions": minutes.versions,
         "top_drift": [],
+        "log_loss_estimate": None,
         "runbook": slo.runbook,
         "window": {"from": None, "to": None},
     }
@@ -376,6 +377,9 @@ def _evidence(
         coverage=window.coverage,
         label_lag_p50_s=window.label_lag_p50_s,
         window={"from": iso(window.start), "to": iso(window.end)},
+        # What the window's loss is expected to be once its labels are in: context for
+        # the on-call while labels lag, never what the alert was decided on.
+        log_loss_estimate=window.log_loss_estimate,
     )
     interval = {"log_loss": window.log_loss_ci, "brier": window.brier_ci}.get(slo.sli)
     evidence["sli_ci"] = list(interval) if interval is not None else None

@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,11 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
+from ..stats.expected_loss import ReliabilityMap, estimate_log_loss
+from ..stats.score_calibration import FINE_BINS
+from ..stats.scores import ScoreStats
 from ..store import queries
+from ..store.bucket_rows import loss_sums
 from ..store.buckets import HOUR_SECONDS, lag_counts, lag_percentile, merge_scores, score_stats
 from ..store.event_store import EventStore
 from .compare import GateQuestions
@@ -107,8 +111,9 @@ class Monitor(DriftQuestions, GateQuestions):
         classes = class_list(table, scope.model)
         delay = self._label_delay(scope)
         excluded = [int(pc.sum(other["n_predictions"]).as_py() or 0)]
+        reference = self._reference_map(scope, span.start, classes)
         return self._finish(
-            scope, merged(table), 0, classes, span, delay, base, confidence, excluded
+            scope, merged(table), 0, classes, span, delay, base, confidence, excluded, reference
         )
 
     def series(
@@ -151,12 +156,15 @@ class Monitor(DriftQuestions, GateQuestions):
             offsets(other), weights=other["n_predictions"].to_numpy(), minlength=points
         ).astype(np.int64)
         delay = self._label_delay(scope)
+        reference = self._reference_map(scope, span.start, classes)
         windows = []
         for g in range(points):
             begin = span.start + g * size
             part = Span(begin, min(begin + size, span.end))
             windows.append(
-                self._finish(scope, merge, g, classes, part, delay, base, confidence, excluded)
+                self._finish(
+                    scope, merge, g, classes, part, delay, base, confidence, excluded, reference
+                )
             )
         return Series(windows)
 
@@ -171,18 +179,33 @@ class Monitor(DriftQuestions, GateQuestions):
         base: str | int,
         confidence: float,
         excluded: Any = (0,),
+        reference: ReliabilityMap | None = None,
     ) -> Window:
         """Group ``g`` of merged score buckets as the window ``span`` of ``scope``;
-        ``excluded[g]`` predictions carried another class list (:func:`one_class_list`)."""
+        ``excluded[g]`` predictions carried another class list (:func:`one_class_list`);
+        ``reference``: the reliability map of the label-lag bridge's estimate."""
         n_predictions = int(merge["n_predictions"][g])
         n_labelled = int(merge["n_labelled"][g])
         coverage = n_labelled / n_predictions if n_predictions else None
         lags = lag_counts(merge, g)
         metrics: dict[str, Any] = dict.fromkeys(Window.METRICS)
         metrics["n"], metrics["weight"] = 0, 0.0
+        check = None
         if classes is not None and int(merge["n"][g]) > 0:
-            result = score_stats(merge, g, classes).result(base=base, confidence=confidence)
+            stats = score_stats(merge, g, classes)
+            result = stats.result(base=base, confidence=confidence)
             metrics.update({k: v for k, v in result.items() if k in metrics})
+            check = _labelled_map(stats)
+        sums = loss_sums(merge, g)
+        estimate = estimate_log_loss(
+            sums,
+            reference,
+            check=check,
+            min_reference=self.settings.estimate_min_labelled,
+            missing=n_predictions - int(sums.n[0]),
+            confidence=confidence,
+            base=base,
+        )
         policy = self.settings.policy(scope.model)
         reasons = []
         assert scope.now is not None  # pinned by the caller
@@ -210,7 +233,32 @@ class Monitor(DriftQuestions, GateQuestions):
             label_delay_s=delay.total_seconds(),
             n_other_classes=int(excluded[g]),
             event_rate=n_predictions / max(span.length.total_seconds() / 60.0, 1e-9),
+            log_loss_estimate=None if estimate is None else estimate.to_dict(),
         )
+
+    def _reference_map(
+        self, scope: Scope, start: datetime, classes: list[str] | None
+    ) -> ReliabilityMap | None:
+        """The reliability map of the labelled events of ``settings.estimate_reference``
+        before ``start`` (same model, version and cohort); None when they carry
+        another class list than the window's, or the range leaves the calendar."""
+        if classes is None:
+            return None
+        try:
+            span = Span(start - self.settings.estimate_reference, start)
+        except OverflowError:  # a window starting in year 1
+            return None
+        table, _ = one_class_list(scores(self.store, Selection.of(scope, span)))
+        try:
+            if class_list(table, scope.model) not in (None, classes):
+                return None
+        except InvalidInputError:  # several versions with several lists
+            return None
+        m = merged(table)
+        if int(m["n"][0]) == 0:
+            zeros = np.zeros(FINE_BINS)
+            return ReliabilityMap.from_fine_bins(zeros, zeros, zeros, 0)
+        return _labelled_map(score_stats(m, 0, classes))
 
     def _label_delay(self, scope: Scope) -> timedelta:
         """The configured label delay, else the observed p90 lag of the last 7 days."""
@@ -238,3 +286,8 @@ class Monitor(DriftQuestions, GateQuestions):
             seconds = lag_percentile(counts, 90)
             self._lag_cache[(tenant, model)] = (time.monotonic(), seconds)
         return timedelta(seconds=seconds or 0.0)
+
+
+def _labelled_map(stats: ScoreStats) -> ReliabilityMap:
+    """The reliability map of the labelled events of ``stats``."""
+    return ReliabilityMap.from_fine_bins(stats.cal_count, stats.cal_score, stats.cal_hit, stats.n)

@@ -43,6 +43,7 @@ the service; every key is optional::
       min_coverage: 0.5                      # below: the window is provisional
       drift: {min_samples: 500, threshold: 0.01, bins: 10}
       gate: {max_degradation: 0.02, min_samples: 1000, confidence: 0.95}
+      estimate: {reference: 7d, min_labelled: 200}  # the label-lag bridge's reference
       models:
         fraud: {label_delay: 2h, min_coverage: 0.8, reference: "version:v1"}
         # reference: rolling (default) | version:V | range:FROM/TO | uploaded | file:PATH
@@ -469,7 +470,7 @@ def _monitoring(raw: Any) -> dict[str, Any]:
     where = "monitoring."
     known = {
         "cohort_cap", "cohort_features", "max_features", "learn_after", "label_delay",
-        "min_coverage", "drift", "gate", "models", "fold_interval",
+        "min_coverage", "drift", "gate", "models", "fold_interval", "estimate",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
@@ -482,6 +483,13 @@ def _monitoring(raw: Any) -> dict[str, Any]:
     )
     drift = _section(raw, "drift", {"min_samples", "threshold", "bins"})
     gate = _section(raw, "gate", {"max_degradation", "min_samples", "confidence"})
+    estimate = _section(raw, "estimate", {"reference", "min_labelled"})
+    try:
+        estimate_reference = parse_duration(
+            estimate.get("reference", "7d"), f"{where}estimate.reference"
+        )
+    except InvalidInputError as error:
+        raise ConfigError(str(error)) from None
     models, references = {}, {}
     for name, entry in _section(raw, "models", None).items():
         entry = entry or {}
@@ -507,6 +515,8 @@ def _monitoring(raw: Any) -> dict[str, Any]:
         gate_max_degradation=float(gate.get("max_degradation", 0.02)),
         gate_min_samples=int(gate.get("min_samples", 1000)),
         gate_confidence=float(_positive(gate, "confidence", 0.95, f"{where}gate.")),
+        estimate_reference=estimate_reference,
+        estimate_min_labelled=int(_positive(estimate, "min_labelled", 200, f"{where}estimate.")),
     )
     interval = raw.get("fold_interval", 1.0)
     if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:

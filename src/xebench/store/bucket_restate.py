@@ -83,8 +83,8 @@ class Restatement:
         try:
             predictions = query_arrow(
                 con,
-                "SELECT tenant, model, version, event_time, classes, probabilities, cohort "
-                f"FROM ({_IN_MINUTES}) ORDER BY seq",
+                "SELECT tenant, model, version, event_time, classes, probabilities, cohort, "
+                f"weight FROM ({_IN_MINUTES}) ORDER BY seq",
                 {"p1": p1},
             )
             pairs = query_arrow(

@@ -17,8 +17,11 @@ from numpy.typing import NDArray
 
 from ..stats import codec
 from ..stats.codec import list_array, merge_lists, merge_sparse
+from ..stats.expected_loss import ESTIMATE_BINS, SUM_LISTS, SUM_SCALARS, LossSums
 from ..stats.scores import ScoreStats
 from .bucket_schema import (
+    ESTIMATE_LISTS,
+    ESTIMATE_SCALARS,
     FEATURE_SCHEMA,
     LAG_BINS,
     LAG_PER_DECADE,
@@ -33,10 +36,12 @@ __all__ = [
     "column_codes",
     "combined_codes",
     "dense_list",
+    "estimate_columns",
     "group_ids",
     "lag_bin",
     "lag_counts",
     "lag_percentile",
+    "loss_sums",
     "merge_features",
     "merge_scores",
     "score_rows",
@@ -219,7 +224,47 @@ def merge_scores(table: pa.Table, group: NDArray[np.intp], n_groups: int) -> dic
     )
     out["lag"] = (index, offsets, count)
     out.update(codec.merge(table, group, n_groups))  # the ScoreStats columns
+    for name in ESTIMATE_SCALARS:
+        summed = np.bincount(
+            group, weights=arrow_column(table, name).to_numpy(), minlength=n_groups
+        )
+        out[name] = summed.astype(np.int64) if name == "est_n" else summed
+    for name in ESTIMATE_LISTS:  # rows without predictions hold empty lists
+        sums, _ = merge_lists(arrow_column(table, name), group, n_groups)
+        dense = np.zeros((n_groups, ESTIMATE_BINS))
+        dense[:, : sums.shape[1]] = sums
+        out[name] = dense
     return out
+
+
+def estimate_columns(sums: LossSums) -> dict[str, NDArray[Any]]:
+    """The bucket columns of the label-lag bridge's sums, for :func:`score_rows`.
+
+    Example:
+        >>> from xebench.stats.expected_loss import expected_loss_sums
+        >>> cols = estimate_columns(expected_loss_sums(np.array([0.8]), None, np.array([0]), 1))
+        >>> cols["est_n"].tolist(), cols["est_hit"].shape
+        ([1], (1, 20))
+    """
+    return {f"est_{name}": getattr(sums, name) for name in (*SUM_SCALARS, *SUM_LISTS)}
+
+
+def loss_sums(merged: dict[str, Any], g: int) -> LossSums:
+    """The label-lag bridge's sums of group ``g`` of :func:`merge_scores`.
+
+    Example:
+        >>> from xebench.stats.expected_loss import expected_loss_sums
+        >>> import datetime as dt
+        >>> keys = {"tenant": ["t"], "model": ["m"], "version": ["v"], "cohort_key": [""],
+        ...     "cohort_value": [""], "bucket": [dt.datetime(2026, 1, 1, tzinfo=dt.UTC)],
+        ...     "classes": [["0", "1"]]}
+        >>> sums = expected_loss_sums(np.array([0.8]), None, np.array([0]), 1)
+        >>> rows = score_rows(keys, n_predictions=np.array([1]), **estimate_columns(sums))
+        >>> loss_sums(merge_scores(pa.concat_tables([rows, rows]), np.array([0, 0]), 1), 0).n
+        array([2])
+    """
+    pick = slice(g, g + 1)
+    return LossSums(**{name: merged[f"est_{name}"][pick] for name in (*SUM_SCALARS, *SUM_LISTS)})
 
 
 def lag_counts(merged: dict[str, Any], g: int) -> NDArray[np.float64]:
@@ -286,6 +331,21 @@ def score_rows(keys: dict[str, Any], **columns: Any) -> pa.Table:
     out["lag_count"] = list_array(np.asarray(lag_count, np.uint32), lag_offsets, pa.uint32())
     widths = [len(c) for c in _as_pylist(keys["classes"])]
     out.update(codec.score_arrays(columns, n_groups, widths))
+    est_n = np.asarray(columns.get("est_n", np.zeros(n_groups)), dtype=np.int64)
+    out["est_n"] = est_n
+    for name in ESTIMATE_SCALARS[1:]:
+        out[name] = np.asarray(columns.get(name, zeros), dtype=np.float64)
+    # Per-bin lists only where there are predictions with sums: label rows stay small.
+    has = est_n > 0
+    est_offsets = np.concatenate([[0], np.cumsum(np.where(has, ESTIMATE_BINS, 0))])
+    for name in ESTIMATE_LISTS:
+        matrix = columns.get(name)
+        flat = (
+            np.asarray(matrix, dtype=np.float64)[has].reshape(-1)
+            if matrix is not None
+            else np.zeros(int(est_offsets[-1]))
+        )
+        out[name] = list_array(flat, est_offsets.astype(np.int64), pa.float64())
     return pa.table(
         {name: _as_arrow(out[name], SCORE_SCHEMA.field(name).type) for name in SCORE_SCHEMA.names},
         schema=SCORE_SCHEMA,

@@ -15,6 +15,7 @@ import pyarrow as pa
 from ..metrics.blocks import DEFAULT_EPS
 from ..stats.binning import OTHER  # the cohort value of the values beyond the cap
 from ..stats.codec import SCORE_FIELDS
+from ..stats.expected_loss import SUM_LISTS, SUM_SCALARS
 
 __all__ = [
     "ALL",
@@ -22,6 +23,8 @@ __all__ = [
     "BUCKET_SECONDS",
     "DAILY",
     "DAY_SECONDS",
+    "ESTIMATE_LISTS",
+    "ESTIMATE_SCALARS",
     "FEATURE_KEY",
     "FEATURE_SCHEMA",
     "HOURLY",
@@ -32,6 +35,7 @@ __all__ = [
     "MIGRATION_2",
     "MIGRATION_3_HOURS",
     "MIGRATION_4_SCORE_WEIGHTS",
+    "MIGRATION_9_ESTIMATES",
     "OTHER",
     "SCORE_BINS",
     "SCORE_EDGES",
@@ -129,6 +133,28 @@ UPDATE {table} SET weight_sq = n, nll_weight = n, brier_weight = n;
     for table in ("bucket_scores", "bucket_scores_hour")
 )
 
+#: Migration 9: the sums of the label-lag bridge (:class:`~xebench.stats.expected_loss.LossSums`)
+#: of the predictions: how many (``est_n``; rows folded before are 0, which marks a
+#: window's estimate as partial), their weight, the spread of their realized loss, and
+#: per score bin (:data:`~xebench.stats.expected_loss.ESTIMATE_BINS`; empty lists on rows
+#: without predictions) the weighted losses on a hit and on a miss, plain and times the
+#: score. Frozen.
+MIGRATION_9_ESTIMATES = "".join(
+    f"""
+ALTER TABLE {table} ADD COLUMN est_n BIGINT DEFAULT 0;
+ALTER TABLE {table} ADD COLUMN est_weight DOUBLE DEFAULT 0;
+ALTER TABLE {table} ADD COLUMN est_var DOUBLE DEFAULT 0;
+ALTER TABLE {table} ADD COLUMN est_hit DOUBLE[] DEFAULT [];
+ALTER TABLE {table} ADD COLUMN est_miss DOUBLE[] DEFAULT [];
+ALTER TABLE {table} ADD COLUMN est_hit_s DOUBLE[] DEFAULT [];
+ALTER TABLE {table} ADD COLUMN est_miss_s DOUBLE[] DEFAULT [];
+"""
+    for table in ("bucket_scores", "bucket_scores_hour", "bucket_scores_day")
+)
+#: The estimate columns (migration 9): scalars, then per-bin lists.
+ESTIMATE_SCALARS = tuple(f"est_{name}" for name in SUM_SCALARS)
+ESTIMATE_LISTS = tuple(f"est_{name}" for name in SUM_LISTS)
+
 KEY = ("tenant", "model", "version", "cohort_key", "cohort_value", "bucket")
 SCORE_KEY = (*KEY, "classes")
 FEATURE_KEY = (*KEY, "feature")
@@ -153,6 +179,10 @@ SCORE_SCHEMA = pa.schema(
         ("lag_bin", pa.list_(pa.uint16())),
         ("lag_count", pa.list_(pa.uint32())),
         *((f.name, f.type) for f in SCORE_FIELDS),  # a ScoreStats row (stats.codec)
+        ("est_n", pa.int64()),
+        ("est_weight", pa.float64()),
+        ("est_var", pa.float64()),
+        *((name, pa.list_(pa.float64())) for name in ESTIMATE_LISTS),
     ]
 )
 FEATURE_SCHEMA = pa.schema(

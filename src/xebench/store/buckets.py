@@ -8,8 +8,10 @@ each committed event is *folded* once into mergeable statistics per
 of the prediction's event time:
 
 - ``bucket_scores``: predictions counted, a histogram of the model's score,
-  labels joined, a histogram of label lag, and the :class:`~xebench.ScoreStats`
-  of the labelled predictions (as its ``to_row`` columns);
+  labels joined, a histogram of label lag, the :class:`~xebench.ScoreStats`
+  of the labelled predictions (as its ``to_row`` columns), and the sums of the
+  label-lag bridge's estimate over every prediction
+  (:mod:`xebench.stats.expected_loss`);
 - ``bucket_features``: a histogram of each monitored feature, in bins fixed
   per (tenant, model, feature) in ``feature_bins``.
 
@@ -61,6 +63,7 @@ from numpy.typing import NDArray
 from ..metrics.calibration import uniform_bin_index
 from ..stats import codec
 from ..stats.codec import SCORE_COLUMNS, sparse_offsets
+from ..stats.expected_loss import LossSums, outcome_losses, outcome_sums
 from ..stats.score_calibration import FINE_BINS
 from ..stats.scores import ScoreStats
 from .bucket_features import FeatureEntries, FeatureFolding
@@ -71,6 +74,7 @@ from .bucket_rows import (
     calibration_score,
     column_codes,
     combined_codes,
+    estimate_columns,
     group_ids,
     lag_bin,
     lag_counts,
@@ -92,6 +96,7 @@ from .bucket_schema import (
     MIGRATION_2,
     MIGRATION_3_HOURS,
     MIGRATION_4_SCORE_WEIGHTS,
+    MIGRATION_9_ESTIMATES,
     OTHER,
     SCORE_BINS,
     SCORE_EDGES,
@@ -108,6 +113,7 @@ __all__ = [
     "MIGRATION_2",
     "MIGRATION_3_HOURS",
     "MIGRATION_4_SCORE_WEIGHTS",
+    "MIGRATION_9_ESTIMATES",
     "OTHER",
     "SCORE_BINS",
     "Buckets",
@@ -383,7 +389,8 @@ class Buckets(FeatureFolding, Restatement):
             table = query_arrow(
                 con,
                 "SELECT tenant, model, version, event_time, classes, probabilities, cohort, "
-                "features FROM predictions WHERE seq > ? AND seq <= ? ORDER BY seq, rowid",
+                "features, weight FROM predictions WHERE seq > ? AND seq <= ? "
+                "ORDER BY seq, rowid",
                 [p0, p1],
             )
         if not table.num_rows:
@@ -411,11 +418,40 @@ class Buckets(FeatureFolding, Restatement):
             take_keys({**keys, "classes": classes}, first),
             n_predictions=np.bincount(group, minlength=n_groups),
             score_hist=hist,
+            **estimate_columns(self._estimate_sums(table, rows, group, n_groups)),
         )
         # The model-wide entries come first in the expansion (all of it with cohorts).
         mine = slice(None) if self.config.cohort_features else slice(0, table.num_rows)
         feature_group, feature_first = unique_groups(codes[mine])
         return delta, FeatureEntries(rows[mine], feature_group, take_keys(keys, feature_first))
+
+    def _estimate_sums(
+        self, table: pa.Table, rows: NDArray[np.intp], group: NDArray[np.intp], n_groups: int
+    ) -> LossSums:
+        """The label-lag bridge's sums (stats.expected_loss) of the expansion's groups:
+        each prediction's losses computed once, summed into every group it counts in."""
+        probabilities = arrow_column(table, "probabilities")
+        lengths = pc.list_value_length(probabilities).to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(probabilities).to_numpy(zero_copy_only=False)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        n = table.num_rows
+        score, hit, miss = np.zeros(n), np.zeros(n), np.zeros(n)
+        for k in np.unique(lengths).tolist():  # one class-list width at a time
+            of_width = np.flatnonzero(lengths == k)
+            matrix = flat[starts[of_width, None] + np.arange(k)]
+            score[of_width], hit[of_width], miss[of_width] = outcome_losses(
+                matrix[:, 1] if k == 2 else matrix, self.config.eps
+            )
+        # Required: predictions without their weights would estimate an unweighted loss.
+        weight = arrow_column(table, "weight").to_numpy(zero_copy_only=False)
+        return outcome_sums(
+            score[rows],
+            hit[rows],
+            miss[rows],
+            None if (weight == 1.0).all() else weight[rows],
+            group,
+            n_groups,
+        )
 
     # --- labels --------------------------------------------------------------------------
 

@@ -92,6 +92,7 @@ _FOLDED_COLUMNS = [
     "probabilities",
     "cohort",
     "features",
+    "weight",
 ]
 
 # Files open in this process: DuckDB would silently share one database between two
@@ -248,7 +249,7 @@ class EventStore:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
             ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            [('8',)]
+            [('9',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")

@@ -27,6 +27,8 @@ older file when it is opened):
   ``alert_history``: every state transition of an alert;
   ``alert_outbox``: every notification to send (webhook, Alertmanager), with
   its idempotency key, attempts, and when it was delivered or dead-lettered.
+- since schema 9, the score buckets also keep the sums of the label-lag bridge's
+  estimate (:data:`~xebench.store.bucket_schema.MIGRATION_9_ESTIMATES`).
 
 :data:`MIGRATIONS` is the one list of schema steps: every table of the store,
 the bucket tables included, is created by an entry of it.
@@ -34,7 +36,7 @@ the bucket tables included, is created by an entry of it.
 Example:
     >>> con = duckdb.connect(":memory:")
     >>> migrate(con, ":memory:") == SCHEMA_VERSION, migrate(con, ":memory:")
-    (True, 8)
+    (True, 9)
     >>> con.execute("SELECT count(*) FROM joined").fetchone()
     (0,)
 """
@@ -46,7 +48,12 @@ from pathlib import Path
 
 import duckdb
 
-from .buckets import MIGRATION_2, MIGRATION_3_HOURS, MIGRATION_4_SCORE_WEIGHTS
+from .buckets import (
+    MIGRATION_2,
+    MIGRATION_3_HOURS,
+    MIGRATION_4_SCORE_WEIGHTS,
+    MIGRATION_9_ESTIMATES,
+)
 from .connection import transaction
 from .errors import StoreError
 
@@ -177,6 +184,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     _MIGRATION_6,
     _MIGRATION_7,
     _MIGRATION_8,
+    MIGRATION_9_ESTIMATES,
 ]
 
 #: The schema version this code writes.
@@ -198,7 +206,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         Traceback (most recent call last):
         ...
         xebench.errors.StoreError: event store new.duckdb has schema version 99, newer \
-than this xebench knows (8); upgrade xebench
+than this xebench knows (9); upgrade xebench
     """
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
