@@ -126,6 +126,9 @@ def test_model_gauges_equal_v1_metrics_for_every_series_and_window(demo: Any) ->
         for name, field in FIELDS.items():
             got = value(samples, name, **labels)
             assert close(got, answer[field]), (name, labels, got, answer[field])
+        estimate = answer["log_loss_estimate"]
+        got = value(samples, "xebench_log_loss_estimate_calibrated", **labels)
+        assert close(got, None if estimate is None else estimate["calibrated"]), labels
         scored += answer["log_loss"] is not None
         seen_windows.add(window)
         seen_versions.add(version)
@@ -513,6 +516,9 @@ def _compare_at(client: TestClient, at: datetime, models: tuple[str, ...]) -> in
         for name, field in FIELDS.items():
             got = value(samples, name, **labels)
             assert close(got, answer[field]), (name, labels, got, answer[field])
+        estimate = answer["log_loss_estimate"]
+        got = value(samples, "xebench_log_loss_estimate_calibrated", **labels)
+        assert close(got, None if estimate is None else estimate["calibrated"]), labels
         compared += 1
     return compared
 

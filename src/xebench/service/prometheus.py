@@ -85,7 +85,13 @@ from ..monitor.reads import Selection, feature_counts, merged, one_class_list, s
 from ..monitor.scope import Scope, Span, ceil_to
 from ..monitor.settings import MonitorSettings
 from ..stats.codec import merge_lists
-from ..store.bucket_rows import column_codes, combined_codes, score_rows, unique_groups
+from ..store.bucket_rows import (
+    column_codes,
+    combined_codes,
+    loss_sums,
+    score_rows,
+    unique_groups,
+)
 from ..store.bucket_schema import DAILY, DAY_SECONDS, HOUR_SECONDS, HOURLY
 from ..store.buckets import ALL, lag_counts, lag_percentile, merge_scores, score_stats
 from ..store.event_store import EventStore
@@ -146,6 +152,12 @@ _MODEL_GAUGES = (
         "xebench_extremal_predictions",
         "Predictions whose score (binary: P(class 1); multiclass: top-label confidence) "
         "is below 0.05 or at least 0.95 (the outermost bins of the 20-bin score histogram).",
+    ),
+    (
+        "xebench_log_loss_estimate_calibrated",
+        "ESTIMATE, not a measurement (never an SLI): the window's expected log loss (nats) "
+        "from its predictions alone if the model is calibrated -- their mean entropy; "
+        "what the loss will be once labels lag behind.",
     ),
 )
 _MODEL_LABELS = ("model", "version", "window", "cohort")
@@ -710,6 +722,13 @@ def _window_values(target: _Target) -> dict[str, float | None]:
         "xebench_labelled": n_labelled,
         "xebench_extremal_predictions": float(hist[0] + hist[-1]),
     }
+    # The label-lag bridge's calibrated estimate (its reliability map needs a reference
+    # period's read: /v1/metrics only); the same sums as the window's.
+    sums = loss_sums(merge, g)
+    if int(sums.n[0]) > 0 and float(sums.weight[0]) > 0:
+        values["xebench_log_loss_estimate_calibrated"] = float(sums.entropy[0]) / float(
+            sums.weight[0]
+        )
     classes = target.classes
     if classes is not None and int(merge["n"][g]) > 0:
         result = score_stats(merge, g, classes).result(base="e", confidence=0.95)
