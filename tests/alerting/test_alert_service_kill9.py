@@ -11,28 +11,18 @@ code for 60 cycles.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-CHAOS = Path(__file__).resolve().parents[2] / "benchmarks" / "alert_service_chaos.py"
+from benchmark_modules import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def chaos() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("xebench_alert_service_chaos", CHAOS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    yield from load_benchmark("alert_service_chaos.py", "xebench_alert_service_chaos")
 
 
 @pytest.mark.slow

@@ -12,29 +12,19 @@ duplicates. The benchmark runs the same cycles 200 times.
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-CHAOS = Path(__file__).resolve().parents[2] / "benchmarks" / "chaos_kill.py"
+from benchmark_modules import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def chaos() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("xebench_chaos_kill", CHAOS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    yield from load_benchmark("chaos_kill.py", "xebench_chaos_kill")
 
 
 @pytest.mark.slow

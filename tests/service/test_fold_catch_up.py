@@ -6,11 +6,9 @@ kill -9 -- are in every window the service answers once it is up.
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import random
 import signal
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,11 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sklearn.metrics import log_loss
 
+from benchmark_modules import load_benchmark
 from xebench.ingest.events import parse_labels, parse_predictions
 from xebench.service.app import create_app
 from xebench.store import EventBatch, EventStore
-
-CHAOS = Path(__file__).resolve().parents[2] / "benchmarks" / "chaos_kill.py"
 
 
 def _marks_and_events(db: Path) -> tuple[int, int, int, int]:
@@ -72,15 +69,7 @@ def test_a_store_whose_marks_lag_its_events_is_folded_before_the_first_read(
 
 @pytest.fixture(scope="module")
 def chaos() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location("xebench_chaos_catch_up", CHAOS)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    yield from load_benchmark("chaos_kill.py", "xebench_chaos_catch_up")
 
 
 def _window(port: int, model: str) -> dict[str, Any]:

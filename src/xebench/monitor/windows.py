@@ -30,7 +30,6 @@ from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
 from ..stats.expected_loss import ReliabilityMap, estimate_log_loss
-from ..stats.score_calibration import FINE_BINS
 from ..stats.scores import ScoreStats
 from ..store import queries
 from ..store.bucket_rows import loss_sums
@@ -256,8 +255,7 @@ class Monitor(DriftQuestions, GateQuestions):
             return None
         m = merged(table)
         if int(m["n"][0]) == 0:
-            zeros = np.zeros(FINE_BINS)
-            return ReliabilityMap.from_fine_bins(zeros, zeros, zeros, 0)
+            return ReliabilityMap.empty()
         return _labelled_map(score_stats(m, 0, classes))
 
     def _label_delay(self, scope: Scope) -> timedelta:

@@ -724,11 +724,7 @@ def _window_values(target: _Target) -> dict[str, float | None]:
     }
     # The label-lag bridge's calibrated estimate (its reliability map needs a reference
     # period's read: /v1/metrics only); the same sums as the window's.
-    sums = loss_sums(merge, g)
-    if int(sums.n[0]) > 0 and float(sums.weight[0]) > 0:
-        values["xebench_log_loss_estimate_calibrated"] = float(sums.entropy[0]) / float(
-            sums.weight[0]
-        )
+    values["xebench_log_loss_estimate_calibrated"] = loss_sums(merge, g).mean_entropy()
     classes = target.classes
     if classes is not None and int(merge["n"][g]) > 0:
         result = score_stats(merge, g, classes).result(base="e", confidence=0.95)

@@ -34,7 +34,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -146,15 +146,21 @@ class LossSums:
             [1]
         """
         pick = slice(g, g + 1)
-        return LossSums(
-            self.n[pick],
-            self.weight[pick],
-            self.var[pick],
-            self.hit[pick],
-            self.miss[pick],
-            self.hit_s[pick],
-            self.miss_s[pick],
-        )
+        return LossSums(*(getattr(self, f.name)[pick] for f in fields(self)))
+
+    def mean_entropy(self) -> float | None:
+        """The calibrated estimate of a single group: its expected loss under
+        calibration per unit of weight, in nats (None without predictions).
+
+        Example:
+            >>> sums = expected_loss_sums(np.array([0.5]), None, np.array([0]), 1)
+            >>> round(sums.mean_entropy(), 4)
+            0.6931
+        """
+        total = float(self.weight[0])
+        if int(self.n[0]) == 0 or total <= 0:
+            return None
+        return float(self.entropy[0]) / total
 
 
 def expected_loss_sums(
@@ -261,8 +267,13 @@ class ReliabilityMap:
         )
 
     @classmethod
-    def calibrated(cls) -> ReliabilityMap:
-        """The map of a calibrated model (every ratio 1, known exactly)."""
+    def empty(cls) -> ReliabilityMap:
+        """The map of no labelled event: every ratio 1 (calibration), known exactly.
+
+        Example:
+            >>> ReliabilityMap.empty().ratio()[:3].tolist(), ReliabilityMap.empty().n_labelled
+            ([1.0, 1.0, 1.0], 0)
+        """
         zeros = np.zeros(ESTIMATE_BINS)
         return cls(zeros, zeros, zeros, 0)
 
@@ -279,7 +290,7 @@ class ReliabilityMap:
 
     def ratio_variance(self) -> NDArray[np.float64]:
         """The sampling variance of each bin's ratio (binomial outcomes); 0 for
-        :meth:`calibrated`."""
+        :meth:`empty` (calibration is assumed, not estimated)."""
         if self.n_labelled == 0 and not self.count.any():
             return np.zeros(ESTIMATE_BINS)
         _, predicted = self._observed_predicted()
@@ -389,13 +400,13 @@ def estimate_log_loss(
     """
     from scipy.stats import chi2, norm  # here: `import xebench` stays fast
 
-    total = float(sums.weight[0])
-    if int(sums.n[0]) == 0 or total <= 0:
+    calibrated = sums.mean_entropy()
+    if calibrated is None:
         return None
+    total = float(sums.weight[0])
     unit = log_of_base(base)
-    calibrated = float(sums.entropy[0]) / total
     usable = reference is not None and reference.n_labelled >= min_reference
-    used = reference if usable and reference is not None else ReliabilityMap.calibrated()
+    used = reference if usable and reference is not None else ReliabilityMap.empty()
     value, map_variance = used.expected_loss(sums)
     value /= total
     variance = map_variance + float(sums.var[0])
