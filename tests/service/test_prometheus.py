@@ -576,6 +576,11 @@ def test_the_text_is_generate_latests_byte_for_byte(demo: Any) -> None:
     registry.register(TenantCollector("default", snapshot, state.prometheus.counters, [], 0))
     assert exposition(registry.collect()) == generate_latest(registry)
     assert len(parse(exposition(registry.collect()).decode())) > 1000
+    # What render() sends: the snapshot's gauges written straight from the samples, then
+    # the service's families -- the same bytes again.
+    collector = TenantCollector("default", snapshot, state.prometheus.counters, [], 0)
+    sent = snapshot.gauge_text() + exposition(collector.service_families())
+    assert sent == generate_latest(registry)
     empty = CollectorRegistry()
     empty.register(TenantCollector("t", snapshot, Counters(), [], 0))
     assert exposition(empty.collect()) == generate_latest(empty)

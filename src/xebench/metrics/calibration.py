@@ -43,6 +43,7 @@ __all__ = [
     "brier_decomposition_from_bins",
     "calibration_error",
     "calibration_gap",
+    "calibration_gaps",
     "calibration_inputs",
     "log_loss_decomposition",
     "log_loss_refinement",
@@ -182,18 +183,46 @@ def calibration_gap(
     """ECE (``norm="l1"``) or MCE (``norm="max"``) from per-bin sums.
 
     ECE = sum_b (n_b / n) |observed_b - predicted_b|; MCE = max_b of the same
-    gap over non-empty bins. Empty bins contribute nothing.
+    gap over non-empty bins. Empty bins contribute nothing; NaN when every bin
+    is empty. One row of :func:`calibration_gaps` (the same arithmetic, so the
+    two agree to the bit).
 
     Example:
         >>> bins = np.array([2.0, 2, 0]), np.array([0.4, 1.6, 0]), np.array([1.0, 2, 0])
         >>> round(calibration_gap(*bins, "l1"), 4), round(calibration_gap(*bins, "max"), 4)
         (0.25, 0.3)
     """
+    return float(calibration_gaps(count[None], score_sum[None], hit_sum[None], norm)[0])
+
+
+def calibration_gaps(
+    count: NDArray[np.float64],
+    score_sum: NDArray[np.float64],
+    hit_sum: NDArray[np.float64],
+    norm: str,
+) -> NDArray[np.float64]:
+    """:func:`calibration_gap` of each row of per-bin sums (bins on the last axis): what a
+    scrape finishing hundreds of windows at once computes. NaN for a row with no
+    filled bin.
+
+    Example:
+        >>> count = np.array([[2.0, 2, 0], [1.0, 0, 0]])
+        >>> score, hit = np.array([[0.4, 1.6, 0], [0.5, 0, 0]]), np.array([[1.0, 2, 0], [1, 0, 0]])
+        >>> calibration_gaps(count, score, hit, "l1").round(4).tolist()
+        [0.25, 0.5]
+    """
+    count = np.asarray(count, dtype=np.float64)
     filled = count > 0
-    gap = np.abs(hit_sum[filled] - score_sum[filled]) / count[filled]
-    if norm == "max":
-        return float(gap.max())
-    return dot(count[filled], gap) / float(count.sum())
+    gap = np.zeros(count.shape)
+    np.divide(np.abs(hit_sum - score_sum), count, out=gap, where=filled)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if norm == "max":
+            worst = np.where(filled, gap, -np.inf).max(axis=-1)
+            return np.where(filled.any(axis=-1), worst, np.nan)
+        # einsum, not a BLAS dot (see :func:`~xebench.metrics.blocks.dot`); the empty bins'
+        # terms are 0 * 0.
+        total = np.einsum("...i,...i->...", count, gap)
+        return np.where(filled.any(axis=-1), total / count.sum(axis=-1), np.nan)
 
 
 def brier_decomposition_from_bins(

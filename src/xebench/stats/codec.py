@@ -35,7 +35,8 @@ score_sum, hit_sum)). Four functions cover every use:
 - :func:`encode` -- ScoreStats objects to columns;
 - :func:`merge` -- many Arrow rows to one per group (a window, compaction,
   partitions); :func:`merge_sql` is the same merge as a DuckDB query;
-- :func:`decode` -- one group of columns back to a ScoreStats.
+- :func:`decode` -- one group of columns back to a ScoreStats
+  (:func:`point_results`: the point metrics of many groups at once).
 
 Bootstrap replicates are per-event weights and have no columnar form here:
 :func:`encode` refuses statistics that keep them.
@@ -56,7 +57,7 @@ from ..metrics.blocks import DEFAULT_EPS
 from .moments import Moments, combine_moments
 from .score_calibration import FINE_BINS
 from .scored_rows import ScoredRows
-from .scores import ScoreStats
+from .scores import ScoreStats, point_metrics
 
 __all__ = [
     "SCORE_COLUMNS",
@@ -68,9 +69,11 @@ __all__ = [
     "merge_lists",
     "merge_sparse",
     "merge_sql",
+    "point_results",
     "score_arrays",
     "score_sums",
     "sparse_offsets",
+    "sparse_rows",
 ]
 
 #: The scalar columns, in row order, and their NumPy dtype.
@@ -133,6 +136,25 @@ def sparse_offsets(
     return keys % size, offsets
 
 
+def sparse_rows(
+    offsets: NDArray[np.int64], rows: NDArray[np.intp]
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The entries of groups ``rows`` of a sparse list column (its ``offsets``): for each
+    entry, in order, its position in ``rows`` and its position in the flat values.
+
+    Example:
+        >>> owner, at = sparse_rows(np.array([0, 2, 2, 5]), np.array([2, 0]))
+        >>> owner.tolist(), at.tolist()
+        ([0, 0, 0, 1, 1], [2, 3, 4, 0, 1])
+    """
+    offsets, rows = np.asarray(offsets), np.asarray(rows, dtype=np.intp)
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    owner = np.repeat(np.arange(rows.shape[0]), lengths)
+    at = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return owner, at
+
+
 def merge_sparse(
     index: pa.Array, values: Sequence[pa.Array], group: NDArray[np.intp], n_groups: int, size: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], list[NDArray[np.float64]]]:
@@ -149,7 +171,11 @@ def merge_sparse(
     parents = pc.list_parent_indices(index).to_numpy()
     flat_index = pc.list_flatten(index).to_numpy(zero_copy_only=False).astype(np.int64)
     key = group[parents].astype(np.int64) * size + flat_index
-    weights = [pc.list_flatten(v).to_numpy(zero_copy_only=False).astype(np.float64) for v in values]
+    # copy=False: the float64 lists are read in place (a copy of each costs more than the sums).
+    weights = [
+        pc.list_flatten(v).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        for v in values
+    ]
     if n_groups * size <= _DENSE_SLOTS:
         # Few groups (a window, a series): count in a dense array, no sort. The sums are
         # the same, added in the same order.
@@ -175,12 +201,14 @@ def merge_lists(
         >>> sums.tolist(), lengths.tolist()
         ([[4.0, 2.0], [4.0, 5.0]], [2, 2])
     """
-    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = (
+        pc.list_value_length(values).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    )
     width = int(lengths.max()) if lengths.size else 0
     parents = pc.list_parent_indices(values).to_numpy()
     starts = values.offsets.to_numpy()[:-1] - values.offsets.to_numpy()[0]
     position = np.arange(parents.shape[0]) - starts[parents]
-    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float64)
+    flat = pc.list_flatten(values).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     sums = np.bincount(
         group[parents].astype(np.int64) * width + position,
         weights=flat,
@@ -525,3 +553,44 @@ def decode(columns: dict[str, Any], g: int, classes: Sequence[Any] | None) -> Sc
     stats.cal_score[bins] = score_sum[part]
     stats.cal_hit[bins] = hit_sum[part]
     return stats
+
+
+def point_results(
+    columns: dict[str, Any], rows: NDArray[np.intp], n_classes: int, *, n_bins: int = 15
+) -> dict[str, NDArray[np.float64]]:
+    """The point metrics (:func:`~xebench.stats.scores.point_metrics`: ``log_loss`` in
+    nats, ``brier``, ``ece``, ``mce``, ``prior_log_loss``, ``skill``) of groups ``rows``
+    of ``columns``, each of ``n_classes`` classes: for each, what
+    ``decode(columns, g, classes).result()`` gives (to the bit; NaN for its None), at a
+    fraction of the cost of a ScoreStats per group. The groups must hold events
+    (a positive ``nll_weight``).
+
+    Example:
+        >>> a = ScoreStats().update([1, 0, 1], [0.8, 0.3, 0.6])
+        >>> b = ScoreStats().update([0, 1], [0.1, 0.4], [1.0, 3.0])
+        >>> columns = encode([a, b])
+        >>> got = point_results(columns, np.array([1, 0]), 2)
+        >>> [float(got["log_loss"][i]) == s.result()["log_loss"] for i, s in enumerate((b, a))]
+        [True, True]
+    """
+    rows = np.asarray(rows, dtype=np.intp)
+    labels = np.zeros((rows.shape[0], n_classes))
+    held = np.asarray(columns["label_weight"])
+    if held.ndim == 2 and held.shape[0]:
+        width = min(n_classes, held.shape[1])
+        labels[:, :width] = held[rows, :width]
+    index, offsets, *sums = columns["cal"]
+    owner, at = sparse_rows(offsets, rows)
+    bins = np.asarray(index)[at].astype(np.intp)
+    dense = []
+    for values in sums:
+        matrix = np.zeros((rows.shape[0], FINE_BINS))
+        matrix[owner, bins] = np.asarray(values)[at]
+        dense.append(matrix)
+    return point_metrics(
+        np.asarray(columns["nll_mean"], dtype=np.float64)[rows],
+        np.asarray(columns["brier_mean"], dtype=np.float64)[rows],
+        labels,
+        *dense,
+        n_bins=n_bins,
+    )

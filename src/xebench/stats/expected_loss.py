@@ -157,10 +157,24 @@ class LossSums:
             >>> round(sums.mean_entropy(), 4)
             0.6931
         """
-        total = float(self.weight[0])
-        if int(self.n[0]) == 0 or total <= 0:
-            return None
-        return float(self.entropy[0]) / total
+        value = float(self.mean_entropies()[0])
+        return None if math.isnan(value) else value
+
+    def mean_entropies(self) -> NDArray[np.float64]:
+        """:meth:`mean_entropy` of every group at once (NaN for its None): what a
+        Prometheus scrape finishing thousands of windows computes.
+
+        Example:
+            >>> # (ln 2 + H(0.9)) / 2 = (0.6931 + 0.3251) / 2; group 1 holds nothing
+            >>> sums = expected_loss_sums(np.array([0.5, 0.9]), None, np.array([0, 0]), 2)
+            >>> sums.mean_entropies().round(4).tolist()
+            [0.5091, nan]
+        """
+        weight = np.asarray(self.weight, dtype=np.float64)
+        held = (np.asarray(self.n) > 0) & (weight > 0)
+        out = np.full(weight.shape[0], np.nan)
+        np.divide(self.entropy, weight, out=out, where=held)
+        return out
 
 
 def expected_loss_sums(

@@ -31,7 +31,8 @@ FINE_EDGES = np.arange(FINE_BINS + 1) / FINE_BINS
 
 
 def coarse_bins(fine: NDArray[np.float64], n_bins: int) -> NDArray[np.float64]:
-    """Sums of ``fine`` (one value per fine bin) over ``n_bins`` uniform bins.
+    """Sums of ``fine`` (one value per fine bin, on the last axis) over ``n_bins``
+    uniform bins.
 
     ``n_bins`` must divide :data:`FINE_BINS`.
 
@@ -46,7 +47,7 @@ def coarse_bins(fine: NDArray[np.float64], n_bins: int) -> NDArray[np.float64]:
             f"must divide the {FINE_BINS} stored calibration bins: {allowed}",
             value=n_bins,
         )
-    return fine.reshape(n_bins, FINE_BINS // n_bins).sum(axis=1)
+    return fine.reshape(*fine.shape[:-1], n_bins, FINE_BINS // n_bins).sum(axis=-1)
 
 
 class CalibrationResults:

@@ -49,7 +49,7 @@ from ..metrics.blocks import (
     top_label_hit,
     true_class_prob_into,
 )
-from ..metrics.calibration import calibration_gap, calibration_inputs, uniform_bin_index
+from ..metrics.calibration import calibration_gaps, calibration_inputs, uniform_bin_index
 from ..metrics.registry import METRICS
 from .bootstrap import (
     DEFAULT_REPLICATES,
@@ -71,6 +71,7 @@ __all__ = [
     "ScoreStats",
     "ScoredRows",
     "combine_moments",
+    "point_metrics",
     "standard_error",
     "t_interval",
 ]
@@ -109,6 +110,52 @@ def _check_replicates(bootstrap: object) -> int:
 
 def _jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def point_metrics(
+    nll_mean: NDArray[np.float64],
+    brier_mean: NDArray[np.float64],
+    label_weight: NDArray[np.float64],
+    cal_count: NDArray[np.float64],
+    cal_score: NDArray[np.float64],
+    cal_hit: NDArray[np.float64],
+    *,
+    n_bins: int = 15,
+) -> dict[str, NDArray[np.float64]]:
+    """The point metrics of :meth:`ScoreStats.result` (in nats), one per row of the
+    statistics of many groups at once: ``log_loss``, ``brier``, ``ece`` and ``mce``
+    (over ``n_bins`` uniform bins), ``prior_log_loss`` and ``skill`` (NaN where
+    ``result`` says None: a prior log loss of 0). ``result`` finishes its own
+    statistics with this function (a row of one), so a caller finishing hundreds of
+    windows at once -- a Prometheus scrape -- gets its values to the bit.
+
+    Rows must hold events (a positive weight); ``label_weight`` is (rows, classes),
+    the ``cal_*`` (rows, :data:`FINE_BINS`).
+
+    Example:
+        >>> a = ScoreStats().update([1, 0, 1], [0.8, 0.3, 0.6])
+        >>> b = ScoreStats().update([0, 0], [0.1, 0.4])
+        >>> means = [np.array([s.nll.mean, s.brier.mean]) for s in (a, b)]
+        >>> rows = [np.stack([getattr(s, f) for s in (a, b)]) for f in
+        ...         ("label_weight", "cal_count", "cal_score", "cal_hit")]
+        >>> points = point_metrics(*np.stack(means).T, *rows)
+        >>> [float(points["ece"][i]) == s.result()["ece"] for i, s in enumerate((a, b))]
+        [True, True]
+    """
+    n_bins = check_n_bins(n_bins)
+    label_weight = np.asarray(label_weight, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prior = entropy_nats(label_weight / label_weight.sum(axis=-1, keepdims=True))
+        skill = 1.0 - nll_mean / prior
+    count, score, hit = (coarse_bins(a, n_bins) for a in (cal_count, cal_score, cal_hit))
+    return {
+        "log_loss": np.asarray(nll_mean, dtype=np.float64),
+        "brier": np.asarray(brier_mean, dtype=np.float64),
+        "ece": calibration_gaps(count, score, hit, "l1"),
+        "mce": calibration_gaps(count, score, hit, "max"),
+        "prior_log_loss": prior,
+        "skill": np.where(prior == 0.0, np.nan, skill),
+    }
 
 
 class ScoreStats(CalibrationResults, ScoreForms):
@@ -436,19 +483,28 @@ class ScoreStats(CalibrationResults, ScoreForms):
         if self.weight <= 0.0:
             return result
         log_loss = self.nll.mean
-        prior = float(entropy_nats(self.label_weight / self.label_weight.sum()))
+        points = {
+            name: float(values[0])
+            for name, values in point_metrics(
+                np.array([log_loss]),
+                np.array([self.brier.mean]),
+                self.label_weight[None],
+                self.cal_count[None],
+                self.cal_score[None],
+                self.cal_hit[None],
+                n_bins=n_bins,
+            ).items()
+        }
+        prior = points["prior_log_loss"]
         loss_interval = t_interval(self.nll, self.weight_sq, confidence)
         brier_interval = t_interval(self.brier, self.weight_sq, confidence)
-        count, score, hit = (
-            coarse_bins(a, n_bins) for a in (self.cal_count, self.cal_score, self.cal_hit)
-        )
         result.update(
-            log_loss=log_loss / divisor,
-            brier=self.brier.mean,
-            ece=calibration_gap(count, score, hit, "l1"),
-            mce=calibration_gap(count, score, hit, "max"),
+            log_loss=points["log_loss"] / divisor,
+            brier=points["brier"],
+            ece=points["ece"],
+            mce=points["mce"],
             prior_log_loss=prior / divisor,
-            skill=None if prior == 0.0 else 1.0 - log_loss / prior,
+            skill=None if prior == 0.0 else points["skill"],
             perplexity=math.exp(log_loss),
             accuracy=self.hits / self.weight,
         )

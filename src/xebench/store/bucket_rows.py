@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..stats import codec
-from ..stats.codec import list_array, merge_lists, merge_sparse
+from ..stats.codec import list_array, merge_lists, merge_sparse, sparse_rows
 from ..stats.expected_loss import ESTIMATE_BINS, SUM_LISTS, SUM_SCALARS, LossSums
 from ..stats.scores import ScoreStats
 from .bucket_schema import (
@@ -40,7 +40,9 @@ __all__ = [
     "group_ids",
     "lag_bin",
     "lag_counts",
+    "lag_matrix",
     "lag_percentile",
+    "lag_percentiles",
     "loss_sums",
     "merge_features",
     "merge_scores",
@@ -67,26 +69,58 @@ def lag_percentile(counts: NDArray[np.float64], q: float) -> float | None:
     """The ``q``-th percentile (0-100) of label lag in seconds from a lag histogram.
 
     Interpolated geometrically inside the bin (bins are 26% wide: ten per decade),
-    so the answer is within that resolution. None when empty.
+    so the answer is within that resolution. None when empty. One row of
+    :func:`lag_percentiles` (the same arithmetic, so the two agree to the bit).
 
     Example:
         >>> counts = np.zeros(LAG_BINS); counts[lag_bin(np.array([100.0]))] = 4
         >>> 100 <= lag_percentile(counts, 50) < 126
         True
     """
-    total = float(counts.sum())
-    if total <= 0:
-        return None
-    cumulative = np.cumsum(counts)
+    value = float(lag_percentiles(np.asarray(counts, dtype=np.float64)[None], q)[0])
+    return None if np.isnan(value) else value
+
+
+def lag_percentiles(counts: NDArray[np.float64], q: float) -> NDArray[np.float64]:
+    """:func:`lag_percentile` of each row of lag histograms (rows x :data:`LAG_BINS`),
+    NaN for an empty row.
+
+    Example:
+        >>> counts = np.zeros((2, LAG_BINS)); counts[0, lag_bin(np.array([100.0]))] = 4
+        >>> values = lag_percentiles(counts, 50)
+        >>> bool(100 <= values[0] < 126), bool(np.isnan(values[1]))
+        (True, True)
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    rows = np.arange(counts.shape[0])
+    total = counts.sum(axis=-1)
+    cumulative = np.cumsum(counts, axis=-1)
     target = q / 100.0 * total
-    b = int(np.searchsorted(cumulative, target, side="left"))
-    b = min(b, LAG_BINS - 1)
-    before = cumulative[b - 1] if b else 0.0
-    fraction = 0.0 if counts[b] == 0 else (target - before) / counts[b]
-    if b == 0:
-        return float(fraction)
+    # The first bin whose cumulative count reaches the target (searchsorted, side="left").
+    b = np.minimum((cumulative < target[:, None]).sum(axis=-1), LAG_BINS - 1)
+    before = np.where(b > 0, cumulative[rows, np.maximum(b - 1, 0)], 0.0)
+    at = counts[rows, b]
+    fraction = np.zeros(counts.shape[0])
+    np.divide(target - before, at, out=fraction, where=at != 0)
     low = 10.0 ** ((b - 1) / LAG_PER_DECADE)
-    return float(low * 10.0 ** (fraction / LAG_PER_DECADE))
+    value = np.where(b == 0, fraction, low * 10.0 ** (fraction / LAG_PER_DECADE))
+    return np.where(total > 0, value, np.nan)
+
+
+def lag_matrix(merged: dict[str, Any], rows: NDArray[np.intp]) -> NDArray[np.float64]:
+    """The dense lag histograms of groups ``rows`` of :func:`merge_scores`: row ``i`` is
+    ``lag_counts(merged, rows[i])``.
+
+    Example:
+        >>> merged = {"lag": (np.array([3, 1, 2]), np.array([0, 1, 3]), np.array([2.0, 1, 5]))}
+        >>> lag_matrix(merged, np.array([1, 0]))[:, :4].tolist()
+        [[0.0, 1.0, 5.0, 0.0], [0.0, 0.0, 0.0, 2.0]]
+    """
+    index, offsets, count = merged["lag"]
+    owner, at = sparse_rows(offsets, rows)
+    dense = np.zeros((len(rows), LAG_BINS))
+    dense[owner, np.asarray(index)[at]] = np.asarray(count)[at]
+    return dense
 
 
 # --- grouping helpers -----------------------------------------------------------------
@@ -249,8 +283,9 @@ def estimate_columns(sums: LossSums) -> dict[str, NDArray[Any]]:
     return {f"est_{name}": getattr(sums, name) for name in (*SUM_SCALARS, *SUM_LISTS)}
 
 
-def loss_sums(merged: dict[str, Any], g: int) -> LossSums:
-    """The label-lag bridge's sums of group ``g`` of :func:`merge_scores`.
+def loss_sums(merged: dict[str, Any], g: int | NDArray[np.intp]) -> LossSums:
+    """The label-lag bridge's sums of group ``g`` of :func:`merge_scores` (or of groups
+    ``g``, an array of them, one row each).
 
     Example:
         >>> from xebench.stats.expected_loss import expected_loss_sums
@@ -263,7 +298,7 @@ def loss_sums(merged: dict[str, Any], g: int) -> LossSums:
         >>> loss_sums(merge_scores(pa.concat_tables([rows, rows]), np.array([0, 0]), 1), 0).n
         array([2])
     """
-    pick = slice(g, g + 1)
+    pick = slice(g, g + 1) if isinstance(g, int | np.integer) else np.asarray(g, dtype=np.intp)
     return LossSums(**{name: merged[f"est_{name}"][pick] for name in (*SUM_SCALARS, *SUM_LISTS)})
 
 
