@@ -87,7 +87,7 @@ from ..monitor.reads import Selection, feature_counts, merged, one_class_list, s
 from ..monitor.scope import Scope, Span, ceil_to
 from ..monitor.settings import MonitorSettings
 from ..stats.codec import merge_lists, point_results
-from ..stats.score_calibration import FINE_BINS
+from ..stats.score_calibration import ECE_BINS, FINE_BINS
 from ..store.bucket_rows import (
     column_codes,
     combined_codes,
@@ -673,10 +673,6 @@ class _Staged:
     segment: NDArray[np.int64]
 
 
-#: The bins of the ``xebench_ece`` gauge (``ScoreStats.result``'s default, as /v1/metrics).
-_ECE_BINS = 15
-
-
 def _gauge_bins(cal: tuple[Any, ...], n_bins: int) -> tuple[Any, ...]:
     """Sparse calibration sums (``merge_scores``' ``cal``: index, offsets, count, score
     and hit sums over :data:`FINE_BINS` bins) summed per ``n_bins`` uniform bin, each kept
@@ -722,7 +718,7 @@ def _stage_one(store: EventStore, tenant: str, layout: _Layout, t: int) -> _Stag
     key, _ = combined_codes([segment, *(rows[name] for name in names)])
     group, first = unique_groups(key)
     merged_rows = merge_scores(rows, group, first.shape[0])
-    merged_rows["cal"] = _gauge_bins(merged_rows["cal"], _ECE_BINS)
+    merged_rows["cal"] = _gauge_bins(merged_rows["cal"], ECE_BINS)
     picked = pa.array(first)
     keys: dict[str, Any] = {
         name: rows[name].take(picked) for name in _KEY_NAMES if name != "tenant"
@@ -841,7 +837,7 @@ def _window_values(targets: list[_Target]) -> dict[str, tuple[list[Any], list[bo
                 widths.setdefault(len(classes), []).append(j)
         for k, chosen in widths.items():
             pick = np.array(chosen, dtype=np.intp)
-            points = point_results(merge, g[pick], k, n_bins=_ECE_BINS)
+            points = point_results(merge, g[pick], k, n_bins=ECE_BINS)
             weighed = np.asarray(merge["nll_weight"])[g[pick]] > 0.0  # result(): else None
             for name, key in (
                 ("xebench_log_loss", "log_loss"),

@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 from ..errors import InvalidInputError
 from ..metrics.blocks import DEFAULT_EPS
 from .moments import Moments, combine_moments
-from .score_calibration import FINE_BINS
+from .score_calibration import ECE_BINS, FINE_BINS
 from .scored_rows import ScoredRows
 from .scores import ScoreStats, point_metrics
 
@@ -556,7 +556,7 @@ def decode(columns: dict[str, Any], g: int, classes: Sequence[Any] | None) -> Sc
 
 
 def point_results(
-    columns: dict[str, Any], rows: NDArray[np.intp], n_classes: int, *, n_bins: int = 15
+    columns: dict[str, Any], rows: NDArray[np.intp], n_classes: int, *, n_bins: int = ECE_BINS
 ) -> dict[str, NDArray[np.float64]]:
     """The point metrics (:func:`~xebench.stats.scores.point_metrics`: ``log_loss`` in
     nats, ``brier``, ``ece``, ``mce``, ``prior_log_loss``, ``skill``) of groups ``rows``

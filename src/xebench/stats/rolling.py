@@ -36,12 +36,9 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..metrics.blocks import entropy_nats
-from .score_calibration import FINE_BINS
+from .score_calibration import ECE_BINS, FINE_BINS
 
 __all__ = ["rolling_points", "rolling_sum"]
-
-#: Coarse calibration bins of the ECE, as ``ScoreStats.result()``'s default.
-ECE_BINS = 15
 
 
 def rolling_sum(per_minute: NDArray[Any], window: int) -> NDArray[Any]:

@@ -22,12 +22,15 @@ from ..metrics.calibration import (
 )
 from .moments import Moments
 
-__all__ = ["FINE_BINS", "FINE_EDGES", "CalibrationResults", "coarse_bins"]
+__all__ = ["ECE_BINS", "FINE_BINS", "FINE_EDGES", "CalibrationResults", "coarse_bins"]
 
 #: Calibration bins kept by ScoreStats; coarser bin counts must divide it.
 FINE_BINS = 300
 #: Edges of the fine bins, ``i / FINE_BINS``: the kernel's uniform edges.
 FINE_EDGES = np.arange(FINE_BINS + 1) / FINE_BINS
+#: Coarse calibration bins of the ECE by default (``ScoreStats.result()``, the SLI and
+#: the ``xebench_ece`` gauge).
+ECE_BINS = 15
 
 
 def coarse_bins(fine: NDArray[np.float64], n_bins: int) -> NDArray[np.float64]:

@@ -59,7 +59,7 @@ from .bootstrap import (
     weights_from_hashes,
 )
 from .moments import Moments, check_confidence, combine_moments, standard_error, t_interval
-from .score_calibration import FINE_BINS, FINE_EDGES, CalibrationResults, coarse_bins
+from .score_calibration import ECE_BINS, FINE_BINS, FINE_EDGES, CalibrationResults, coarse_bins
 from .score_forms import STATS_VERSION, ScoreForms
 from .scored_rows import ScoredRows
 
@@ -120,7 +120,7 @@ def point_metrics(
     cal_score: NDArray[np.float64],
     cal_hit: NDArray[np.float64],
     *,
-    n_bins: int = 15,
+    n_bins: int = ECE_BINS,
 ) -> dict[str, NDArray[np.float64]]:
     """The point metrics of :meth:`ScoreStats.result` (in nats), one per row of the
     statistics of many groups at once: ``log_loss``, ``brier``, ``ece`` and ``mce``
@@ -445,7 +445,7 @@ class ScoreStats(CalibrationResults, ScoreForms):
     # --- results --------------------------------------------------------------
 
     def result(
-        self, *, base: str | int = "e", n_bins: int = 15, confidence: float = 0.95
+        self, *, base: str | int = "e", n_bins: int = ECE_BINS, confidence: float = 0.95
     ) -> dict[str, Any]:
         """Every metric of these events, as a JSON-safe dict.
 
