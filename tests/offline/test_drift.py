@@ -484,7 +484,8 @@ def test_cli_table_json_and_html(drift_data: dict, tmp_path: Path, capsys) -> No
     assert page.startswith("<!DOCTYPE html>")
     assert external_references(page) == []
     assert parse(page).loads == []  # no <script src=...>, not even a local file
-    assert "Plotly.newPlot" in page and page.count("chart-feature-") >= 7
+    assert page.count('<script type="application/json" class="xb-chart">') == 7
+    assert page.count("chart-feature-") >= 7
     assert "income" in page
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 
@@ -12,6 +13,7 @@ from sklearn.metrics import brier_score_loss, log_loss
 
 import xebench as xb
 from html_checks import external_references, parse
+from xebench.report.charts import chart_assets
 from xebench.report.html import render_html
 
 SECTIONS = ("ranking", "comparisons", "reliability", "histograms", "cohorts", "inputs")
@@ -50,13 +52,50 @@ def test_every_section_is_present(page) -> None:
     assert f"xebench {xb.__version__}" in text
 
 
-def test_self_contained_and_plotly_inlined_once(page) -> None:
-    from plotly.offline import get_plotlyjs
+def _chart_specs(text: str) -> list[dict]:
+    blocks = re.findall(
+        r'<script type="application/json" class="xb-chart">(.*?)</script>', text, re.S
+    )
+    return [json.loads(block) for block in blocks]
 
+
+def test_self_contained_and_the_charting_code_inlined_once(page) -> None:
     text, _ = page
     assert external_references(text) == []
     assert parse(text).loads == [], "nothing is loaded from another file"
-    assert text.count(get_plotlyjs()[:500]) == 1
+    assert text.count(chart_assets()) == 1
+    assert "plotly" not in text.lower()
+
+
+def test_under_one_megabyte(page) -> None:
+    text, _ = page
+    assert len(text.encode()) < 1_000_000
+
+
+def test_one_chart_spec_per_chart_with_the_documents_numbers(page) -> None:
+    text, result = page
+    specs = _chart_specs(text)
+    models = result["models"]
+    assert [s["kind"] for s in specs] == ["ranking"] + ["reliability"] * len(models) + [
+        "histogram"
+    ] * len(models)
+    [ranking] = specs[0]["series"]
+    assert ranking["y"] == [m["name"] for m in models]
+    assert ranking["x"] == [m["log_loss"] for m in models]
+    assert ranking["lo"] == [m["log_loss_ci"][0] for m in models]
+    assert ranking["hi"] == [m["log_loss_ci"][1] for m in models]
+    for m, spec in zip(models, specs[1 : 1 + len(models)], strict=True):
+        [series] = spec["series"]
+        curve = m["reliability"]
+        assert series["name"] == m["name"]
+        assert series["x"] == curve["mean_predicted"]
+        assert series["y"] == curve["observed_frequency"]
+        assert series["counts"] == curve["count"]
+        assert spec["bin_edges"] == curve["bin_edges"]
+    for m, spec in zip(models, specs[1 + len(models) :], strict=True):
+        [series] = spec["series"]
+        assert series["y"] == m["histogram"]["count"]
+        assert len(series["x"]) == len(m["histogram"]["bin_edges"]) - 1
 
 
 def test_user_names_are_escaped(page) -> None:
@@ -65,8 +104,9 @@ def test_user_names_are_escaped(page) -> None:
     assert "img" not in tags and "b" in tags  # the template's own <b> only
     assert "&lt;img src=x onerror=" in text
     assert html.escape("<b>latam</b>") in text
-    charts = re.search(r'id="xebench-charts">(.*?)</script>', text, re.S)
-    assert charts and "<img" not in charts[1] and "\\u003cimg" in charts[1]
+    blocks = re.findall(r'class="xb-chart">(.*?)</script>', text, re.S)
+    assert blocks and all("<img" not in block for block in blocks)
+    assert any("\\u003cimg" in block for block in blocks)
 
 
 def test_numbers_match_sklearn(page, data) -> None:
@@ -104,8 +144,3 @@ def test_the_reliability_diagram_uses_the_ece_bins_and_says_so(data) -> None:
     assert curve["count"] == counts.tolist()
     text = render_html(result)
     assert "good: 12 bins, as the ECE" in text and "12 uniform bins, the ECE" in text
-
-
-def test_no_modebar_covers_the_chart_titles(page) -> None:
-    text, _ = page
-    assert "displayModeBar: false" in text

@@ -1,4 +1,4 @@
-"""The drift report as one self-contained HTML page (plotly.js inlined, no CDN).
+"""The drift report as one self-contained HTML page (its charting code inlined, no CDN).
 
 It renders the ``xebench drift --json`` document (:meth:`DriftReport.to_dict
 <xebench.offline.drift.DriftReport.to_dict>`), so the page, the terminal table and the
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .html import environment, plotly_js, script_json
+from .charts import chart_assets, chart_block, chart_spec
+from .html import environment
 
 __all__ = ["render_drift_html"]
 
@@ -18,46 +19,36 @@ _COLORS = {"reference": "#7f8c9a", "current": "#1f77b4", "drift": "#c0392b"}
 
 
 def _chart(feature: dict[str, Any]) -> dict[str, Any]:
-    """A grouped bar chart: share of each bin, reference vs current."""
+    """Grouped bars: the share of each bin, reference vs current."""
     current_color = _COLORS["drift"] if feature["verdict"] == "drift" else _COLORS["current"]
     js = feature["js"]
     if js is None:
         title = f"{feature['feature']} ({feature['verdict']})"
     else:
         title = f"{feature['feature']}: JS {js:.4f} ({feature['verdict']})"
-    return {
-        "data": [
+    return chart_spec(
+        "bar",
+        title=title,
+        x_type="category",
+        x_label="bin",
+        y_label="share of values",
+        series=[
             {
-                "type": "bar",
                 "name": "reference",
                 "x": feature["bins"],
                 "y": feature["reference_share"],
-                "marker": {"color": _COLORS["reference"]},
+                "color": _COLORS["reference"],
             },
             {
-                "type": "bar",
                 "name": "current",
                 "x": feature["bins"],
                 "y": feature["current_share"],
-                "marker": {"color": current_color},
+                "color": current_color,
             },
         ],
-        "layout": {
-            "title": {"text": title, "x": 0.01, "xanchor": "left"},
-            "barmode": "group",
-            "xaxis": {"type": "category", "automargin": True, "title": {"text": "bin"}},
-            "yaxis": {"title": {"text": "share of values"}, "tickformat": ".0%"},
-            "height": 340,
-            "legend": {
-                "orientation": "h",
-                "x": 1,
-                "xanchor": "right",
-                "y": 1.02,
-                "yanchor": "bottom",
-            },
-            "margin": {"t": 70, "b": 40},
-        },
-    }
+        y_format="percent",
+        height=340,
+    )
 
 
 def render_drift_html(data: dict[str, Any]) -> str:
@@ -74,6 +65,6 @@ def render_drift_html(data: dict[str, Any]) -> str:
     charts = [_chart(feature) for feature in data["features"]]
     return template.render(
         data=data,
-        charts_json=script_json(charts),
-        plotly_js=plotly_js(),
+        charts=[chart_block(spec) for spec in charts],
+        chart_assets=chart_assets(),
     )

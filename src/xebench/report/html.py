@@ -1,21 +1,22 @@
-"""Self-contained HTML reports: jinja2 templates with plotly.js inlined.
+"""Self-contained HTML reports: jinja2 templates with the charting code inlined.
 
 The report renders the same ``bench --json`` document the terminal and the
-Markdown output show, so the numbers are identical everywhere. plotly.js is
-copied into the page from the ``plotly`` package: the file opens offline and
-never fetches anything (no CDN, no fonts, no images).
+Markdown output show, so the numbers are identical everywhere. Every chart is a
+spec block (:mod:`xebench.report.charts`) that the vendored Chart.js and
+``xebench-charts.js`` draw; both are copied into the page (``chart_assets()``):
+the file opens offline and never fetches anything (no CDN, no fonts, no images).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 
 from ..metrics.registry import METRICS
+from .charts import chart_assets, chart_block, chart_spec
 from .console import fmt, verdict
 
 __all__ = ["render_html"]
@@ -36,126 +37,80 @@ def environment() -> jinja2.Environment:
     return env
 
 
-@lru_cache(maxsize=1)
-def plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
-
-
-def script_json(value: Any) -> str:
-    """JSON that is safe inside ``<script>``: no ``</script>``, no HTML specials."""
-    text = json.dumps(value, allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _ci_arm(model: dict[str, Any], side: int) -> float:
-    """Distance from the log loss to one end of its CI (0 when there is no CI)."""
+def _ci_end(model: dict[str, Any], side: int) -> float | None:
+    """One end of the log loss's CI (None when there is no CI)."""
     ci = model.get("log_loss_ci")
-    if not ci or ci[side] is None or model["log_loss"] is None:
-        return 0.0
-    return abs(ci[side] - model["log_loss"])
+    return ci[side] if ci else None
 
 
 def _charts(data: dict[str, Any]) -> dict[str, Any]:
-    """Plotly figure specs (plain JSON) for the ranking, reliability and histograms."""
+    """Chart blocks (:mod:`xebench.report.charts`): the ranking, reliability, histograms."""
     models = data["models"]
     units = data["units"]
-    ranking = {
-        "data": [
+    ranking = chart_spec(
+        "ranking",
+        title=f"Log loss with {data['inputs']['confidence']:.0%} CI ({units})",
+        x_type="linear",
+        x_label=f"log loss ({units}), {METRICS['log_loss'].direction} is better",
+        series=[
             {
-                "type": "scatter",
-                "mode": "markers",
+                "name": "log loss",
                 "x": [m["log_loss"] for m in models],
                 "y": [m["name"] for m in models],
-                "error_x": {
-                    "type": "data",
-                    "symmetric": False,
-                    "array": [_ci_arm(m, 1) for m in models],
-                    "arrayminus": [_ci_arm(m, 0) for m in models],
-                },
-                "marker": {"size": 10},
-                "name": "log loss",
+                "lo": [_ci_end(m, 0) for m in models],
+                "hi": [_ci_end(m, 1) for m in models],
             }
         ],
-        "layout": {
-            "title": {"text": f"Log loss with {data['inputs']['confidence']:.0%} CI ({units})"},
-            "xaxis": {
-                "title": {"text": f"log loss ({units}), {METRICS['log_loss'].direction} is better"}
-            },
-            "yaxis": {"autorange": "reversed", "automargin": True},
-            "height": 120 + 40 * len(models),
-            "margin": {"t": 50, "b": 50},
-        },
-    }
+        height=120 + 40 * len(models),
+    )
     reliability, histograms = [], []
     for m in models:
         curve = m["reliability"]
         edges = curve["bin_edges"]
-        centers = [(a + b) / 2 for a, b in itertools.pairwise(edges)]
         reliability.append(
-            {
-                "data": [
+            chart_spec(
+                "reliability",
+                title=f"{m['name']}: {len(edges) - 1} bins, as the ECE",
+                x_type="linear",
+                x_label="mean predicted",
+                y_label="observed",
+                series=[
                     {
-                        "type": "bar",
-                        "x": centers,
-                        "y": curve["count"],
-                        "yaxis": "y2",
-                        "name": "rows per bin",
-                        "opacity": 0.25,
-                        "width": [b - a for a, b in itertools.pairwise(edges)],
-                    },
-                    {
-                        "type": "scatter",
-                        "mode": "lines",
-                        "x": [0, 1],
-                        "y": [0, 1],
-                        "name": "perfect calibration",
-                        "line": {"dash": "dash", "color": "grey"},
-                    },
-                    {
-                        "type": "scatter",
-                        "mode": "lines+markers",
+                        "name": m["name"],
                         "x": curve["mean_predicted"],
                         "y": curve["observed_frequency"],
-                        "text": [f"n = {c:,}" for c in curve["count"]],
-                        "name": m["name"],
-                    },
+                        "counts": curve["count"],
+                    }
                 ],
-                "layout": {
-                    "title": {"text": f"{m['name']}: {len(edges) - 1} bins, as the ECE"},
-                    "xaxis": {"title": {"text": "mean predicted"}, "range": [0, 1]},
-                    "yaxis": {"title": {"text": "observed"}, "range": [0, 1]},
-                    "yaxis2": {"overlaying": "y", "side": "right", "title": {"text": "rows"}},
-                    "height": 360,
-                    "legend": {"orientation": "h", "y": -0.25},
-                    "margin": {"t": 40},
-                },
-            }
+                bin_edges=edges,
+                y2_label="rows",
+                height=360,
+            )
         )
         hist = m["histogram"]
         edges = hist["bin_edges"]
         histograms.append(
-            {
-                "data": [
+            chart_spec(
+                "histogram",
+                title=m["name"],
+                x_type="linear",
+                x_label="predicted probability",
+                y_label="rows",
+                series=[
                     {
-                        "type": "bar",
+                        "name": m["name"],
                         "x": [(a + b) / 2 for a, b in itertools.pairwise(edges)],
                         "y": hist["count"],
-                        "width": [b - a for a, b in itertools.pairwise(edges)],
-                        "name": m["name"],
                     }
                 ],
-                "layout": {
-                    "title": {"text": m["name"]},
-                    "xaxis": {"title": {"text": "predicted probability"}, "range": [0, 1]},
-                    "yaxis": {"title": {"text": "rows"}},
-                    "height": 300,
-                    "margin": {"t": 40},
-                },
-            }
+                height=300,
+            )
         )
-    return {"ranking": ranking, "reliability": reliability, "histograms": histograms}
+    return {
+        "ranking": chart_block(ranking),
+        "reliability": [chart_block(spec) for spec in reliability],
+        "histograms": [chart_block(spec) for spec in histograms],
+    }
 
 
 def render_html(data: dict[str, Any]) -> str:
@@ -175,6 +130,6 @@ def render_html(data: dict[str, Any]) -> str:
         data=data,
         inputs=data["inputs"],
         verdict=verdict,
-        charts_json=script_json(_charts(data)),
-        plotly_js=plotly_js(),
+        charts=_charts(data),
+        chart_assets=chart_assets(),
     )
