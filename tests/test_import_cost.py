@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-HEAVY = ("scipy", "pandas", "duckdb", "fastapi", "plotly", "httpx", "pyarrow")
+HEAVY = ("scipy", "pandas", "duckdb", "fastapi", "jinja2", "httpx", "pyarrow")
 PROBE = (
     "import xebench, sys; "
     f"print(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r}))"

@@ -106,7 +106,7 @@ class BenchmarkResult:
 
     def to_html(self) -> str:
         """The self-contained HTML report."""
-        from ..report.html import render_html  # plotly is only loaded when a report is asked for
+        from ..report.html import render_html  # jinja2 loads only when a report is asked for
 
         return render_html(self.data)
 
