@@ -62,6 +62,9 @@ ERRORS = {
     ("get", "/v1/metrics"): {"401", "403", "404", "422"},
     ("get", "/v1/drift"): {"401", "403", "404", "422"},
     ("get", "/v1/compare"): {"401", "403", "404", "422"},
+    ("get", "/v1/cohorts"): {"401", "403", "404", "422"},
+    ("get", "/v1/reliability"): {"401", "403", "404", "422"},
+    ("get", "/v1/events"): {"401", "403", "404", "422"},
     ("get", "/v1/models"): {"401", "403"},
     ("get", "/v1/models/{model}"): {"401", "403", "404", "422"},
     ("put", "/v1/references/{model}"): {"401", "403", "404", "409", "413", "415", "422", "503"},
@@ -123,3 +126,14 @@ def test_the_answers_match_the_declared_shapes(spec: dict[str, Any]) -> None:
         body = response.json()
         assert set(schema["required"]) <= set(body)
         assert all({"field", "message"} <= set(e) for e in body.get("errors") or [])
+
+
+def test_the_dashboard_reads_declare_their_answers(spec: dict[str, Any]) -> None:
+    for path, model in (
+        ("/v1/cohorts", "CohortsAnswer"),
+        ("/v1/reliability", "ReliabilityAnswer"),
+        ("/v1/events", "EventsAnswer"),
+    ):
+        ok = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        assert ok["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert {"from", "to", "model"} <= set(spec["components"]["schemas"][model]["required"])

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,6 +23,9 @@ from typing import Any
 from ..errors import InvalidInputError
 
 __all__ = ["NO_PII", "Limits", "PiiPolicy"]
+
+#: A value :meth:`PiiPolicy.apply` hashed: ``h:`` and 16 hexadecimal digits.
+_TOKEN = re.compile(r"^h:[0-9a-f]{16}$")
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,39 @@ class PiiPolicy:
             if name in self.drop:
                 continue
             if name in self.hash and value is not None:
-                digest = hmac.new(self.key, str(value).encode("utf-8"), sha256).hexdigest()
-                value = "h:" + digest[:16]
+                value = self._token(value)
             out[name] = value
         return out
+
+    def for_display(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Stored cohort or feature values as they may be shown: :meth:`apply` again,
+        except that a value already hashed at ingest is kept as stored.
+
+        Events are stored after :meth:`apply`, so this changes nothing for them; it
+        matters for events stored before the policy named a key: a key now dropped
+        is never shown, a key now hashed is shown hashed.
+
+        Example:
+            >>> policy = PiiPolicy(drop=frozenset({"email"}), hash=frozenset({"user"}), key=b"k")
+            >>> stored = policy.apply({"email": "a@b.c", "user": "u-17", "plan": "pro"})
+            >>> policy.for_display(stored) == stored
+            True
+            >>> policy.for_display({"email": "old@b.c", "user": "u-17"})
+            {'user': 'h:8ee45fc7054f1027'}
+        """
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in self.drop:
+                continue
+            hashed = isinstance(value, str) and _TOKEN.match(value) is not None
+            if name in self.hash and value is not None and not hashed:
+                value = self._token(value)
+            out[name] = value
+        return out
+
+    def _token(self, value: Any) -> str:
+        digest = hmac.new(self.key, str(value).encode("utf-8"), sha256).hexdigest()
+        return "h:" + digest[:16]
 
 
 NO_PII = PiiPolicy()

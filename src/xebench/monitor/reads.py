@@ -41,7 +41,8 @@ __all__ = [
 @dataclass(frozen=True)
 class Selection:
     """Which bucket rows: one model's (one version's, or every version's when None),
-    one cohort's (key, value) -- ``("", "")`` is the whole model -- in one range.
+    one cohort's (key, value) -- ``("", "")`` is the whole model, ``(key, None)``
+    every value of a key -- in one range.
 
     Example:
         >>> from datetime import UTC, datetime, timedelta
@@ -53,7 +54,7 @@ class Selection:
     tenant: str
     model: str
     version: str | None
-    cohort: tuple[str, str]
+    cohort: tuple[str, str | None]
     span: Span
 
     @classmethod

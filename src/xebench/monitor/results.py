@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from ..analysis.compare import Decision
     from ..analysis.drift import DriftReport
 
-__all__ = ["Gate", "ReferenceInfo", "Series", "Window", "WindowDrift"]
+__all__ = [
+    "CohortRanking",
+    "CohortRow",
+    "Gate",
+    "ReferenceInfo",
+    "Series",
+    "Window",
+    "WindowDrift",
+]
 
 
 @dataclass(frozen=True)
@@ -237,3 +245,82 @@ class Gate:
         out["comparison"] = data.pop("comparison")
         out["decision"] = data
         return out
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    """One value of a cohort key in a ranking: the window against its baseline.
+
+    Log losses and deltas are in nats; ``delta`` is the window's minus the
+    baseline's (positive: worse), with ``delta_ci`` and ``p_value`` from the normal
+    approximation of two independent samples
+    (:func:`xebench.analysis.cohorts.independent_delta`) and ``p_adjusted``
+    (Holm's) across the ranking's values. ``inconclusive``: a side has fewer
+    labelled, scorable events than the ranking's ``min_samples``.
+
+    Example:
+        >>> row = CohortRow("eu", 10, 0, None, None, None, None, None, None, None, None, True)
+        >>> row.to_dict()["value"], row.to_dict()["inconclusive"]
+        ('eu', True)
+    """
+
+    value: str
+    n_predictions: int
+    n_labelled: int
+    log_loss: float | None
+    log_loss_ci: list[float] | None
+    baseline_log_loss: float | None
+    baseline_log_loss_ci: list[float] | None
+    delta: float | None
+    delta_ci: list[float] | None
+    p_value: float | None
+    p_adjusted: float | None
+    inconclusive: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry of ``cohorts`` in ``GET /v1/cohorts``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class CohortRanking:
+    """The values of one cohort key ranked by how much worse their window is than
+    their baseline: the most degraded first, inconclusive values last.
+
+    ``baseline`` is ``{"kind", "from", "to", "version"}``: ``kind`` ``previous``,
+    ``reference`` or ``range``; ``version`` is the baseline's version when it is
+    not the window's (a configured ``version:V`` reference).
+
+    Example:
+        >>> from datetime import UTC, datetime, timedelta
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> r = CohortRanking("m", None, "region", t, t + timedelta(hours=1),
+        ...                   {"kind": "previous"}, 0.95, 30, [])
+        >>> r.to_dict()["correction"], r.to_dict()["from"]
+        ('holm', '2026-01-01T00:00:00Z')
+    """
+
+    model: str
+    version: str | None
+    key: str
+    start: datetime
+    end: datetime
+    baseline: dict[str, Any]
+    confidence: float
+    min_samples: int
+    cohorts: list[CohortRow]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document of ``GET /v1/cohorts``."""
+        return {
+            "model": self.model,
+            "version": self.version,
+            "key": self.key,
+            "from": iso(self.start),
+            "to": iso(self.end),
+            "baseline": self.baseline,
+            "correction": "holm",
+            "confidence": self.confidence,
+            "min_samples": self.min_samples,
+            "cohorts": [row.to_dict() for row in self.cohorts],
+        }

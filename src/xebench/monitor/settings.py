@@ -61,6 +61,9 @@ class MonitorSettings:
     #: starts, when it holds at least ``estimate_min_labelled`` of them.
     estimate_reference: timedelta = timedelta(days=7)
     estimate_min_labelled: int = 200
+    #: Cohort ranking (``GET /v1/cohorts``): a value with fewer labelled, scorable events
+    #: on a side is inconclusive (as ScoreStats' ``ci_reliable``: 30 effective events).
+    cohort_min_samples: int = 30
 
     def policy(self, model: str) -> ModelPolicy:
         """The policy of ``model`` (the default when it has none)."""

@@ -29,15 +29,19 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
+from ..ingest.policy import NO_PII, PiiPolicy
 from ..stats.expected_loss import ReliabilityMap, estimate_log_loss
 from ..stats.scores import ScoreStats
 from ..store import queries
 from ..store.bucket_rows import loss_sums
 from ..store.buckets import HOUR_SECONDS, lag_counts, lag_percentile, merge_scores, score_stats
 from ..store.event_store import EventStore
+from .cohorts import CohortQuestions
 from .compare import GateQuestions
 from .drift import DriftQuestions, FileReferences
+from .events import EventQuestions
 from .reads import Selection, class_list, merged, one_class_list, scores
+from .reliability import ReliabilityQuestions
 from .results import Series, Window
 from .scope import (
     WINDOWS,
@@ -70,7 +74,7 @@ _MAX_POINTS = 10_000
 _LAG_CACHE_SECONDS = 60.0
 
 
-class Monitor(DriftQuestions, GateQuestions):
+class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestions, EventQuestions):
     """Answers monitoring questions from a store's buckets; safe from any thread.
 
     Each question is asked for one :class:`~xebench.monitor.scope.Scope` (tenant,
@@ -80,6 +84,8 @@ class Monitor(DriftQuestions, GateQuestions):
     Args:
         store: the event store (read through its cursors).
         settings: label delays, coverage thresholds, drift and gate defaults.
+        pii: the privacy policy applied to the cohorts and features of the events
+            it shows (:meth:`extreme_events`); the service passes its own.
 
     Example:
         >>> from xebench.store import EventStore
@@ -87,9 +93,16 @@ class Monitor(DriftQuestions, GateQuestions):
         0
     """
 
-    def __init__(self, store: EventStore, settings: MonitorSettings | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        settings: MonitorSettings | None = None,
+        *,
+        pii: PiiPolicy = NO_PII,
+    ) -> None:
         self.store = store
         self.settings = settings or MonitorSettings()
+        self.pii = pii
         self._lag_cache: dict[tuple[str, str], tuple[float, float | None]] = {}
         self.file_references = FileReferences()
 

@@ -225,7 +225,11 @@ def create_app(
     )
     admission = Admission(max_bytes=config.inflight_bytes, max_seconds=config.inflight_seconds)
     app.state.xebench = ServiceState(
-        config, writer, Monitor(store, config.monitoring), admission=admission, alerting=alerting
+        config,
+        writer,
+        Monitor(store, config.monitoring, pii=config.pii),
+        admission=admission,
+        alerting=alerting,
     )
     app.state.writer = writer
     app.state.config = config

@@ -28,6 +28,7 @@ __all__ = [
     "TABLES",
     "bucket_rows",
     "checksum",
+    "cohort_keys",
     "counts",
     "label_lags",
     "models",
@@ -232,13 +233,15 @@ def bucket_rows(
     tenant: str,
     model: str,
     version: str | None,
-    cohort: tuple[str, str],
+    cohort: tuple[str, str | None],
     start: datetime,
     end: datetime,
     hours: bool = True,
 ) -> pa.Table:
     """The ``columns`` of a bucket table's rows for one model (and version, when not
-    None), cohort (key, value) and time range [start, end).
+    None), cohort (key, value) and time range [start, end); a value of None takes
+    every value of the key (the rows of each value in the order a query of that
+    value alone returns them: the scans keep the tables' insertion order).
 
     ``table`` is a minute table (``bucket_scores`` or ``bucket_features``). With
     ``hours``, the whole hours of the range come from its hourly twin and only
@@ -277,12 +280,9 @@ def bucket_rows(
         else:
             ranges.setdefault(table, []).append((begin, stop))
     parts = list(ranges.items())
-    params: dict[str, Any] = {
-        "tenant": tenant,
-        "model": model,
-        "key": cohort[0],
-        "value": cohort[1],
-    }
+    params: dict[str, Any] = {"tenant": tenant, "model": model, "key": cohort[0]}
+    if cohort[1] is not None:
+        params["value"] = cohort[1]
     if version is not None:
         params["version"] = version
     queries = []
@@ -297,11 +297,25 @@ def bucket_rows(
             continue
         queries.append(
             f"SELECT {columns} FROM {name} WHERE tenant = $tenant AND model = $model "
-            "AND cohort_key = $key AND cohort_value = $value "
+            "AND cohort_key = $key "
+            + ("AND cohort_value = $value " if cohort[1] is not None else "")
             + ("AND version = $version " if version is not None else "")
             + f"AND ({' OR '.join(within)})"
         )
     return cursor.sql(" UNION ALL ".join(queries), params=params).to_arrow_table()
+
+
+def cohort_keys(cursor: duckdb.DuckDBPyConnection, tenant: str, model: str) -> list[str]:
+    """The cohort keys of ``model`` that have buckets (those its events carried), sorted.
+
+    Example:
+        >>> from xebench.store import EventStore
+        >>> with EventStore(":memory:") as store, store.cursor() as cursor:
+        ...     cohort_keys(cursor, "t", "m")
+        []
+    """
+    sql = "SELECT DISTINCT key FROM cohort_values WHERE tenant = $t AND model = $m ORDER BY key"
+    return [row[0] for row in cursor.execute(sql, {"t": tenant, "m": model}).fetchall()]
 
 
 def label_lags(

@@ -11,10 +11,11 @@ Example:
     ['/healthz', '/readyz']
 """
 
-from . import health, ingest, metrics, monitoring, references, slos, status
+from . import dashboard, health, ingest, metrics, monitoring, references, slos, status
 
 __all__ = [
     "ROUTERS",
+    "dashboard",
     "health",
     "ingest",
     "metrics",
@@ -28,6 +29,7 @@ __all__ = [
 ROUTERS = (
     ingest.router,
     monitoring.router,
+    dashboard.router,  # GET /v1/cohorts, /v1/reliability, /v1/events
     slos.router,
     references.router,
     status.router,
