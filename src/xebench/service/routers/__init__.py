@@ -11,11 +11,11 @@ Example:
     ['/healthz', '/readyz']
 """
 
-from . import dashboard, health, ingest, metrics, monitoring, references, slos, status
+from . import drilldown, health, ingest, metrics, monitoring, references, slos, status
 
 __all__ = [
     "ROUTERS",
-    "dashboard",
+    "drilldown",
     "health",
     "ingest",
     "metrics",
@@ -29,7 +29,7 @@ __all__ = [
 ROUTERS = (
     ingest.router,
     monitoring.router,
-    dashboard.router,  # GET /v1/cohorts, /v1/reliability, /v1/events
+    drilldown.router,  # GET /v1/cohorts, /v1/reliability, /v1/events
     slos.router,
     references.router,
     status.router,

@@ -1,4 +1,6 @@
-"""The dashboard's reading routes: cohort ranking, reliability curve, extreme events.
+"""Drill-down reads beside a window: cohort ranking, reliability curve, extreme events.
+
+The web dashboard (``routers/dashboard.py``) shows the same answers.
 
 - ``GET /v1/cohorts``: every value of a cohort ``key`` in the window against a
   ``baseline`` (``previous``, ``reference`` or ``range:FROM/TO``), the most
