@@ -13,6 +13,8 @@ routers of :mod:`xebench.service.routers`, one file per job. Routes
   ``/v1/drift``, ``/v1/compare``;
 - references: ``PUT``, ``GET`` and ``DELETE /v1/references/{model}``, a drift
   reference supplied as data;
+- the web dashboard: ``GET /`` (executive), ``/oncall``, ``/debug``, the login
+  form and the static files (:mod:`xebench.service.routers.dashboard`);
 - health: ``GET /healthz`` (the process answers) and ``GET /readyz`` (the
   writer runs and the store is writable).
 

@@ -30,6 +30,7 @@ from .admission import Admission, Ticket
 from .auth import Principal
 from .config import ServiceConfig
 from .prometheus import Prometheus  # GET /metrics: counters and the scrape cache
+from .sessions import Sessions
 from .slo_runner import SLORunner
 from .validation import ValidationPool
 from .writer import Writer
@@ -70,6 +71,8 @@ class ServiceState:
     slo_runner: SLORunner | None = None
     #: Alert states, their outbox and its delivery (None: no ``alerting:`` section).
     alerting: Alerting | None = None
+    #: The dashboard's login sessions (service/sessions.py).
+    sessions: Sessions = field(default_factory=Sessions)
 
     @property
     def store(self) -> EventStore:

@@ -538,6 +538,22 @@ class EventStore:
 
     # --- reads ----------------------------------------------------------------------------
 
+    def model_versions(self, tenant: str) -> list[tuple[str, str]]:
+        """The (model, version) pairs ``tenant`` has sent predictions of, sorted; from
+        memory (:meth:`models` counts the stored events instead: seconds at 1e7).
+
+        Example:
+            >>> from xebench.ingest.events import parse_predictions
+            >>> store = EventStore(":memory:")
+            >>> _ = store.insert_predictions(parse_predictions(
+            ...     [{"request_id": "a", "model": "m", "version": "v2", "probabilities": 0.4}],
+            ...     tenant="t"))
+            >>> store.model_versions("t"), store.model_versions("other")
+            ([('m', 'v2')], [])
+        """
+        return sorted({(name, version) for owner, name, version in self._writes.classes
+                       if owner == tenant})  # fmt: skip
+
     def known_labels(self, tenant: str, model: str | None) -> set[str] | None:
         """The classes seen in ``model``'s predictions (every model's when None), or None.
 

@@ -11,10 +11,11 @@ Example:
     ['/healthz', '/readyz']
 """
 
-from . import drilldown, health, ingest, metrics, monitoring, references, slos, status
+from . import dashboard, drilldown, health, ingest, metrics, monitoring, references, slos, status
 
 __all__ = [
     "ROUTERS",
+    "dashboard",
     "drilldown",
     "health",
     "ingest",
@@ -35,4 +36,5 @@ ROUTERS = (
     status.router,
     metrics.router,  # GET /metrics (Prometheus)
     health.router,
+    dashboard.router,  # GET /, /oncall, /debug, /login, /static/... (the web dashboard)
 )
