@@ -41,8 +41,10 @@ from .metrics import (
     reliability_curve,
     skill_score,
 )
+from .metrics.xeb import xeb_fidelity
 from .stats.histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
 from .stats.scores import ScoreStats
+from .stats.xeb import XEBCircuits, XEBStats
 
 _LAZY = {
     "__version__": "_version",  # package metadata: importlib.metadata costs 0.05-0.1 s
@@ -76,6 +78,8 @@ __all__ = [
     "PairedStats",
     "ReliabilityCurve",
     "ScoreStats",
+    "XEBCircuits",
+    "XEBStats",
     "XebenchError",
     "__version__",
     "accuracy",
@@ -100,4 +104,5 @@ __all__ = [
     "reliability_curve",
     "skill_score",
     "unpaired_comparison",
+    "xeb_fidelity",
 ]

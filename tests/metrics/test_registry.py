@@ -24,6 +24,7 @@ def _result_fields() -> set[str]:
     bench = xb.benchmark({"y": y, "p": p, "q": q}, label="y", probs=["p", "q"]).to_dict()
     fields |= set(bench["models"][0]) | set(bench["comparisons"][0])
     fields |= {f.name for f in dataclasses.fields(FeatureDrift)}
+    fields |= set(xb.XEBStats(2).update([0.5, 0.25]).result())  # quantum XEB (xeb_linear, xeb_log)
     with EventStore(":memory:") as store:
         stream = generate(hours=1, rate_per_minute=5)
         load(store, stream)

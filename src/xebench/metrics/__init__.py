@@ -13,7 +13,9 @@ package imports nothing of the project but :mod:`xebench.errors` and
 - :mod:`~xebench.metrics.calibration`: reliability curves, ECE / MCE, the
   Brier and log-loss decompositions, and their per-bin building blocks;
 - :mod:`~xebench.metrics.information`: entropy, KL, Jensen-Shannon, PSI;
-- :mod:`~xebench.metrics.registry`: each metric's direction, unit and range.
+- :mod:`~xebench.metrics.registry`: each metric's direction, unit and range;
+- :mod:`~xebench.metrics.xeb`: quantum cross-entropy benchmarking, a distinct
+  domain (the fidelity of a quantum circuit's execution, not a model score).
 
 Conventions shared by every function:
 
@@ -54,6 +56,7 @@ from .classification import (
 )
 from .information import entropy, js_divergence, kl_divergence, psi
 from .registry import METRICS, Metric
+from .xeb import xeb_fidelity
 
 __all__ = [
     "METRICS",
@@ -76,4 +79,5 @@ __all__ = [
     "psi",
     "reliability_curve",
     "skill_score",
+    "xeb_fidelity",
 ]

@@ -143,6 +143,16 @@ METRICS: Mapping[str, Metric] = {
         ),
         Metric("delta", "lower", "nats", -_INF, _INF, "log loss minus the reference's"),
         Metric("event_rate", "higher", "events/min", 0.0, _INF, "predictions per minute"),
+        # Quantum XEB: a distinct domain, the fidelity of a quantum circuit's execution
+        # (xebench.metrics.xeb), not a model-quality metric; ~[0, 1] for a real device.
+        Metric(
+            "xeb_linear", "higher", "ratio", -1.0, _INF,
+            "quantum circuit fidelity (linear XEB): D mean(p) - 1", key="linear",
+        ),
+        Metric(
+            "xeb_log", "higher", "ratio", -_INF, _INF,
+            "quantum circuit fidelity (log XEB): ln D + gamma + mean(ln p)", key="log",
+        ),
     )
 }  # fmt: skip
 
