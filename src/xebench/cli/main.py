@@ -15,6 +15,7 @@ shows them:
 - :mod:`~xebench.cli.drift`: ``drift`` (files, or an event database)
 - :mod:`~xebench.cli.tokens`: ``token create``
 - :mod:`~xebench.cli.ingest`: ``ingest predictions``, ``ingest labels``
+- :mod:`~xebench.cli.xeb`: ``xeb`` (quantum XEB fidelity of a table of shots)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import XebenchError
-from . import alerts, bench, demo, drift, ingest, monitor, operations, serve, tokens
+from . import alerts, bench, demo, drift, ingest, monitor, operations, serve, tokens, xeb
 from .app import EXIT_USAGE, Command, Fail, app, one_line
 
 __all__ = ["app", "main"]
@@ -43,6 +44,7 @@ for command in (
     alerts.alerts,
     demo.demo,
     drift.drift,
+    xeb.xeb,
 ):
     app.command(cls=Command)(command)
 app.add_typer(tokens.token_app, name="token")
