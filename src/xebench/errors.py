@@ -27,6 +27,8 @@ Catch ``ValueError`` if you only care that the input was bad, or
     ├── ServeError                      the service cannot start as asked
     ├── LooksLikeLabelsWarning(UserWarning)  a warning: a probability
     │                                   column holds only 0 and 1 (``column``)
+    ├── XEBWarning(RuntimeWarning)      a warning: a quantum XEB fidelity of no
+    │                                   shots is NaN (:mod:`xebench.metrics.xeb`)
     ├── Fail                            a usage error of the ``xebench`` command
     │                                   (:mod:`xebench.cli.app`; exit code 2)
     └── ClientError                     the server refused a request for good
@@ -70,6 +72,7 @@ __all__ = [
     "StoreLockedError",
     "StoreUnavailable",
     "WriterBusy",
+    "XEBWarning",
     "XebenchError",
 ]
 
@@ -379,6 +382,15 @@ class ClientError(XebenchError):
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class XEBWarning(XebenchError, RuntimeWarning):
+    """A quantum XEB fidelity cannot be estimated: no shots (the answer is NaN).
+
+    Example:
+        >>> issubclass(XEBWarning, RuntimeWarning)
+        True
+    """
 
 
 class LooksLikeLabelsWarning(XebenchError, UserWarning):

@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validation import check_choice
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, XEBWarning
 
 __all__ = [
     "EULER_GAMMA",
@@ -70,10 +70,6 @@ MAX_QUBITS = 1023
 KINDS = ("linear", "log")
 
 Kind = Literal["linear", "log"]
-
-
-class XEBWarning(RuntimeWarning):
-    """An XEB fidelity that cannot be estimated: no shots (the answer is NaN)."""
 
 
 def check_n_qubits(n_qubits: object) -> int:
