@@ -173,7 +173,7 @@ def metric(name: str) -> Metric:
         >>> metric("auroc")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        KeyError: "unknown metric 'auroc'; known: accuracy, bits_per_byte, bits_per_token, ..."
+        KeyError: "unknown metric 'auroc'; known: accuracy, ..."
     """
     try:
         return METRICS[name]
