@@ -522,12 +522,17 @@ def read_token_logprobs(
         )
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
-        check_file(path)
         name = source or str(data)
+        suffixes = [s.lower() for s in path.suffixes]
+        if ".json" in suffixes[-2:]:  # .json, .json.gz: not a table format of check_file
+            if not path.is_file():
+                why = "file not found" if not path.exists() else "is not a file"
+                raise DataError("data", why, source=name)
+        else:
+            check_file(path)
         if path.stat().st_size == 0:
             raise DataError("data", "file is empty", source=name)
-        suffixes = [s.lower() for s in path.suffixes]
-        if ".json" not in suffixes:
+        if ".json" not in suffixes[-2:]:
             kind, _ = format_of(path)
             if kind != "json":
                 if format not in ("auto", "columns"):
