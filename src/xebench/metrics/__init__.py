@@ -13,6 +13,8 @@ package imports nothing of the project but :mod:`xebench.errors` and
 - :mod:`~xebench.metrics.calibration`: reliability curves, ECE / MCE, the
   Brier and log-loss decompositions, and their per-bin building blocks;
 - :mod:`~xebench.metrics.information`: entropy, KL, Jensen-Shannon, PSI;
+- :mod:`~xebench.metrics.tokens`: language models' token log-probabilities:
+  pooled and per-sequence cross-entropy and perplexity, bits per byte;
 - :mod:`~xebench.metrics.registry`: each metric's direction, unit and range;
 - :mod:`~xebench.metrics.xeb`: quantum cross-entropy benchmarking, a distinct
   domain (the fidelity of a quantum circuit's execution, not a model score).
@@ -56,6 +58,20 @@ from .classification import (
 )
 from .information import entropy, js_divergence, kl_divergence, psi
 from .registry import METRICS, Metric
+from .tokens import (
+    bits_per_byte,
+    bits_per_token,
+    byte_perplexity,
+    extremal_tokens,
+    mean_sequence_cross_entropy,
+    mean_sequence_perplexity,
+    pooled_cross_entropy,
+    pooled_perplexity,
+    sequence_cross_entropy,
+    sequence_perplexity,
+    token_nll,
+    word_perplexity,
+)
 from .xeb import xeb_fidelity
 
 __all__ = [
@@ -63,21 +79,33 @@ __all__ = [
     "Metric",
     "ReliabilityCurve",
     "accuracy",
+    "bits_per_byte",
+    "bits_per_token",
     "brier_decomposition",
     "brier_score",
+    "byte_perplexity",
     "calibration_error",
     "clipped_count",
     "cross_entropy",
     "entropy",
+    "extremal_tokens",
     "js_divergence",
     "kl_divergence",
     "log_loss",
     "log_loss_decomposition",
+    "mean_sequence_cross_entropy",
+    "mean_sequence_perplexity",
     "nll",
     "perplexity",
+    "pooled_cross_entropy",
+    "pooled_perplexity",
     "prior_log_loss",
     "psi",
     "reliability_curve",
+    "sequence_cross_entropy",
+    "sequence_perplexity",
     "skill_score",
+    "token_nll",
+    "word_perplexity",
     "xeb_fidelity",
 ]

@@ -32,7 +32,8 @@ class Metric:
         direction: ``"lower"`` or ``"higher"`` is better.
         unit: ``"nats"`` (log units: nats, bits or log10 per ``base``),
             ``"probability"``, ``"ratio"``, ``"classes"`` (an effective number
-            of classes) or ``"count"``.
+            of classes) or ``"count"``; for language models ``"nats/token"``,
+            ``"bits/token"``, ``"bits/byte"`` and ``"unitless"`` (perplexities).
         low, high: the range of possible values (``math.inf`` when unbounded).
         description: one line for humans.
         key: the field that holds it in JSON results (default: ``name``).
@@ -153,6 +154,22 @@ METRICS: Mapping[str, Metric] = {
             "xeb_log", "higher", "ratio", -_INF, _INF,
             "quantum circuit fidelity (log XEB): ln D + gamma + mean(ln p)", key="log",
         ),
+        # Language models: token log-probabilities (xebench.metrics.tokens, TokenStats).
+        Metric("pooled_cross_entropy", "lower", "nats/token", 0.0, _INF, "total NLL / tokens"),
+        Metric("pooled_perplexity", "lower", "unitless", 1.0, _INF, "exp(pooled cross-entropy)"),
+        Metric("bits_per_token", "lower", "bits/token", 0.0, _INF, "pooled cross-entropy in bits"),
+        Metric(
+            "mean_sequence_cross_entropy", "lower", "nats/token", 0.0, _INF,
+            "mean of the sequences' cross-entropies",
+        ),
+        Metric(
+            "mean_sequence_perplexity", "lower", "unitless", 1.0, _INF,
+            "mean of the sequences' perplexities",
+        ),
+        Metric("bits_per_byte", "lower", "bits/byte", 0.0, _INF, "total NLL / UTF-8 bytes, bits"),
+        Metric("byte_perplexity", "lower", "unitless", 1.0, _INF, "exp(total NLL / bytes)"),
+        Metric("word_perplexity", "lower", "unitless", 1.0, _INF, "exp(total NLL / words)"),
+        Metric("extremal_tokens", "lower", "count", 0.0, _INF, "tokens below a log-probability"),
     )
 }  # fmt: skip
 
@@ -166,7 +183,7 @@ def metric(name: str) -> Metric:
         >>> metric("auroc")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        KeyError: "unknown metric 'auroc'; known: accuracy, brier, clipped, delta, ece, ..."
+        KeyError: "unknown metric 'auroc'; known: accuracy, ..."
     """
     try:
         return METRICS[name]

@@ -8,10 +8,18 @@ object: ``merge(A, B)`` equals the statistics of A and B concatenated.
   :mod:`.scored_rows` (one chunk's per-row quantities), :mod:`.score_calibration`
   (the fine calibration bins) and :mod:`.score_forms` (its dict and row forms);
 - :mod:`.histograms`: binned distributions for drift;
-- :mod:`.bootstrap`: the mergeable Poisson bootstrap.
+- :mod:`.bootstrap`: the mergeable Poisson bootstrap;
+- :mod:`.tokens`: :class:`TokenStats`, a language model's token log-probabilities.
 """
 
 from .histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
 from .scores import ScoreStats
+from .tokens import TokenStats
 
-__all__ = ["CategoricalHistogram", "NumericHistogram", "ScoreStats", "histogram_divergence"]
+__all__ = [
+    "CategoricalHistogram",
+    "NumericHistogram",
+    "ScoreStats",
+    "TokenStats",
+    "histogram_divergence",
+]
