@@ -385,20 +385,20 @@ def _slos(
 ) -> tuple[SLO, ...]:
     """``slos:`` entries and the SLOs of ``slo_files:``; names unique across both; a
     crossing's cohort in the configured order of ``monitoring.cohort_crossings``."""
-    slos = parse_slos(raw.get("slos")) + load_slo_files(raw.get("slo_files"), base)
+    inline = parse_slos(raw.get("slos"))
+    slos = inline + load_slo_files(raw.get("slo_files"), base)
     names = [slo.name for slo in slos]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ConfigError(f"slos: two SLOs are named {twice[0]!r}; names must be unique")
     out = []
-    for slo in slos:
+    for i, slo in enumerate(slos):
         if slo.cohort is not None:
             try:
                 slo = replace(slo, cohort=canonical_cohort(slo.cohort, crossings))
             except InvalidInputError as error:
-                raise ConfigError(
-                    f"slos.{slo.name}.cohort: {error.rule}; got {slo.cohort!r}"
-                ) from None
+                where = f"slos[{i}]" if i < len(inline) else f"slo_files: SLO {slo.name!r}"
+                raise ConfigError(f"{where}.cohort: {error.rule}; got {slo.cohort!r}") from None
         out.append(slo)
     return tuple(out)
 
