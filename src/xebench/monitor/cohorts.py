@@ -147,11 +147,16 @@ class CohortQuestions:
         """The key (a crossing's in its configured order); 422 for a key the model's
         buckets do not keep (naming the keys they do) or a crossing not configured
         (naming the configured ones)."""
-        if isinstance(key, str) and is_crossing(key):
-            crossings = self.store.buckets.config.cohort_crossings
-            key = normalise(",".join(k.strip() for k in key.split(",")), None, crossings, "key")[0]
         with self.store.cursor() as cursor:
             keys = queries.cohort_keys(cursor, scope.tenant, scope.model)
+        if isinstance(key, str) and is_crossing(key):
+            crossings = self.store.buckets.config.cohort_crossings
+            try:
+                key = normalise(key, None, crossings, "key")[0]
+            except InvalidInputError as error:
+                raise InvalidInputError(
+                    "key", f"{error.rule}; model {scope.model!r}'s keys: {keys}", value=key
+                ) from None
         if isinstance(key, str) and key in keys:
             return key
         raise InvalidInputError(
