@@ -7,8 +7,11 @@ code: a value's ``log_loss`` is ``GET /v1/metrics?cohort=key:value``'s), then
 compared with its baseline (:func:`xebench.analysis.cohorts.independent_delta`)
 and the p-values adjusted with Holm's method across the values ranked.
 
-Buckets are kept per single cohort key (``region``, ``device``), not per
-combination of keys, so a multi-key request (``region,device``) is refused.
+Buckets are kept per cohort key (``region``, ``device``) and per configured
+crossing (``monitoring.cohort_crossings``, :mod:`xebench.store.crossings`): a
+multi-key request (``region,device`` or ``device,region``) ranks the crossed
+values of a configured crossing, and is refused, naming the configured
+crossings, for any other combination.
 
 Example:
     >>> from xebench.monitor.windows import Monitor
@@ -35,6 +38,7 @@ from ..stats.moments import check_confidence
 from ..stats.scores import ScoreStats
 from ..store import queries
 from ..store.buckets import BUCKET_SECONDS, score_stats
+from ..store.crossings import is_crossing, normalise
 from ..store.event_store import EventStore
 from .drift import reference_of
 from .reads import Selection, class_list, merged, one_class_list, scores
@@ -96,7 +100,7 @@ class CohortQuestions:
             >>> sorted(row["value"] for row in ranking["cohorts"])
             ['apac', 'eu', 'latam', 'us']
         """
-        scope = scope.pinned()
+        scope = scope.pinned(self.store.buckets.config.cohort_crossings)
         if scope.cohort is not None:
             raise InvalidInputError(
                 "cohort", "a ranking covers every value of its key: give key, not cohort"
@@ -109,7 +113,7 @@ class CohortQuestions:
             raise InvalidInputError("limit", "must be a positive integer", value=limit)
         if limit is not None and limit < 1:
             raise InvalidInputError("limit", "must be a positive integer", value=limit)
-        self._check_key(scope, key)
+        key = self._check_key(scope, key)
         span = scope.span()
         described, base_version, base_span = self._baseline(scope, span, baseline)
         tenant, model = scope.tenant, scope.model
@@ -139,19 +143,22 @@ class CohortQuestions:
             _ranked(rows, limit),
         )
 
-    def _check_key(self, scope: Scope, key: str) -> None:
-        """422 for a key the model's buckets do not keep (naming the keys they do)."""
+    def _check_key(self, scope: Scope, key: str) -> str:
+        """The key (a crossing's in its configured order); 422 for a key the model's
+        buckets do not keep (naming the keys they do) or a crossing not configured
+        (naming the configured ones)."""
         with self.store.cursor() as cursor:
             keys = queries.cohort_keys(cursor, scope.tenant, scope.model)
+        if isinstance(key, str) and is_crossing(key):
+            crossings = self.store.buckets.config.cohort_crossings
+            try:
+                key = normalise(key, None, crossings, "key")[0]
+            except InvalidInputError as error:
+                raise InvalidInputError(
+                    "key", f"{error.rule}; model {scope.model!r}'s keys: {keys}", value=key
+                ) from None
         if isinstance(key, str) and key in keys:
-            return
-        if isinstance(key, str) and "," in key:
-            raise InvalidInputError(
-                "key",
-                "buckets are kept per single cohort key, not per combination of keys: "
-                f"give one of {keys}",
-                value=key,
-            )
+            return key
         raise InvalidInputError(
             "key", f"model {scope.model!r} has no cohort key {key!r}; its keys: {keys}", value=key
         )

@@ -23,6 +23,7 @@ from ..errors import InvalidInputError
 from ..stats.scores import ScoreStats
 from ..store import queries
 from ..store.buckets import ALL, score_stats
+from ..store.crossings import cohort_value
 from ..store.event_store import EventStore
 from .reads import Selection, class_list, merged, one_class_list, scores
 from .results import Gate
@@ -69,7 +70,7 @@ class GateQuestions:
             ('canary', 'inconclusive')
         """
         store, settings = self.store, self.settings
-        scope = scope.pinned()
+        scope = scope.pinned(self.store.buckets.config.cohort_crossings)
         span = scope.span()
         key = scope.cohort_key
         cand_model, cand_version = scope.model, scope.version
@@ -158,7 +159,7 @@ def shadow_stats(
     with store.cursor() as cursor:
         table = queries.shadow_pairs(cursor, tenant, candidate, baseline, span.start, span.end)
     if cohort[0] != ALL and table.num_rows:
-        values = [dict(c).get(cohort[0]) for c in table["cohort"].to_pylist()]
+        values = [cohort_value(dict(c), cohort[0]) for c in table["cohort"].to_pylist()]
         table = table.filter(pa.array([v == cohort[1] for v in values]))
     if not table.num_rows:
         return None

@@ -128,7 +128,7 @@ def _drift(
 ) -> WindowDrift:
     from ..analysis.drift import DriftReport, compare_histograms, rank
 
-    scope = scope.pinned()
+    scope = scope.pinned(store.buckets.config.cohort_crossings)
     tenant, model, version = scope.tenant, scope.model, scope.version
     span = scope.span()
     key = scope.cohort_key

@@ -88,7 +88,7 @@ class EventQuestions:
             raise InvalidInputError("limit", f"must be from 1 to {MAX_EVENTS}", value=limit)
         if order not in ORDERS:
             raise InvalidInputError("order", f"must be one of {sorted(ORDERS)}", value=order)
-        scope = scope.pinned()
+        scope = scope.pinned(self.store.buckets.config.cohort_crossings)
         span = scope.span()
         key = scope.cohort_key
         with self.store.cursor() as cursor:

@@ -81,7 +81,7 @@ class ReliabilityQuestions:
                 value=bins,
             )
         bins = int(bins)
-        scope = scope.pinned()
+        scope = scope.pinned(self.store.buckets.config.cohort_crossings)
         span = scope.span()
         table, _ = one_class_list(scores(self.store, Selection.of(scope, span)))
         classes = class_list(table, scope.model)

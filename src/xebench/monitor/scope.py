@@ -18,11 +18,21 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from ..errors import InvalidInputError
-from ..store.buckets import ALL, BUCKET_SECONDS
+from ..store.buckets import ALL, BUCKET_SECONDS, OTHER
+from ..store.crossings import KEY as CROSSING_KEY
+from ..store.crossings import (
+    SEPARATOR,
+    crossed_value,
+    crossing_key,
+    is_crossing,
+    normalise,
+    split_value,
+)
 
 __all__ = [
     "EARLIEST",
@@ -31,6 +41,7 @@ __all__ = [
     "WINDOWS",
     "Scope",
     "Span",
+    "canonical_cohort",
     "ceil_to",
     "floor_to",
     "iso",
@@ -155,16 +166,62 @@ range:FROM/TO, uploaded or file:PATH; got 'weekly'
 def parse_cohort(text: str | None) -> tuple[str, str]:
     """``"region:eu"`` -> ``("region", "eu")``; None is the model as a whole.
 
+    A crossing (multi-key cohort, :mod:`xebench.store.crossings`) is
+    ``"region,device:eu,android"`` (split at the first ``:``; a ``,`` inside a value
+    written ``%2C``, a ``%`` as ``%25``) or ``"region:eu,device:android"`` (every
+    ``,``-separated part a ``key:value`` of a distinct key without ``:``; its values
+    cannot hold ``,``), both read as the crossed key and value in the order given:
+    :func:`canonical_cohort` puts them in the configured order.
+
     Example:
         >>> parse_cohort("device:ios"), parse_cohort(None)
         (('device', 'ios'), ('', ''))
+        >>> parse_cohort("region:eu,device:a%b"), parse_cohort("region,device:eu,a%2Cb")
+        (('region,device', 'eu,a%25b'), ('region,device', 'eu,a%2Cb'))
     """
     if text is None or text == "":
         return ALL, ALL
-    key, sep, value = str(text).partition(":")
+    text = str(text)
+    key, sep, value = text.partition(":")
     if not sep or not key or not value:
         raise InvalidInputError("cohort", "must be key:value, e.g. region:eu", value=text)
+    if is_crossing(key):
+        if value != OTHER:  # the crossing's values beyond its cap
+            split_value(value, len(key.split(SEPARATOR)))  # one value per key
+        return key, value
+    pairs = [part.partition(":") for part in text.split(SEPARATOR)]
+    keys = [k for k, _, _ in pairs]
+    if (
+        len(pairs) > 1
+        and all(sep and v and CROSSING_KEY.match(k) for k, sep, v in pairs)
+        and len(set(keys)) == len(keys)
+    ):
+        return crossing_key(keys), crossed_value([v for _, _, v in pairs])
     return key, value
+
+
+def canonical_cohort(
+    text: str | None, crossings: Sequence[Sequence[str]], argument: str = "cohort"
+) -> str | None:
+    """A cohort as ``key:value`` with a crossing's keys (and values) in the configured
+    order; InvalidInputError naming ``argument`` for a crossing that is not configured.
+
+    Example:
+        >>> canonical_cohort("device:android,region:eu", [("region", "device")])
+        'region,device:eu,android'
+        >>> canonical_cohort("region:eu", []), canonical_cohort(None, [])
+        ('region:eu', None)
+    """
+    try:
+        key, value = parse_cohort(text)
+        if key == ALL:
+            return None
+        key, canonical = normalise(key, value, crossings, argument)
+    except InvalidInputError as error:
+        if error.argument == argument:
+            raise
+        raise InvalidInputError(argument, error.rule, value=text) from None
+    return f"{key}:{canonical}"
 
 
 def parse_model(text: str, argument: str) -> tuple[str, str | None]:
@@ -291,14 +348,20 @@ class Scope:
         key, value = self.cohort_key
         return None if key == ALL else f"{key}:{value}"
 
-    def pinned(self) -> Scope:
-        """This scope with ``now`` fixed (to the current time when it is None).
+    def pinned(self, crossings: Sequence[Sequence[str]] | None = None) -> Scope:
+        """This scope with ``now`` fixed (to the current time when it is None) and, given
+        the configured ``crossings``, its cohort in their order (:func:`canonical_cohort`).
 
         Example:
             >>> Scope("t", "m").pinned().now is not None
             True
+            >>> Scope("t", "m", cohort="device:ios,region:eu").pinned([("region", "device")]).cohort
+            'region,device:eu,ios'
         """
-        return self if self.now is not None else replace(self, now=datetime.now(UTC))
+        scope = self if self.now is not None else replace(self, now=datetime.now(UTC))
+        if crossings is not None and scope.cohort is not None:
+            scope = replace(scope, cohort=canonical_cohort(scope.cohort, crossings))
+        return scope
 
     def span(self, step: timedelta | None = None) -> Span:
         """[start, end) from the rolling window or the explicit times, on bucket boundaries.

@@ -117,7 +117,7 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
             >>> w.to_dict()["n_predictions"], w.log_loss
             (0, None)
         """
-        scope = scope.pinned()
+        scope = scope.pinned(self.store.buckets.config.cohort_crossings)
         span = scope.span()
         table, other = one_class_list(scores(self.store, Selection.of(scope, span)))
         classes = class_list(table, scope.model)
@@ -144,7 +144,7 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
             >>> len(s.windows)
             6
         """
-        scope = scope.pinned()
+        scope = scope.pinned(self.store.buckets.config.cohort_crossings)
         size = parse_duration(step, "step")
         span = scope.span(step=size)
         points = int(-(-span.length.total_seconds() // size.total_seconds()))

@@ -36,6 +36,7 @@ the service; every key is optional::
     monitoring:                              # what the buckets keep and how windows read
       cohort_cap: 100                        # values per cohort key, then "__other__"
       cohort_features: false                 # feature histograms per cohort too
+      cohort_crossings: [[region, device]]   # multi-key cohorts kept too (at most 8)
       max_features: 50
       learn_after: 1000                      # values before a feature's bins are fixed
       fold_interval: 1                       # s between compactions; 0: no buckets at all
@@ -66,7 +67,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from hashlib import sha256
 from pathlib import Path
@@ -78,8 +79,10 @@ from ..alerting import AlertingSettings
 from ..analysis.slo import SLO
 from ..errors import ConfigError, InvalidInputError
 from ..ingest.events import Limits, PiiPolicy
+from ..monitor.scope import canonical_cohort
 from ..monitor.windows import ModelPolicy, MonitorSettings, parse_duration, parse_reference
 from ..store.buckets import MonitorConfig
+from ..store.crossings import check_crossings
 from ..store.retention import RetentionPolicy
 from .slo_config import load_slo_files, parse_slos
 
@@ -350,6 +353,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}; keys are {sorted(known)}")
+    monitoring = _monitoring(raw.get("monitoring"))
+    crossings = monitoring["monitor"].cohort_crossings if "monitor" in monitoring else ()
     limits_raw = raw.get("limits") or {}
     limits = Limits(
         max_body_bytes=int(_positive(limits_raw, "max_body_bytes", 20 * 1024 * 1024, "limits.")),
@@ -369,20 +374,33 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         memory_limit=str(raw.get("memory_limit", "128MB")),
         **_identity(raw.get("identity")),
         retention=_retention(raw.get("retention")),
-        **_monitoring(raw.get("monitoring")),
-        slos=_slos(raw, None if path is None else Path(path).parent),
+        **monitoring,
+        slos=_slos(raw, None if path is None else Path(path).parent, crossings),
         alerting=_alerting(raw.get("alerting")),
     )
 
 
-def _slos(raw: dict[str, Any], base: Path | None) -> tuple[SLO, ...]:
-    """``slos:`` entries and the SLOs of ``slo_files:``; names unique across both."""
-    slos = parse_slos(raw.get("slos")) + load_slo_files(raw.get("slo_files"), base)
+def _slos(
+    raw: dict[str, Any], base: Path | None, crossings: tuple[tuple[str, ...], ...] = ()
+) -> tuple[SLO, ...]:
+    """``slos:`` entries and the SLOs of ``slo_files:``; names unique across both; a
+    crossing's cohort in the configured order of ``monitoring.cohort_crossings``."""
+    inline = parse_slos(raw.get("slos"))
+    slos = inline + load_slo_files(raw.get("slo_files"), base)
     names = [slo.name for slo in slos]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ConfigError(f"slos: two SLOs are named {twice[0]!r}; names must be unique")
-    return slos
+    out = []
+    for i, slo in enumerate(slos):
+        if slo.cohort is not None:
+            try:
+                slo = replace(slo, cohort=canonical_cohort(slo.cohort, crossings))
+            except InvalidInputError as error:
+                where = f"slos[{i}]" if i < len(inline) else f"slo_files: SLO {slo.name!r}"
+                raise ConfigError(f"{where}.cohort: {error.rule}; got {slo.cohort!r}") from None
+        out.append(slo)
+    return tuple(out)
 
 
 def _alerting(raw: Any) -> AlertingSettings | None:
@@ -471,11 +489,17 @@ def _monitoring(raw: Any) -> dict[str, Any]:
     known = {
         "cohort_cap", "cohort_features", "max_features", "learn_after", "label_delay",
         "min_coverage", "drift", "gate", "models", "fold_interval", "estimate",
+        "cohort_crossings",
     }  # fmt: skip
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key; keys are {sorted(known)}")
+    try:
+        crossings = check_crossings(raw.get("cohort_crossings"), f"{where}cohort_crossings")
+    except InvalidInputError as error:
+        raise ConfigError(str(error)) from None
     monitor = MonitorConfig(
+        cohort_crossings=crossings,
         cohort_cap=int(_positive(raw, "cohort_cap", 100, where)),
         cohort_features=bool(raw.get("cohort_features", False)),
         max_features=int(_positive(raw, "max_features", 50, where)),

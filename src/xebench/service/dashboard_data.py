@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInputError, XebenchError
 from ..monitor.scope import Scope, iso
 from ..monitor.slo import evaluate_slos, slo_document
+from ..store.crossings import crossing_key, is_crossing, normalise
 
 if TYPE_CHECKING:
     from .state import ServiceState
@@ -171,6 +173,22 @@ def cohort_keys(page: ViewRequest, model: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _ranked_key(
+    asked: str | None, keys: list[str], crossings: tuple[tuple[str, ...], ...]
+) -> list[str]:
+    """The cohort key the executive view ranks: ``asked`` if the model has it (a
+    crossing in any order of its keys), else the first configured crossing it has
+    (issue 15: "a multi-key cohort such as region x device where configured"), else
+    its first key."""
+    if asked is not None and is_crossing(asked):
+        with contextlib.suppress(InvalidInputError):
+            asked = normalise(asked, None, crossings, "key")[0]
+    if asked in keys:
+        return [asked]  # type: ignore[list-item]
+    crossed = [crossing_key(c) for c in crossings if crossing_key(c) in keys]
+    return (crossed or keys)[:1]
+
+
 def executive(page: ViewRequest) -> dict[str, Any]:
     """Per model: the 30-day daily trend of log loss and skill with the SLO objectives,
     the budget left per SLO, coverage, and the cohort values that degraded most."""
@@ -179,9 +197,10 @@ def executive(page: ViewRequest) -> dict[str, Any]:
     shown = names if page.model is None else [_pick(page, names)]
     monitor = page.monitor
     keys = {model: cohort_keys(page, model) for model in shown}
-    ranked = {  # one key per model (the first; ?key= for another): a ranking reads 14 days
-        model: [page.key] if page.key in keys[model] else keys[model][:1] for model in shown
-    }
+    # One key per model (?key=, else the first configured crossing the model has, else
+    # the first key): a ranking reads 14 days.
+    crossings = monitor.store.buckets.config.cohort_crossings
+    ranked = {model: _ranked_key(page.key, keys[model], crossings) for model in shown}
     questions: dict[str, Callable[[], Any]] = {}
     for i, model in enumerate(shown):
         trend = page.scope(model, TREND_WINDOW)

@@ -16,6 +16,7 @@ from ..metrics.blocks import DEFAULT_EPS
 from ..stats.binning import OTHER  # the cohort value of the values beyond the cap
 from ..stats.codec import SCORE_FIELDS
 from ..stats.expected_loss import SUM_LISTS, SUM_SCALARS
+from .crossings import check_crossings
 
 __all__ = [
     "ALL",
@@ -210,10 +211,19 @@ class MonitorConfig:
         top_k: categories of a categorical feature (the rest is OTHER).
         fold_rows: events folded per transaction.
         eps: the clip policy of the log loss of folded events (as ``ScoreStats(eps=)``).
+        cohort_crossings: multi-key cohorts (:mod:`~xebench.store.crossings`): lists
+            of 2-3 cohort keys (at most 8 lists); a prediction with every key of one
+            is also folded under the key ``"k1,k2"`` and the value ``"v1,v2"``.
+
+    What the buckets hold is fixed when events are folded: a changed cap, feature
+    setting or crossing applies to the events folded after it (and to all of them
+    after :meth:`~xebench.store.EventStore.rebuild_buckets`).
 
     Example:
         >>> MonitorConfig(cohort_cap=20).cohort_cap
         20
+        >>> MonitorConfig(cohort_crossings=[["region", "device"]]).cohort_crossings
+        (('region', 'device'),)
     """
 
     cohort_cap: int = 100
@@ -224,3 +234,7 @@ class MonitorConfig:
     top_k: int = 30
     fold_rows: int = 200_000
     eps: float = DEFAULT_EPS
+    cohort_crossings: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cohort_crossings", check_crossings(self.cohort_crossings))

@@ -102,6 +102,7 @@ from .bucket_schema import (
     SCORE_EDGES,
     MonitorConfig,
 )
+from .crossings import crossed_entries
 from .feature_bins import FeatureBins
 
 __all__ = [
@@ -318,7 +319,9 @@ class Buckets(FeatureFolding, Restatement):
     def _expand(
         self, table: pa.Table, *, cohorts: bool = True
     ) -> tuple[NDArray[np.intp], dict[str, pa.Array | NDArray[Any]]]:
-        """One entry per row for the model as a whole, plus one per cohort entry.
+        """One entry per row for the model as a whole, plus one per cohort entry and
+        one per configured crossing whose every key the row's cohort has (the one
+        place the fold reads the cohort maps).
 
         Returns (source row of each entry, key columns of each entry).
         """
@@ -335,16 +338,24 @@ class Buckets(FeatureFolding, Restatement):
             offsets = cohort.offsets.to_numpy()
             start, stop = int(offsets[0]), int(offsets[-1])
             if stop > start:
-                parents = np.repeat(np.arange(n), np.diff(offsets))
-                key_col = cohort.keys.slice(start, stop - start)
-                value_col = cohort.items.slice(start, stop - start)
+                parents = [np.repeat(np.arange(n), np.diff(offsets))]
+                key_cols = [cohort.keys.slice(start, stop - start)]
+                value_cols = [cohort.items.slice(start, stop - start)]
+                # The crossings (multi-key cohorts) are one more cohort key each: every
+                # bucket table, twin, compaction and roll-up sees them as any other key.
+                for crossed, key, value in crossed_entries(cohort, self.config.cohort_crossings):
+                    parents.append(crossed)
+                    key_cols.append(pa.repeat(pa.scalar(key, pa.string()), len(crossed)))
+                    value_cols.append(value)
+                parent = np.concatenate(parents)
+                key_col = pa.concat_arrays(key_cols)
                 admitted = self._admit(
-                    tenant.take(pa.array(parents)),
-                    model.take(pa.array(parents)),
+                    tenant.take(pa.array(parent)),
+                    model.take(pa.array(parent)),
                     key_col,
-                    value_col,
+                    pa.concat_arrays(value_cols),
                 )
-                source.append(parents)
+                source.append(parent)
                 keys.append(key_col)
                 values.append(admitted)
         rows = np.concatenate(source)

@@ -24,6 +24,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from .bucket_schema import OTHER
+from .crossings import SEPARATOR, is_crossing, split_value
+
 __all__ = ["ORDERS", "labelled_events"]
 
 #: The orders of :func:`labelled_events`: ``loss`` (the lowest probability given to
@@ -77,7 +80,14 @@ def labelled_events(
     if version is not None:
         params["version"] = version
         where.append("version = $version")
-    if cohort is not None:
+    if cohort is not None and is_crossing(cohort[0]) and cohort[1] == OTHER:
+        where.append("false")  # which events went beyond the cap is not in the events
+    elif cohort is not None and is_crossing(cohort[0]):  # every key of the crossing
+        keys = cohort[0].split(SEPARATOR)
+        for i, (key, value) in enumerate(zip(keys, split_value(cohort[1], len(keys)), strict=True)):
+            params[f"key{i}"], params[f"value{i}"] = key, value
+            where.append(f"cohort[$key{i}] = $value{i}")
+    elif cohort is not None:
         params["key"], params["value"] = cohort
         where.append("cohort[$key] = $value")
     # A top-N by row_number() rather than ORDER BY ... LIMIT: DuckDB 2.0.1 ignores a

@@ -57,7 +57,13 @@ def get_cohorts(
     who: Reader,
     state: State,
     model: str,
-    key: Annotated[str, Query(description="A cohort key, e.g. region (one key).")],
+    key: Annotated[
+        str,
+        Query(
+            description="A cohort key, e.g. region, or a configured crossing "
+            "(monitoring.cohort_crossings), e.g. region,device."
+        ),
+    ],
     version: str | None = None,
     window: Window = None,
     start: From = None,
