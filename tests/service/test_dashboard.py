@@ -222,3 +222,25 @@ def test_sessions_expire_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> No
     later = time.monotonic() + 61
     monkeypatch.setattr(time, "monotonic", lambda: later)
     assert sessions.get(ids[-1]) is None
+
+
+def test_executive_view_ranks_a_configured_crossing() -> None:
+    from xebench.store.bucket_schema import MonitorConfig
+
+    crossing = MonitorConfig(cohort_crossings=[["region", "device"]])
+    store = EventStore(":memory:", monitor=crossing)
+    with TestClient(create_app(store, config(monitor=crossing))) as client:
+        predictions, labels = traffic(300)
+        for i, event in enumerate(predictions):
+            event["cohort"]["device"] = "android" if i % 2 else "ios"
+        client.post("/v1/predictions", json=predictions, headers=bearer(ACME))
+        client.post("/v1/labels", json=labels, headers=bearer(ACME))
+        page = client.get("/?model=fraud", headers=bearer(ACME)).text
+        ranked = client.get(
+            "/v1/cohorts",
+            params={"model": "fraud", "key": "region,device", "window": "7d"},
+            headers=bearer(ACME),
+        ).json()
+    assert 'data-key="region,device"' in page
+    values = [row["value"] for row in ranked["cohorts"]][:5]
+    assert values and all(value in page for value in values if value.isascii() and "<" not in value)
