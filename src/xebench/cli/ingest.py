@@ -180,7 +180,9 @@ def _ingest(
             path = Path(db or settings.db or default_db_path()).expanduser()
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                target = stack.enter_context(EventStore(path, join_window=settings.join_window))
+                target = stack.enter_context(  # the config's buckets if anything folds here
+                    EventStore(path, join_window=settings.join_window, monitor=settings.monitor)
+                )
             except StoreLockedError as error:
                 raise Fail(
                     f"{one_line(error)} (or import through that server: --url http://HOST:PORT)"
