@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInputError, XebenchError
 from ..monitor.scope import Scope, iso
 from ..monitor.slo import evaluate_slos, slo_document
+from ..store import queries
 from ..store.crossings import crossing_key, is_crossing, normalise
 
 if TYPE_CHECKING:
@@ -166,11 +167,7 @@ def _op(slo: dict[str, Any]) -> str:
 def cohort_keys(page: ViewRequest, model: str) -> list[str]:
     """The cohort keys ``model`` has buckets for, sorted."""
     with page.state.store.cursor() as cursor:
-        rows = cursor.execute(
-            "SELECT DISTINCT key FROM cohort_values WHERE tenant = ? AND model = ? ORDER BY key",
-            [page.tenant, model],
-        ).fetchall()
-    return [row[0] for row in rows]
+        return queries.cohort_keys(cursor, page.tenant, model)
 
 
 def _ranked_key(

@@ -51,7 +51,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._validation import log_of_base
 from ..errors import InvalidInputError
-from ..metrics.tokens import LOGPROB_TOLERANCE
+from ..metrics.tokens import LOGPROB_TOLERANCE, bits_per_byte, byte_perplexity, word_perplexity
 from .moments import check_confidence
 
 __all__ = ["DEFAULT_EXTREMAL_LOGPROB", "TOKEN_STATS_VERSION", "TokenStats"]
@@ -384,7 +384,7 @@ class TokenStats:
                 else (max(ppl_ci[0], 1.0), ppl_ci[1]),
             }
         if n and self.n_with_bytes == n and self.n_bytes > 0:
-            per_byte, se, ci = ratio_interval(
+            _, se, ci = ratio_interval(
                 self.nll_sum,
                 self.n_bytes,
                 self.nll_sq,
@@ -396,14 +396,14 @@ class TokenStats:
             ci = _positive(ci)
             out |= {
                 "n_bytes": int(self.n_bytes),
-                "bits_per_byte": per_byte / _LN2,
+                "bits_per_byte": bits_per_byte(self.nll_sum, self.n_bytes),
                 "bits_per_byte_se": None if se is None else se / _LN2,
                 "bits_per_byte_ci": _scaled(ci, 1 / _LN2),
-                "byte_perplexity": math.exp(per_byte),
+                "byte_perplexity": byte_perplexity(self.nll_sum, self.n_bytes),
                 "byte_perplexity_ci": _exp(ci),
             }
         if n and self.n_with_words == n and self.n_words > 0:
-            per_word, _, ci = ratio_interval(
+            _, _, ci = ratio_interval(
                 self.nll_sum,
                 self.n_words,
                 self.nll_sq,
@@ -414,7 +414,7 @@ class TokenStats:
             )
             out |= {
                 "n_words": int(self.n_words),
-                "word_perplexity": math.exp(per_word),
+                "word_perplexity": word_perplexity(self.nll_sum, self.n_words),
                 "word_perplexity_ci": _exp(_positive(ci)),
             }
         out |= {
