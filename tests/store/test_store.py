@@ -37,7 +37,13 @@ from xebench.store.event_store import (
     StoreError,
     StoreLockedError,
 )
-from xebench.store.schema import LABEL_SCHEMA, PREDICTION_SCHEMA, fingerprint, hash64
+from xebench.store.schema import (
+    LABEL_SCHEMA,
+    PREDICTION_SCHEMA,
+    SEQUENCE_SCHEMA,
+    fingerprint,
+    hash64,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -123,21 +129,23 @@ def outcome(result: Any) -> tuple[int, int, int, int, int]:
 
 
 def test_tables_follow_the_event_schemas(store: EventStore) -> None:
-    assert store.schema_version == SCHEMA_VERSION == 9
+    assert store.schema_version == SCHEMA_VERSION == 10
     assert rows(store, "SELECT key, value FROM meta ORDER BY key") == [
         ("folded_labels", "-1"),
         ("folded_predictions", "-1"),
-        ("schema_version", "9"),
+        ("schema_version", "10"),
     ]
     # Every event row carries the sequence number of its commit (what the bucket fold reads).
-    for table, schema in (("predictions", PREDICTION_SCHEMA), ("labels", LABEL_SCHEMA)):
+    for table, schema in (("predictions", SEQUENCE_SCHEMA), ("labels", LABEL_SCHEMA)):
         columns = [name for name, *_ in rows(store, f"DESCRIBE {table}")]
-        added = ["seq", "correction"] if table == "labels" else ["seq", "weight"]  # by migration
+        added = ["seq", "correction"] if table == "labels" else ["seq", "weight", "tokens"]
         assert sorted(columns) == sorted([*schema.names, "seq"])
-        assert columns[-len(added) :] == added
+        assert columns[-len(added) :] == added  # by migrations, in order
     joined = [name for name, *_ in rows(store, "DESCRIBE joined")]
     stored = [name for name in PREDICTION_SCHEMA.names if name != "weight"]
-    assert joined == [*stored, "seq", "weight", "label", "label_time", "label_ingest_time"]
+    assert joined == [
+        *stored, "seq", "weight", "tokens", "label", "label_time", "label_ingest_time"
+    ]  # fmt: skip
 
 
 def test_migrations_run_once_in_order_in_one_transaction(

@@ -41,6 +41,7 @@ from ..metrics.registry import METRICS
 from ..stats.moments import Moments, check_confidence, standard_error
 from ..stats.scored_rows import ScoredRows
 from ..stats.scores import ScoreStats
+from ..stats.tokens import TokenStats
 
 __all__ = [
     "Comparison",
@@ -49,6 +50,7 @@ __all__ = [
     "decide",
     "paired_comparison",
     "unpaired_comparison",
+    "unpaired_token_comparison",
 ]
 
 COMPARISON_VERSION = 1
@@ -323,6 +325,58 @@ def unpaired_comparison(
         confidence,
         divisor,
     )
+
+
+def unpaired_token_comparison(
+    candidate: TokenStats,
+    baseline: TokenStats,
+    *,
+    confidence: float = 0.95,
+    base: str | int = "e",
+) -> Comparison:
+    """A language model canary: the candidate's NLL per UTF-8 byte against the baseline's
+    (bits per byte with ``base=2``), two independent samples of sequences.
+
+    Bytes, not tokens: a new version may bring a new tokenizer, and the same text has
+    the same bytes under every one. Each side's standard error is its ratio
+    estimator's (:func:`~xebench.stats.tokens.ratio_interval`, the sequence as the
+    unit); the test is Welch's, on ``n - 1`` degrees of freedom per side.
+    The :class:`Comparison`'s ``*_log_loss`` fields hold the two losses per byte.
+
+    Raises:
+        InvalidInputError: a side with fewer than 2 sequences, or without the byte
+            count of every sequence.
+
+    Example:
+        >>> from xebench.stats.tokens import TokenStats
+        >>> a = TokenStats().update([[-1.0, -1.0], [-2.0]], n_bytes=[4, 2])
+        >>> b = TokenStats().update([[-1.0], [-1.5]], n_bytes=[4, 2])
+        >>> c = unpaired_token_comparison(a, b, base=2)
+        >>> round(c.candidate_log_loss, 4), round(c.baseline_log_loss, 4)  # 4/6/ln2, 2.5/6/ln2
+        (0.9618, 0.6011)
+    """
+    from ..stats.tokens import ratio_interval
+
+    confidence = check_confidence(confidence)
+    divisor = log_of_base(base)
+    sides = []
+    for name, side in (("candidate", candidate), ("baseline", baseline)):
+        _require(side.n_sequences >= 2, name, "a comparison needs at least 2 sequences per side")
+        _require(
+            side.n_with_bytes == side.n_sequences and side.n_bytes > 0,
+            name,
+            "needs the UTF-8 bytes of every sequence (text or n_bytes)",
+        )
+        per_byte, se, _ = ratio_interval(
+            side.nll_sum, side.n_bytes, side.nll_sq, side.bytes_sq, side.nll_bytes,
+            side.n_sequences, confidence,
+        )  # fmt: skip
+        sides.append((per_byte, se or 0.0, side.n_sequences))
+    (loss_c, se_c, n_c), (loss_b, se_b, n_b) = sides
+    se = math.hypot(se_c, se_b)
+    denominator = se_c**4 / (n_c - 1.0) + se_b**4 / (n_b - 1.0)
+    df = se**4 / denominator if denominator > 0 else n_c + n_b - 2.0
+    return _build("unpaired", n_c, n_b, loss_c, loss_b, se, df, confidence, divisor)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,12 @@ SLIS: Mapping[str, str] = {
     "drift_js": "js",
     "canary_delta": "delta",
     "event_rate": "event_rate",
+    # A language model's scored sequences (POST /v1/lm/tokens).
+    "bits_per_byte": "bits_per_byte",
+    "pooled_perplexity": "pooled_perplexity",
 }
+#: The SLIs computed from the scored sequences' token statistics.
+TOKEN_SLIS = frozenset({"bits_per_byte", "pooled_perplexity"})
 
 Severity = Literal["page", "ticket"]
 

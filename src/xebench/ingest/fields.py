@@ -228,6 +228,13 @@ def _label(value: Any) -> Any:
 
 Label = Annotated[Any, AfterValidator(_label), WithJsonSchema(_LABEL_SCHEMA)]
 
+#: A model version ("" when the event names none).
+Version = Annotated[str, Field(strict=True, pattern=r"^[\w.\-:/@+]{0,128}$")]
+#: A cohort value (text, a number or a boolean; stored as text).
+CohortValue = Annotated[Any, AfterValidator(_cohort_value), WithJsonSchema(_COHORT_VALUE_SCHEMA)]
+#: A feature value: a scalar (text, a number, a boolean or null).
+FeatureValue = Annotated[Any, AfterValidator(_scalar_feature), WithJsonSchema(_FEATURE_SCHEMA)]
+
 
 #: The range of a prediction's ``weight``: wide enough for any business value (a
 #: transaction's amount in cents), narrow enough that a window's sum of squared
@@ -298,17 +305,13 @@ class PredictionEvent(BaseModel):
 
     request_id: RequestId
     model: Name
-    version: Annotated[str, Field(strict=True, pattern=r"^[\w.\-:/@+]{0,128}$")] = ""
+    version: Version = ""
     timestamp: Timestamp | None = None
     # Checked by hand after parsing, for exact messages and JSON-pointer paths.
     probabilities: Annotated[Any, WithJsonSchema(_PROBABILITIES_SCHEMA)]
     classes: list[Label] | None = None
-    cohort: dict[
-        Key, Annotated[Any, AfterValidator(_cohort_value), WithJsonSchema(_COHORT_VALUE_SCHEMA)]
-    ] = Field(default_factory=dict, max_length=32)
-    features: dict[
-        Key, Annotated[Any, AfterValidator(_scalar_feature), WithJsonSchema(_FEATURE_SCHEMA)]
-    ] = Field(default_factory=dict, max_length=256)
+    cohort: dict[Key, CohortValue] = Field(default_factory=dict, max_length=32)
+    features: dict[Key, FeatureValue] = Field(default_factory=dict, max_length=256)
     #: The event's business weight in every window statistic (> 0; default 1). Checked
     #: by hand (booleans and numeric strings are refused); the schema says what passes.
     weight: Annotated[Any, AfterValidator(_weight), WithJsonSchema(_WEIGHT_SCHEMA)] = 1.0

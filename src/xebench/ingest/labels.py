@@ -69,6 +69,12 @@ def label_columns(
             known = known_cache[event.model]
             if known is not None and label not in known:
                 whose = f"model {event.model!r}" if event.model else "any model of the tenant"
+                if not known and event.model:  # no class: a language model's sequences
+                    raise InvalidInputError(
+                        "/label",
+                        f"model {event.model!r} has no classes: it scores token sequences "
+                        "(POST /v1/lm/tokens), which take no labels",
+                    )
                 shown = ", ".join(sorted(known)[:20])
                 raise InvalidInputError(
                     "/label", f"label {label!r} is not a class of {whose} (classes: {shown})"

@@ -60,6 +60,7 @@ __all__ = [
     "extremal_tokens",
     "mean_sequence_cross_entropy",
     "mean_sequence_perplexity",
+    "perplexity_of",
     "pooled_cross_entropy",
     "pooled_perplexity",
     "sequence_cross_entropy",
@@ -109,6 +110,20 @@ def check_logprobs(
         )
     values = np.minimum(values, 0.0)
     return values * scale if scale != 1.0 else values
+
+
+def perplexity_of(cross_entropy_nats: float) -> float:
+    """``exp(cross_entropy_nats)``, infinite past the largest float (a perplexity of a
+    sequence of near-zero probability tokens) instead of an ``OverflowError``.
+
+    Example:
+        >>> round(perplexity_of(1.0), 4), perplexity_of(1e4)
+        (2.7183, inf)
+    """
+    try:
+        return math.exp(cross_entropy_nats)
+    except OverflowError:
+        return math.inf
 
 
 def token_nll(
@@ -177,7 +192,7 @@ def sequence_perplexity(logprobs: ArrayLike, *, logprob_base: object = "e") -> f
         >>> round(sequence_perplexity([-1.0, -2.0]), 4)    # e ** 1.5
         4.4817
     """
-    return math.exp(sequence_cross_entropy(logprobs, logprob_base=logprob_base))
+    return perplexity_of(sequence_cross_entropy(logprobs, logprob_base=logprob_base))
 
 
 def pooled_cross_entropy(
@@ -201,7 +216,7 @@ def pooled_perplexity(sequences: Sequence[ArrayLike], *, logprob_base: object = 
         >>> round(pooled_perplexity([[-1.0, -2.0], [-3.0]]), 4)   # e ** 2
         7.3891
     """
-    return math.exp(pooled_cross_entropy(sequences, logprob_base=logprob_base))
+    return perplexity_of(pooled_cross_entropy(sequences, logprob_base=logprob_base))
 
 
 def mean_sequence_cross_entropy(
@@ -231,7 +246,7 @@ def mean_sequence_perplexity(
         12.2836
     """
     totals = _sequence_nll(sequences, logprob_base)
-    return float(np.mean([math.exp(t / n) for t, n in totals]))
+    return float(np.mean([perplexity_of(t / n) for t, n in totals]))
 
 
 def bits_per_token(sequences: Sequence[ArrayLike], *, logprob_base: object = "e") -> float:
@@ -274,7 +289,7 @@ def byte_perplexity(total_nll_nats: float, n_bytes: float) -> float:
         1.8221
     """
     nll, size = _check_total(total_nll_nats, n_bytes, "n_bytes")
-    return math.exp(nll / size)
+    return perplexity_of(nll / size)
 
 
 def word_perplexity(total_nll_nats: float, n_words: float) -> float:
@@ -285,7 +300,7 @@ def word_perplexity(total_nll_nats: float, n_words: float) -> float:
         7.3891
     """
     nll, size = _check_total(total_nll_nats, n_words, "n_words")
-    return math.exp(nll / size)
+    return perplexity_of(nll / size)
 
 
 def utf8_bytes(text: str) -> int:

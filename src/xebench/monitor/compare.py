@@ -18,14 +18,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..analysis.compare import PairedStats, decide, paired_comparison, unpaired_comparison
+from ..analysis.compare import (
+    PairedStats,
+    decide,
+    paired_comparison,
+    unpaired_comparison,
+    unpaired_token_comparison,
+)
 from ..errors import InvalidInputError
 from ..stats.scores import ScoreStats
+from ..stats.tokens import TokenStats
 from ..store import queries
 from ..store.buckets import ALL, score_stats
 from ..store.crossings import cohort_value
 from ..store.event_store import EventStore
-from .reads import Selection, class_list, merged, one_class_list, scores
+from .reads import Selection, class_list, merged, one_class_list, scores, token_sums
 from .results import Gate
 from .scope import Scope, Span, parse_model
 from .settings import MonitorSettings
@@ -84,7 +91,20 @@ class GateQuestions:
         )
         min_samples = settings.gate_min_samples if min_samples is None else min_samples
         confidence = settings.gate_confidence if confidence is None else confidence
-        if mode == "canary":
+        metric = "log_loss"
+        tokens = [
+            token_sums(store, Selection(scope.tenant, model, version, key, span))
+            for model, version in ((cand_model, cand_version), (base_model, base_version))
+        ]
+        if mode == "canary" and tokens[0] is not None and tokens[1] is not None:
+            # A language model's versions: bits per byte of their scored sequences.
+            metric = "bits_per_byte"
+            token_sides = [TokenStats.from_sums({k: v[0] for k, v in t.items()}) for t in tokens]
+            try:
+                comparison = unpaired_token_comparison(*token_sides, confidence=confidence, base=2)
+            except InvalidInputError:  # fewer than 2 sequences, or no bytes: no verdict
+                comparison = None
+        elif mode == "canary":
             sides = []
             for model, version in ((cand_model, cand_version), (base_model, base_version)):
                 table, _ = one_class_list(
@@ -134,6 +154,7 @@ class GateQuestions:
             span.end,
             decision,
             min_samples,
+            metric,
         )
 
 

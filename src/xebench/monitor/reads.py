@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from ..errors import InvalidInputError
+from ..stats.tokens import TOKEN_SUMS
 from ..store import queries
 from ..store.buckets import group_ids, merge_scores
 from ..store.event_store import EventStore
@@ -35,6 +37,7 @@ __all__ = [
     "merged",
     "one_class_list",
     "scores",
+    "token_sums",
 ]
 
 
@@ -86,6 +89,43 @@ def bucket_rows(
 def scores(store: EventStore, where: Selection, *, hours: bool = True) -> pa.Table:
     """The score buckets (every column) ``where``."""
     return bucket_rows(store, "bucket_scores", "*", where, hours=hours)
+
+
+def token_sums(
+    store: EventStore,
+    where: Selection,
+    *,
+    hours: bool = True,
+    step: timedelta | None = None,
+    points: int = 1,
+) -> dict[str, NDArray[Any]] | None:
+    """The :class:`~xebench.stats.TokenStats` sums of the scored sequences ``where``:
+    one value per point of ``step`` from the selection's start (the whole range when
+    None); None when the range holds no sequence (a classifier's windows).
+
+    Example:
+        >>> from datetime import UTC, datetime
+        >>> from xebench.store import EventStore
+        >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> where = Selection("t", "lm", None, ("", ""), Span(t, t + timedelta(hours=1)))
+        >>> token_sums(EventStore(":memory:"), where) is None
+        True
+    """
+    rows = bucket_rows(
+        store, "bucket_tokens", "bucket, " + ", ".join(TOKEN_SUMS), where, hours=hours
+    )
+    if not rows.num_rows:
+        return None
+    if step is None:
+        group = np.zeros(rows.num_rows, dtype=np.intp)
+    else:
+        micros = pc.cast(rows["bucket"], pa.int64()).to_numpy()
+        start = int(where.span.start.timestamp() * 1e6)
+        group = ((micros - start) // int(step.total_seconds() * 1e6)).astype(np.intp)
+    return {
+        name: np.bincount(group, weights=rows[name].to_numpy(), minlength=points)
+        for name in TOKEN_SUMS
+    }
 
 
 def merged(table: pa.Table) -> dict[str, Any]:

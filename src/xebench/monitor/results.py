@@ -94,6 +94,10 @@ class Window:
     #: (:class:`~xebench.stats.expected_loss.LossEstimate`'s document); an estimate,
     #: never counted toward an SLO. None without predictions.
     log_loss_estimate: dict[str, Any] | None = None
+    #: A language model's scored sequences in the window (``POST /v1/lm/tokens``):
+    #: :meth:`xebench.TokenStats.result` -- pooled perplexity and cross-entropy, bits
+    #: per byte and per token, with intervals over sequences; None without sequences.
+    tokens: dict[str, Any] | None = None
 
     #: The fields taken from ScoreStats.result(), in document order.
     METRICS = (
@@ -216,6 +220,9 @@ class Gate:
     end: datetime
     decision: Decision | None
     min_samples: int
+    #: What the two sides compare: ``log_loss`` (nats), or ``bits_per_byte`` for the
+    #: versions of a language model (their scored sequences).
+    metric: str = "log_loss"
 
     @property
     def status(self) -> str:
@@ -232,6 +239,8 @@ class Gate:
             "from": iso(self.start),
             "to": iso(self.end),
         }
+        if self.metric != "log_loss":  # the classifiers' documents stay as they were
+            out["metric"] = self.metric
         if self.decision is None:
             out["decision"] = {
                 "status": "inconclusive",

@@ -56,6 +56,7 @@ from ..analysis.slo import (
     BURN_WINDOWS,
     EXCLUDED,
     SLO,
+    TOKEN_SLIS,
     BurnCondition,
     budget_remaining,
     burn_conditions,
@@ -64,8 +65,9 @@ from ..analysis.slo import (
     minute_counts,
 )
 from ..errors import XebenchError
-from ..stats.rolling import rolling_points
-from .reads import Selection, class_list, one_class_list, scores
+from ..metrics.tokens import bits_per_byte
+from ..stats.rolling import rolling_points, rolling_sum
+from .reads import Selection, class_list, one_class_list, scores, token_sums
 from .scope import Scope, Span, ceil_to, iso
 from .windows import Monitor
 
@@ -219,6 +221,8 @@ def minute_sli(monitor: Monitor, slo: SLO, at: datetime, minutes: int | None = N
         return drift_minutes(monitor, slo, start, end, count)
     if slo.sli == "canary_delta":
         return _canary_minutes(monitor, slo, start, end, count)
+    if slo.sli in TOKEN_SLIS:
+        return _token_minutes(monitor, slo, start, end, count)
     table, _ = one_class_list(_score_rows(monitor, slo, start, end))
     classes = class_list(table, slo.model) or ["0", "1"]
     minute = _minute_of(table, start)
@@ -257,6 +261,45 @@ def _sli_values(
         judged = np.arange(counts.shape[0]) >= (first[0] + window - 1 if first.size else np.inf)
         return rate, np.where(judged, np.inf, 0.0)
     return points[slo.sli].astype(np.float64), points["n"].astype(np.float64)
+
+
+def _token_minutes(
+    monitor: Monitor, slo: SLO, start: datetime, end: datetime, count: int
+) -> MinuteSLI:
+    """``bits_per_byte`` / ``pooled_perplexity`` of the scored sequences over each
+    trailing window (the kernel's definitions on the window's summed NLL, bytes and
+    tokens); samples: the window's sequences."""
+    window = slo.window_minutes
+    total = count + window
+    scope = Scope(slo.tenant, slo.model, slo.version, slo.cohort)
+    split = max(start, ceil_to(end - _FINE - slo.window, _HOUR))
+    per_minute = {name: np.zeros(total) for name in _TOKEN_PARTS}
+    for begin, stop, hours in ((start, split, True), (split, end, False)):
+        if begin >= stop:
+            continue
+        sums = token_sums(
+            monitor.store, Selection.of(scope, Span(begin, stop)), hours=hours,
+            step=_MINUTE, points=total,
+        )  # fmt: skip
+        if sums is not None:
+            offset = int((begin - start) / _MINUTE)
+            for name in _TOKEN_PARTS:
+                per_minute[name][offset:] += sums[name][: total - offset]
+    rolled = {name: rolling_sum(values, window) for name, values in per_minute.items()}
+    values = np.full(rolled["n_sequences"].shape, np.nan)
+    for j in np.flatnonzero(rolled["n_sequences"] > 0).tolist():
+        nll = float(rolled["nll_sum"][j])
+        if slo.sli == "pooled_perplexity":
+            values[j] = math.exp(nll / float(rolled["n_tokens"][j]))
+        elif rolled["n_with_bytes"][j] == rolled["n_sequences"][j] and rolled["n_bytes"][j] > 0:
+            values[j] = bits_per_byte(nll, float(rolled["n_bytes"][j]))
+    # The versions the model has sent (the token buckets keep no per-minute version list).
+    versions = sorted({v for m, v in monitor.store.model_versions(slo.tenant) if m == slo.model})
+    return MinuteSLI(end, values[1:], rolled["n_sequences"][1:].astype(np.float64), versions)
+
+
+#: The token sums a token SLI needs.
+_TOKEN_PARTS = ("n_sequences", "n_tokens", "nll_sum", "n_with_bytes", "n_bytes")
 
 
 def _canary_minutes(

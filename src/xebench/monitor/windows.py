@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from ..errors import InvalidInputError
 from ..ingest.policy import NO_PII, PiiPolicy
 from ..stats.expected_loss import ReliabilityMap, estimate_log_loss
 from ..stats.scores import ScoreStats
+from ..stats.tokens import TokenStats
 from ..store import queries
 from ..store.bucket_rows import loss_sums
 from ..store.buckets import HOUR_SECONDS, lag_counts, lag_percentile, merge_scores, score_stats
@@ -40,7 +42,7 @@ from .cohorts import CohortQuestions
 from .compare import GateQuestions
 from .drift import DriftQuestions, FileReferences
 from .events import EventQuestions
-from .reads import Selection, class_list, merged, one_class_list, scores
+from .reads import Selection, class_list, merged, one_class_list, scores, token_sums
 from .reliability import ReliabilityQuestions
 from .results import Series, Window
 from .scope import (
@@ -124,8 +126,19 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
         delay = self._label_delay(scope)
         excluded = [int(pc.sum(other["n_predictions"]).as_py() or 0)]
         reference = self._reference_map(scope, span.start, classes)
+        tokens = token_sums(self.store, Selection.of(scope, span))
         return self._finish(
-            scope, merged(table), 0, classes, span, delay, base, confidence, excluded, reference
+            scope,
+            merged(table),
+            0,
+            classes,
+            span,
+            delay,
+            base,
+            confidence,
+            excluded,
+            reference,
+            tokens,
         )
 
     def series(
@@ -169,13 +182,26 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
         ).astype(np.int64)
         delay = self._label_delay(scope)
         reference = self._reference_map(scope, span.start, classes)
+        tokens = token_sums(
+            self.store, Selection.of(scope, span), hours=on_hours, step=size, points=points
+        )
         windows = []
         for g in range(points):
             begin = span.start + g * size
             part = Span(begin, min(begin + size, span.end))
             windows.append(
                 self._finish(
-                    scope, merge, g, classes, part, delay, base, confidence, excluded, reference
+                    scope,
+                    merge,
+                    g,
+                    classes,
+                    part,
+                    delay,
+                    base,
+                    confidence,
+                    excluded,
+                    reference,
+                    tokens,
                 )
             )
         return Series(windows)
@@ -192,10 +218,12 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
         confidence: float,
         excluded: Any = (0,),
         reference: ReliabilityMap | None = None,
+        tokens: dict[str, NDArray[Any]] | None = None,
     ) -> Window:
         """Group ``g`` of merged score buckets as the window ``span`` of ``scope``;
         ``excluded[g]`` predictions carried another class list (:func:`one_class_list`);
-        ``reference``: the reliability map of the label-lag bridge's estimate."""
+        ``reference``: the reliability map of the label-lag bridge's estimate;
+        ``tokens``: the sums of the scored sequences per group (:func:`token_sums`)."""
         n_predictions = int(merge["n_predictions"][g])
         n_labelled = int(merge["n_labelled"][g])
         coverage = n_labelled / n_predictions if n_predictions else None
@@ -218,6 +246,11 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
             confidence=confidence,
             base=base,
         )
+        n_sequences, token_result = 0, None
+        if tokens is not None and int(tokens["n_sequences"][g]) > 0:
+            stats = TokenStats.from_sums({name: values[g] for name, values in tokens.items()})
+            n_sequences = stats.n_sequences
+            token_result = _finite(stats.result(confidence=confidence))
         policy = self.settings.policy(scope.model)
         reasons = []
         assert scope.now is not None  # pinned by the caller
@@ -244,8 +277,9 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
             provisional_reason="; ".join(reasons) or None,
             label_delay_s=delay.total_seconds(),
             n_other_classes=int(excluded[g]),
-            event_rate=n_predictions / max(span.length.total_seconds() / 60.0, 1e-9),
+            event_rate=(n_predictions + n_sequences) / max(span.length.total_seconds() / 60, 1e-9),
             log_loss_estimate=None if estimate is None else estimate.to_dict(),
+            tokens=token_result,
         )
 
     def _reference_map(
@@ -297,6 +331,20 @@ class Monitor(DriftQuestions, GateQuestions, CohortQuestions, ReliabilityQuestio
             seconds = lag_percentile(counts, 90)
             self._lag_cache[(tenant, model)] = (time.monotonic(), seconds)
         return timedelta(seconds=seconds or 0.0)
+
+
+def _finite(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with every infinite number (a perplexity past the largest float)
+    as None: JSON has no infinity."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, tuple | list):
+            return [clean(v) for v in value]
+        return value
+
+    return {key: clean(value) for key, value in document.items()}
 
 
 def _labelled_map(stats: ScoreStats) -> ReliabilityMap:

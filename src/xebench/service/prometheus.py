@@ -141,7 +141,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 #: The HTTP methods counted by name; any other is counted as ``method="other"``.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
-_KINDS = {"predictions": "prediction", "labels": "label"}
+_KINDS = {"predictions": "prediction", "labels": "label", "sequences": "sequence"}
 _OUTCOMES = ("accepted", "duplicate", "rejected")
 _REJECTED = ("413", "429", "503")
 _PROBES = frozenset({"/healthz", "/readyz"})

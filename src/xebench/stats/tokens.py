@@ -43,7 +43,7 @@ corpora), and clamped at 0 against rounding.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,10 +51,23 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._validation import log_of_base
 from ..errors import InvalidInputError
-from ..metrics.tokens import LOGPROB_TOLERANCE, bits_per_byte, byte_perplexity, word_perplexity
+from ..metrics.tokens import (
+    LOGPROB_TOLERANCE,
+    bits_per_byte,
+    byte_perplexity,
+    perplexity_of,
+    word_perplexity,
+)
 from .moments import check_confidence
 
-__all__ = ["DEFAULT_EXTREMAL_LOGPROB", "TOKEN_STATS_VERSION", "TokenStats"]
+__all__ = [
+    "DEFAULT_EXTREMAL_LOGPROB",
+    "TOKEN_COUNTS",
+    "TOKEN_STATS_VERSION",
+    "TOKEN_SUMS",
+    "TokenStats",
+    "sequence_sums",
+]
 
 #: Version of the serialized form (:meth:`TokenStats.to_dict`).
 TOKEN_STATS_VERSION = 1
@@ -73,7 +86,11 @@ _SUMS = (
     "n_with_bytes", "n_bytes", "bytes_sq", "nll_bytes",
     "n_with_words", "n_words", "words_sq", "nll_words",
 )  # fmt: skip
+#: The summed fields (a bucket row of token statistics has one column each).
+TOKEN_SUMS = _SUMS
 _COUNTS = {"n_sequences", "n_tokens", "extremal", "n_with_bytes", "n_with_words"}
+#: The integer fields of :data:`TOKEN_SUMS`.
+TOKEN_COUNTS = frozenset(_COUNTS)
 
 
 def _t_quantile(confidence: float, df: float) -> float:
@@ -129,7 +146,7 @@ def _scaled(ci: tuple[float, float] | None, scale: float) -> tuple[float, float]
 
 
 def _exp(ci: tuple[float, float] | None) -> tuple[float, float] | None:
-    return None if ci is None else (math.exp(max(ci[0], 0.0)), math.exp(ci[1]))
+    return None if ci is None else (perplexity_of(max(ci[0], 0.0)), perplexity_of(ci[1]))
 
 
 def _positive(ci: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -263,30 +280,19 @@ class TokenStats:
                 value=flat[bad],
             )
         nats = np.minimum(flat, 0.0) * log_of_base(logprob_base)
-        self.extremal += int(np.count_nonzero(nats < self.extremal_logprob))
+        extremal = np.add.reduceat((nats < self.extremal_logprob).astype(np.int64), starts)
         nll = -np.add.reduceat(nats, starts)
-        tokens = sizes.astype(np.float64)
-        self.n_sequences += n
-        self.n_tokens += int(sizes.sum())
-        self.nll_sum += float(nll.sum())
-        with np.errstate(over="ignore", invalid="ignore"):
-            self.nll_sq += float(np.dot(nll, nll))
-            self.tokens_sq += float(np.dot(tokens, tokens))
-            self.nll_tokens += float(np.dot(nll, tokens))
-            ce = nll / tokens
-            ppl = np.exp(ce)
-            self.seq_ce_sum += float(ce.sum())
-            self.seq_ce_sq += float(np.dot(ce, ce))
-            self.seq_ppl_sum += float(ppl.sum())
-            self.seq_ppl_sq += float(np.dot(ppl, ppl))
-            for kind, values in (("bytes", n_bytes), ("words", n_words)):
-                counts = _per_sequence(values, n, f"n_{kind}")
-                if counts is None:
-                    continue
-                setattr(self, f"n_with_{kind}", getattr(self, f"n_with_{kind}") + n)
-                setattr(self, f"n_{kind}", getattr(self, f"n_{kind}") + float(counts.sum()))
-                setattr(self, f"{kind}_sq", getattr(self, f"{kind}_sq") + float(counts @ counts))
-                setattr(self, f"nll_{kind}", getattr(self, f"nll_{kind}") + float(nll @ counts))
+        counts = {
+            kind: _per_sequence(values, n, f"n_{kind}")
+            for kind, values in (("bytes", n_bytes), ("words", n_words))
+        }
+        sums = sequence_sums(
+            nll, sizes, extremal, counts["bytes"], counts["words"], np.zeros(n, np.intp), 1
+        )
+        for name in _SUMS:
+            total = sums[name][0]
+            add = int(total) if name in _COUNTS else float(total)
+            setattr(self, name, getattr(self, name) + add)
         return self
 
     def merge(self, other: TokenStats) -> TokenStats:
@@ -368,7 +374,7 @@ class TokenStats:
                 "pooled_cross_entropy": ce,
                 "pooled_cross_entropy_se": se,
                 "pooled_cross_entropy_ci": ci,
-                "pooled_perplexity": math.exp(ce),
+                "pooled_perplexity": perplexity_of(ce),
                 "pooled_perplexity_ci": _exp(ci),
                 "bits_per_token": ce / _LN2,
                 "bits_per_token_ci": _scaled(ci, 1 / _LN2),
@@ -475,8 +481,83 @@ class TokenStats:
             setattr(stats, name, int(value) if name in _COUNTS else float(value))
         return stats
 
+    @classmethod
+    def from_sums(
+        cls, sums: Mapping[str, Any], *, extremal_logprob: float = DEFAULT_EXTREMAL_LOGPROB
+    ) -> TokenStats:
+        """Statistics from their sums (a bucket row's :data:`TOKEN_SUMS` columns).
+
+        Example:
+            >>> s = TokenStats().update([[-1.0, -2.0]])
+            >>> TokenStats.from_sums(s.to_dict()).to_dict() == s.to_dict()
+            True
+        """
+        stats = cls(extremal_logprob=extremal_logprob)
+        for name in _SUMS:
+            value = sums[name]
+            setattr(stats, name, int(value) if name in _COUNTS else float(value))
+        return stats
+
     def __repr__(self) -> str:
         return (
             f"TokenStats(n_sequences={self.n_sequences}, n_tokens={self.n_tokens}, "
             f"nll_sum={self.nll_sum!r})"
         )
+
+
+def sequence_sums(
+    nll: NDArray[np.float64],
+    n_tokens: NDArray[np.int64],
+    extremal: NDArray[np.int64],
+    n_bytes: NDArray[np.float64] | None,
+    n_words: NDArray[np.float64] | None,
+    group: NDArray[np.intp],
+    n_groups: int,
+) -> dict[str, NDArray[Any]]:
+    """The :class:`TokenStats` sums of sequences summed into ``n_groups`` groups.
+
+    One definition of what a sequence adds, shared by :meth:`TokenStats.update`
+    and the monitoring buckets (which store a sequence as its NLL in nats, its
+    token count, its extremal tokens and its byte and word counts). ``n_bytes``
+    / ``n_words`` may hold NaN for a sequence without that count (or be None).
+
+    Example:
+        >>> sums = sequence_sums(np.array([3.0, 3.0]), np.array([2, 1]), np.array([0, 1]),
+        ...                      np.array([4.0, np.nan]), None, np.array([0, 0]), 1)
+        >>> sums["n_sequences"].tolist(), sums["nll_sum"].tolist(), sums["n_with_bytes"].tolist()
+        ([2], [6.0], [1])
+        >>> stats = TokenStats.from_sums({k: v[0] for k, v in sums.items()})
+        >>> stats.result()["pooled_cross_entropy"]
+        2.0
+    """
+    tokens = np.asarray(n_tokens, dtype=np.float64)
+    nll = np.asarray(nll, dtype=np.float64)
+
+    def add(values: NDArray[Any]) -> NDArray[np.float64]:
+        return np.bincount(group, weights=values, minlength=n_groups)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        ce = nll / tokens
+        ppl = np.exp(ce)
+        out: dict[str, NDArray[Any]] = {
+            "n_sequences": np.bincount(group, minlength=n_groups).astype(np.int64),
+            "n_tokens": add(tokens).astype(np.int64),
+            "nll_sum": add(nll),
+            "nll_sq": add(nll * nll),
+            "tokens_sq": add(tokens * tokens),
+            "nll_tokens": add(nll * tokens),
+            "seq_ce_sum": add(ce),
+            "seq_ce_sq": add(ce * ce),
+            "seq_ppl_sum": add(ppl),
+            "seq_ppl_sq": add(ppl * ppl),
+            "extremal": add(np.asarray(extremal, dtype=np.float64)).astype(np.int64),
+        }
+        for kind, values in (("bytes", n_bytes), ("words", n_words)):
+            counts = np.full(nll.shape, np.nan) if values is None else np.asarray(values, float)
+            has = ~np.isnan(counts)
+            c = np.where(has, counts, 0.0)
+            out[f"n_with_{kind}"] = np.bincount(group[has], minlength=n_groups).astype(np.int64)
+            out[f"n_{kind}"] = add(c)
+            out[f"{kind}_sq"] = add(c * c)
+            out[f"nll_{kind}"] = add(np.where(has, nll * c, 0.0))
+    return out

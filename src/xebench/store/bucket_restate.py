@@ -48,7 +48,7 @@ _IN_MINUTES = """
     SELECT p.* FROM predictions p JOIN _xb_minutes k
       ON p.tenant = k.tenant AND p.model = k.model AND p.version = k.version
      AND epoch_us(p.event_time) // 60000000 = k.minute
-    WHERE p.seq <= $p1
+    WHERE p.seq <= $p1 AND p.tokens IS NULL
 """
 
 

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .bucket_rows import arrow_column, group_ids, merge_features, merge_scores, score_rows
-from .bucket_schema import DAILY, FEATURE_KEY, HOURLY, SCORE_KEY
+from .bucket_schema import DAILY, FEATURE_KEY, HOURLY, KEY, SCORE_KEY
+from .bucket_tokens import merge_tokens
 
 __all__ = ["compact", "insert_deltas", "insert_rows", "query_arrow"]
 
@@ -23,9 +24,10 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
     Runs in the caller's transaction, on every minute table and its hourly and daily twins.
 
     Example:
-        >>> from xebench.store.bucket_schema import FEATURE_SCHEMA, SCORE_SCHEMA
+        >>> from xebench.store.bucket_schema import FEATURE_SCHEMA, SCORE_SCHEMA, TOKEN_SCHEMA
         >>> con = duckdb.connect()
-        >>> tables = {"bucket_scores": SCORE_SCHEMA, "bucket_features": FEATURE_SCHEMA}
+        >>> tables = {"bucket_scores": SCORE_SCHEMA, "bucket_features": FEATURE_SCHEMA,
+        ...           "bucket_tokens": TOKEN_SCHEMA}
         >>> for name, schema in tables.items():
         ...     empty = schema.empty_table()
         ...     for table in (name, HOURLY[name], DAILY[name]):
@@ -40,7 +42,11 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
         [{'n_predictions': 6, 'delta': False}]
     """
     removed = 0
-    tables = [("bucket_scores", SCORE_KEY), ("bucket_features", FEATURE_KEY)]
+    tables = [
+        ("bucket_scores", SCORE_KEY),
+        ("bucket_features", FEATURE_KEY),
+        ("bucket_tokens", KEY),
+    ]
     twins = [(twin[t], k) for twin in (HOURLY, DAILY) for t, k in tables]
     for table, key in [*tables, *twins]:
         columns = ", ".join(key)
@@ -68,6 +74,8 @@ def compact(con: duckdb.DuckDBPyConnection) -> int:
         if table.startswith("bucket_scores"):
             # score_rows cuts merge_scores' padded label_weight to each key's classes.
             out = score_rows(keys, **merge_scores(rows, group, n_groups))
+        elif table.startswith("bucket_tokens"):
+            out = merge_tokens(rows, group, n_groups, keys)
         else:
             out = merge_features(rows, group, n_groups, keys)
         out = out.set_column(

@@ -16,6 +16,7 @@ from ..metrics.blocks import DEFAULT_EPS
 from ..stats.binning import OTHER  # the cohort value of the values beyond the cap
 from ..stats.codec import SCORE_FIELDS
 from ..stats.expected_loss import SUM_LISTS, SUM_SCALARS
+from ..stats.tokens import TOKEN_COUNTS, TOKEN_SUMS
 from .crossings import check_crossings
 
 __all__ = [
@@ -37,11 +38,13 @@ __all__ = [
     "MIGRATION_3_HOURS",
     "MIGRATION_4_SCORE_WEIGHTS",
     "MIGRATION_9_ESTIMATES",
+    "MIGRATION_10_TOKENS",
     "OTHER",
     "SCORE_BINS",
     "SCORE_EDGES",
     "SCORE_KEY",
     "SCORE_SCHEMA",
+    "TOKEN_SCHEMA",
     "MonitorConfig",
 ]
 
@@ -97,13 +100,21 @@ INSERT INTO meta VALUES ('folded_predictions', '-1'), ('folded_labels', '-1');
 #: rows to merge) and only its ragged ends from the minutes. Every delta row folded
 #: into a minute table is folded into its twin with the bucket floored to the hour,
 #: and compaction merges both alike, so an hour row is the merge of its minutes.
-HOURLY = {"bucket_scores": "bucket_scores_hour", "bucket_features": "bucket_features_hour"}
+HOURLY = {
+    "bucket_scores": "bucket_scores_hour",
+    "bucket_features": "bucket_features_hour",
+    "bucket_tokens": "bucket_tokens_hour",
+}
 HOUR_SECONDS = 3600
 
 #: The daily twins: retention rolls hour rows older than its ``hours`` horizon into
 #: them (whole days) and deletes those hours; reads take whole days from here before
 #: the horizon (``meta.hours_rolled_before``). Created by migration 6 (the store's).
-DAILY = {"bucket_scores": "bucket_scores_day", "bucket_features": "bucket_features_day"}
+DAILY = {
+    "bucket_scores": "bucket_scores_day",
+    "bucket_features": "bucket_features_day",
+    "bucket_tokens": "bucket_tokens_day",
+}
 DAY_SECONDS = 86_400
 
 #: Part of migration 3 (the store's): the hourly twins, filled from the minute rows of
@@ -156,6 +167,31 @@ ALTER TABLE {table} ADD COLUMN est_miss_s DOUBLE[] DEFAULT [];
 ESTIMATE_SCALARS = tuple(f"est_{name}" for name in SUM_SCALARS)
 ESTIMATE_LISTS = tuple(f"est_{name}" for name in SUM_LISTS)
 
+#: Migration 10: the ``tokens`` summary of a language model's scored sequence on its
+#: prediction row (null on a classifier's; store.schema.TOKENS_TYPE), and
+#: ``bucket_tokens`` with its twins: the :class:`~xebench.stats.TokenStats` sums
+#: (stats.tokens.TOKEN_SUMS) of a bucket's sequences. Frozen.
+MIGRATION_10_TOKENS = (
+    "ALTER TABLE predictions ADD COLUMN tokens STRUCT(n_tokens BIGINT, nll DOUBLE, "
+    "extremal BIGINT, n_bytes DOUBLE, n_words DOUBLE) DEFAULT NULL;\n"
+    + "".join(
+        f"""
+CREATE TABLE {table} (
+    tenant VARCHAR NOT NULL, model VARCHAR NOT NULL, version VARCHAR NOT NULL,
+    cohort_key VARCHAR NOT NULL, cohort_value VARCHAR NOT NULL,
+    bucket TIMESTAMPTZ NOT NULL, delta BOOLEAN NOT NULL,
+    n_sequences BIGINT NOT NULL, n_tokens BIGINT NOT NULL, nll_sum DOUBLE NOT NULL,
+    nll_sq DOUBLE NOT NULL, tokens_sq DOUBLE NOT NULL, nll_tokens DOUBLE NOT NULL,
+    seq_ce_sum DOUBLE NOT NULL, seq_ce_sq DOUBLE NOT NULL, seq_ppl_sum DOUBLE NOT NULL,
+    seq_ppl_sq DOUBLE NOT NULL, extremal BIGINT NOT NULL, n_with_bytes BIGINT NOT NULL,
+    n_bytes DOUBLE NOT NULL, bytes_sq DOUBLE NOT NULL, nll_bytes DOUBLE NOT NULL,
+    n_with_words BIGINT NOT NULL, n_words DOUBLE NOT NULL, words_sq DOUBLE NOT NULL,
+    nll_words DOUBLE NOT NULL
+);"""
+        for table in ("bucket_tokens", "bucket_tokens_hour", "bucket_tokens_day")
+    )
+)
+
 KEY = ("tenant", "model", "version", "cohort_key", "cohort_value", "bucket")
 SCORE_KEY = (*KEY, "classes")
 FEATURE_KEY = (*KEY, "feature")
@@ -184,6 +220,13 @@ SCORE_SCHEMA = pa.schema(
         ("est_weight", pa.float64()),
         ("est_var", pa.float64()),
         *((name, pa.list_(pa.float64())) for name in ESTIMATE_LISTS),
+    ]
+)
+TOKEN_SCHEMA = pa.schema(
+    [
+        *_KEY_FIELDS,
+        ("delta", pa.bool_()),
+        *((name, pa.int64() if name in TOKEN_COUNTS else pa.float64()) for name in TOKEN_SUMS),
     ]
 )
 FEATURE_SCHEMA = pa.schema(

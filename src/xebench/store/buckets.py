@@ -102,6 +102,7 @@ from .bucket_schema import (
     SCORE_EDGES,
     MonitorConfig,
 )
+from .bucket_tokens import sequence_mask, token_rows, token_sums_of
 from .crossings import crossed_entries
 from .feature_bins import FeatureBins
 
@@ -400,16 +401,33 @@ class Buckets(FeatureFolding, Restatement):
             table = query_arrow(
                 con,
                 "SELECT tenant, model, version, event_time, classes, probabilities, cohort, "
-                "features, weight FROM predictions WHERE seq > ? AND seq <= ? "
+                "features, weight, tokens FROM predictions WHERE seq > ? AND seq <= ? "
                 "ORDER BY seq, rowid",
                 [p0, p1],
             )
         if not table.num_rows:
             return 0
-        delta, entries = self._prediction_deltas(table)
-        deltas.append(delta)
-        self._fold_features(con, table, p0, p1, entries)
+        sequences = sequence_mask(table)
+        if sequences is None:  # the usual commit: classifier predictions only
+            delta, entries = self._prediction_deltas(table)
+            deltas.append(delta)
+            self._fold_features(con, table, p0, p1, entries)
+            return table.num_rows
+        # A language model's scored sequences: their TokenStats sums, no score buckets;
+        # their features (the server adds each one's cross-entropy) fold as any model's.
+        self._fold_sequences(con, table.filter(pa.array(sequences)))
+        if not sequences.all():
+            delta, _ = self._prediction_deltas(table.filter(pa.array(~sequences)))
+            deltas.append(delta)
+        self._fold_features(con, table, p0, p1)
         return table.num_rows
+
+    def _fold_sequences(self, con: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+        """Append the ``bucket_tokens`` deltas of scored sequences (every row one)."""
+        rows, keys = self._expand(table)
+        group, first = group_ids(list(keys.values()))
+        sums = token_sums_of(table, rows, group, first.shape[0])
+        insert_deltas(con, "bucket_tokens", token_rows(take_keys(keys, first), sums))
 
     def _prediction_deltas(self, table: pa.Table) -> tuple[pa.Table, FeatureEntries]:
         """Score-bucket delta rows of predictions (counts and score histograms), and the
@@ -501,11 +519,12 @@ class Buckets(FeatureFolding, Restatement):
         WITH new_labels AS (
             SELECT fp, model FROM labels WHERE seq > $l0 AND seq <= $l1
         ), candidates AS (
-            SELECT * FROM predictions WHERE seq > $p0 AND seq <= $p1
+            SELECT * FROM predictions WHERE seq > $p0 AND seq <= $p1 AND tokens IS NULL
             UNION ALL
             SELECT * FROM predictions
-            WHERE seq <= $p0 AND (fp IN (SELECT fp FROM new_labels WHERE model <> '')
-                                  OR rfp IN (SELECT fp FROM new_labels WHERE model = ''))
+            WHERE seq <= $p0 AND tokens IS NULL
+              AND (fp IN (SELECT fp FROM new_labels WHERE model <> '')
+                   OR rfp IN (SELECT fp FROM new_labels WHERE model = ''))
         ),"""
         + FIRST_LABELS
         + "AND (pseq > $p0 OR lseq > $l0)"

@@ -249,7 +249,7 @@ class EventStore:
             >>> store = EventStore(":memory:")
             >>> with store.cursor() as cursor:
             ...     cursor.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-            [('9',)]
+            [('10',)]
         """
         if self._closed:
             raise StoreError(f"event store {self.path} is closed")
@@ -734,7 +734,7 @@ class EventStore:
             >>> policy = RetentionPolicy(events=timedelta(days=30), minutes=timedelta(days=7))
             >>> store.apply_policy(policy, now=datetime(2026, 3, 1, tzinfo=UTC))["delete"]
             {'predictions': 1, 'labels': 0, 'pending_labels': 0, 'bucket_scores': 1, \
-'bucket_features': 0}
+'bucket_features': 0, 'bucket_tokens': 0}
         """
         horizons = policy.horizons(now or datetime.now(UTC))
         deleted: dict[str, int] = {}
@@ -774,5 +774,6 @@ def _stored_predictions(
             continue
         if outcome.inserted != batch.table.num_rows:
             return None
-        parts.append(batch.table.select(_FOLDED_COLUMNS))
-    return pa.concat_tables(parts) if parts else pa.table({})
+        names = [*_FOLDED_COLUMNS, *(["tokens"] if "tokens" in batch.table.schema.names else [])]
+        parts.append(batch.table.select(names))
+    return pa.concat_tables(parts, promote_options="default") if parts else pa.table({})

@@ -28,7 +28,10 @@ older file when it is opened):
   ``alert_outbox``: every notification to send (webhook, Alertmanager), with
   its idempotency key, attempts, and when it was delivered or dead-lettered.
 - since schema 9, the score buckets also keep the sums of the label-lag bridge's
-  estimate (:data:`~xebench.store.bucket_schema.MIGRATION_9_ESTIMATES`).
+  estimate (:data:`~xebench.store.bucket_schema.MIGRATION_9_ESTIMATES`);
+- since schema 10, a language model's scored sequences are prediction rows with a
+  ``tokens`` summary, folded into ``bucket_tokens`` and its twins
+  (:data:`~xebench.store.bucket_schema.MIGRATION_10_TOKENS`).
 
 :data:`MIGRATIONS` is the one list of schema steps: every table of the store,
 the bucket tables included, is created by an entry of it.
@@ -36,7 +39,7 @@ the bucket tables included, is created by an entry of it.
 Example:
     >>> con = duckdb.connect(":memory:")
     >>> migrate(con, ":memory:") == SCHEMA_VERSION, migrate(con, ":memory:")
-    (True, 9)
+    (True, 10)
     >>> con.execute("SELECT count(*) FROM joined").fetchone()
     (0,)
 """
@@ -48,6 +51,7 @@ from pathlib import Path
 
 import duckdb
 
+from .bucket_schema import MIGRATION_10_TOKENS
 from .buckets import (
     MIGRATION_2,
     MIGRATION_3_HOURS,
@@ -185,6 +189,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     _MIGRATION_7,
     _MIGRATION_8,
     MIGRATION_9_ESTIMATES,
+    MIGRATION_10_TOKENS,
 ]
 
 #: The schema version this code writes.
@@ -206,7 +211,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         Traceback (most recent call last):
         ...
         xebench.errors.StoreError: event store new.duckdb has schema version 99, newer \
-than this xebench knows (9); upgrade xebench
+than this xebench knows (10); upgrade xebench
     """
     with transaction(con):
         con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")

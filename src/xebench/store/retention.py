@@ -138,7 +138,7 @@ def delete_minutes_before(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> d
         >>> from xebench.store.migrations import migrate
         >>> con = duckdb.connect(":memory:"); _ = migrate(con, ":memory:")
         >>> delete_minutes_before(con, datetime(2026, 1, 1, tzinfo=UTC))
-        {'bucket_scores': 0, 'bucket_features': 0}
+        {'bucket_scores': 0, 'bucket_features': 0, 'bucket_tokens': 0}
     """
     out = {}
     for table in MINUTE_TABLES:
@@ -161,7 +161,7 @@ def roll_hours_before(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> dict[
         >>> from xebench.store.migrations import migrate
         >>> con = duckdb.connect(":memory:"); _ = migrate(con, ":memory:")
         >>> roll_hours_before(con, datetime(2026, 1, 1, tzinfo=UTC))
-        {'bucket_scores_hour': 0, 'bucket_features_hour': 0}
+        {'bucket_scores_hour': 0, 'bucket_features_hour': 0, 'bucket_tokens_hour': 0}
         >>> con.execute("SELECT value FROM meta WHERE key = 'hours_rolled_before'").fetchall()
         [('2026-01-01T00:00:00+00:00',)]
     """

@@ -33,7 +33,9 @@ import pyarrow as pa
 __all__ = [
     "LABEL_SCHEMA",
     "PREDICTION_SCHEMA",
+    "SEQUENCE_SCHEMA",
     "TIMESTAMP",
+    "TOKENS_TYPE",
     "fingerprint",
     "hash64",
 ]
@@ -65,6 +67,25 @@ PREDICTION_SCHEMA = pa.schema(
         pa.field("weight", pa.float64(), nullable=False),
     ]
 )
+
+#: A language model's scored sequence, summarised (``POST /v1/lm/tokens``): its NLL in
+#: nats, its tokens, its tokens below the extremal threshold, and its UTF-8 bytes and
+#: words (null when not given). What the monitoring buckets sum (stats.tokens).
+TOKENS_TYPE = pa.struct(
+    [
+        pa.field("n_tokens", pa.int64(), nullable=False),
+        pa.field("nll", pa.float64(), nullable=False),
+        pa.field("extremal", pa.int64(), nullable=False),
+        pa.field("n_bytes", pa.float64()),
+        pa.field("n_words", pa.float64()),
+    ]
+)
+
+#: A batch of scored sequences: prediction rows (the same identity, idempotency,
+#: versions, cohorts, features and retention) with no classes nor probabilities and
+#: their ``tokens`` summary. The ``tokens`` column of the predictions table is null on
+#: every classifier's prediction (whose tables omit it).
+SEQUENCE_SCHEMA = PREDICTION_SCHEMA.append(pa.field("tokens", TOKENS_TYPE, nullable=False))
 
 LABEL_SCHEMA = pa.schema(
     [

@@ -52,7 +52,7 @@ from .connection import transaction
 from .corrections import apply_corrections
 from .fingerprints import IdentityIndex, as_int64, sorted_unique
 from .key_filter import KeyFilter
-from .schema import LABEL_SCHEMA, PREDICTION_SCHEMA
+from .schema import LABEL_SCHEMA, PREDICTION_SCHEMA, SEQUENCE_SCHEMA
 from .write_runs import Combo, batch_of, class_combos, classes_clean, concat, repeats_earlier
 
 __all__ = ["Conflict", "EventBatch", "WriteOutcome", "Writes", "check_batch"]
@@ -202,7 +202,8 @@ class _Call:
         if not fps.size or not tables:
             return {}
         if len(tables) > 1:  # one table from now on: later look-ups concatenate less
-            tables[:] = [pa.concat_tables(tables)]
+            # Promoted: a call may hold classifier predictions and scored sequences.
+            tables[:] = [pa.concat_tables(tables, promote_options="default")]
         hit = np.isin(as_int64(tables[0]["fp"]), fps)
         if not hit.any():
             return {}
@@ -250,6 +251,8 @@ row 1 is 'events'
     schema = SCHEMAS.get(batch.kind)
     if schema is not None and batch.table.schema.equals(schema):
         return  # the usual batch (~1 us; the comparison below is ~12 us)
+    if batch.kind == "predictions" and batch.table.schema.equals(SEQUENCE_SCHEMA):
+        return  # a language model's scored sequences (POST /v1/lm/tokens)
     if schema is None:
         raise InvalidInputError(
             "batches", "kind must be 'predictions' or 'labels'", index=number, value=batch.kind
@@ -821,11 +824,12 @@ class Writes:
         for target in ("predictions", "labels", "pending_labels"):  # corrections: below
             if call.rows.get(target):
                 # One chunk: DuckDB scans a table of many tiny chunks slowly.
-                rows = pa.concat_tables(call.rows[target]).combine_chunks()
+                parts = call.rows[target]
+                rows = pa.concat_tables(parts, promote_options="default").combine_chunks()
                 seq = call.seq if target in SCHEMAS else None
                 self._insert(con, target, rows, seq)
         if call.unclassed:  # the rows the batch path stored (the others are in call.classes)
-            rows = pa.concat_tables(call.unclassed)
+            rows = pa.concat_tables(call.unclassed, promote_options="default")
             call.classes.extend(self._classes_of(con, rows))
         if call.releases:
             self._release_pending(con, pa.concat_tables(call.releases))

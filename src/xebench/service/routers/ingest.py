@@ -44,6 +44,7 @@ from ...ingest.events import (
     label_table,
     prediction_columns,
 )
+from ...ingest.sequences import SequenceEvent, parse_sequences
 from ...store.event_store import WriteOutcome
 from ..admission import Ticket
 from ..auth import Principal, principal
@@ -137,6 +138,10 @@ def _validate(
         if len(body) > LARGE:
             release_memory()
         return table
+    if kind == "sequences":  # a language model's scored sequences: always a table
+        return parse_sequences(
+            body, tenant=who.tenant, ndjson=ndjson, limits=limits, pii=state.config.pii
+        )
     store = state.writer.store
     # Labels need the store (each model's known classes): validated in this thread,
     # through the columnar fast path (label_table) unless the body is small.
@@ -159,7 +164,7 @@ async def _ingest(request: Request, kind: str, who: Principal, state: ServiceSta
     ticket = state.admission.admit(_declared_size(request, state.config.limits.max_body_bytes))
     try:
         raw = await state.read_body(request, ticket)
-        if len(raw) <= _INLINE:  # a few events: on the loop, the per-event path, columns
+        if len(raw) <= _INLINE and kind != "sequences":  # a few events: columns, on the loop
             columns = cast(
                 dict[str, list[Any]], _validate(raw, request, kind, who, state, ticket, True)
             )
@@ -178,7 +183,8 @@ async def _ingest(request: Request, kind: str, who: Principal, state: ServiceSta
             del raw
             n = table.num_rows
             request.state.events = n
-            outcome = await writer.write_table(kind, table)
+            # A sequence is a prediction row of its model, with its token summary.
+            outcome = await writer.write_table(_STORED.get(kind, kind), table)
     finally:
         state.admission.release(ticket)
     # GET /metrics: xebench_events_total and the latency of the acknowledged batches.
@@ -198,7 +204,13 @@ def _openapi(event: type) -> dict[str, Any]:
 
 
 #: The ingest paths and the kind of event each takes (:mod:`~xebench.service.lane`).
-INGEST_PATHS = {"/v1/predictions": "predictions", "/v1/labels": "labels"}
+INGEST_PATHS = {
+    "/v1/predictions": "predictions",
+    "/v1/labels": "labels",
+    "/v1/lm/tokens": "sequences",
+}
+#: The store's kind of each event kind (a scored sequence is a prediction row).
+_STORED = {"sequences": "predictions"}
 
 
 async def ingest(request: Request, kind: str) -> JSONResponse:
@@ -243,3 +255,15 @@ async def post_predictions(request: Request) -> JSONResponse:
 async def post_labels(request: Request) -> JSONResponse:
     """Store a batch of labels; a label whose prediction has not arrived waits for it."""
     return await ingest(request, "labels")
+
+
+@router.post(
+    "/v1/lm/tokens",
+    summary="Send a language model's scored sequences",
+    openapi_extra=_openapi(SequenceEvent),
+    responses={200: {"model": IngestAnswer}, **_INGEST_ERRORS},
+)
+async def post_lm_tokens(request: Request) -> JSONResponse:
+    """Store a batch of scored sequences (each token's log-probability, and the text or its
+    bytes); the windows of the model then report perplexity and bits per byte."""
+    return await ingest(request, "sequences")
