@@ -306,7 +306,9 @@ def test_extreme_but_valid_sequences_keep_every_read_answering(client: TestClien
     assert tokens["pooled_perplexity"] is None
     assert tokens["pooled_cross_entropy"] == pytest.approx(9999.0 * 20_000 / 20_001)
     assert tokens["extremal_tokens"] == 20_000
-    for path in ("/v1/metrics?step=10m", "/v1/drift", "/v1/models/lm", "/v1/status"):
+    for path in ("/v1/metrics?step=10m", "/v1/drift", "/v1/models/lm", "/v1/status",
+                 "/v1/cohorts?key=lang", "/v1/reliability", "/v1/events", "/v1/slos",
+                 "/metrics", "/", "/oncall", "/debug"):  # fmt: skip
         answer = client.get(path, params={"model": "lm", "window": "1h"})
         assert answer.status_code < 500, (path, answer.text)
 
@@ -335,3 +337,24 @@ def test_a_canary_of_two_lm_versions_compares_bits_per_byte(client: TestClient) 
     doc = client.get("/v1/compare", params={"candidate": "lm:v3", "baseline": "lm:v1",
                                             "window": "1h", "min_samples": 200}).json()  # fmt: skip
     assert doc["decision"]["status"] == "fail", doc
+
+
+def test_the_cli_shows_the_scored_sequences(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from xebench.cli import main
+
+    path = tmp_path / "lm.duckdb"
+    events = sequences(60)
+    store = EventStore(path)
+    with TestClient(create_app(store)) as client:
+        client.post("/v1/lm/tokens", json=events)
+    store.close()
+    out_json = tmp_path / "w.json"
+    code = main(["metrics", "--db", str(path), "--model", "lm", "--window", "1h",
+                 "--json", str(out_json)])  # fmt: skip
+    shown = capsys.readouterr().out
+    assert code == 0
+    assert "scored sequences" in shown
+    assert f"{by_hand(events)['bits_per_byte']:.4f}" in shown
+    import json
+
+    check(json.loads(out_json.read_text())["tokens"], by_hand(events))

@@ -97,7 +97,7 @@ def metrics(
     """Windowed metrics of a model from the event database, as GET /v1/metrics returns them."""
     from contextlib import ExitStack
 
-    from ..report.monitor import print_series, print_windows
+    from ..report.monitor import print_series, print_token_windows, print_windows
 
     with ExitStack() as stack:
         monitor = open_monitor(db, config, stack, tenant, model)
@@ -113,8 +113,12 @@ def metrics(
     scope = f"{model}" + (f" {version}" if version else "") + (f" {cohort}" if cohort else "")
     if step is not None:
         print_series(f"{scope}: every {step}", document["series"])
+        named = [(w["from"][:16].replace("T", " "), w) for w in document["series"]]
+        print_token_windows(f"{scope}: every {step}", named)
     else:
-        print_windows(f"{scope}: {document['from']} to {document['to']}", [("window", document)])
+        title = f"{scope}: {document['from']} to {document['to']}"
+        print_windows(title, [("window", document)])
+        print_token_windows(title, [("window", document)])
         if document["provisional"]:
             typer.echo(f"provisional: {document['provisional_reason']}")
 

@@ -114,6 +114,42 @@ def print_series(title: str, series: Sequence[dict[str, Any]]) -> None:
     print_table(title, ("from (UTC)", *WINDOW_COLUMNS[1:]), rows)
 
 
+def _with_ci(value: Any, interval: Any) -> str:
+    text = fmt(value)
+    return text + (f" [{fmt(interval[0])}, {fmt(interval[1])}]" if interval else "")
+
+
+def token_row(name: str, tokens: dict[str, Any]) -> list[str]:
+    """One table row of a window's ``tokens`` document (a language model's sequences).
+
+    Example:
+        >>> token_row("window", {"n_sequences": 2, "n_tokens": 5, "pooled_perplexity": 4.953,
+        ...     "pooled_perplexity_ci": None, "bits_per_byte": 0.7213,
+        ...     "bits_per_byte_ci": [0.5, 0.9], "extremal_tokens": 0})
+        ['window', '2', '5', '4.9530', '0.7213 [0.5000, 0.9000]', '0']
+    """
+    return [
+        name,
+        str(tokens["n_sequences"]),
+        str(tokens["n_tokens"]),
+        _with_ci(tokens.get("pooled_perplexity"), tokens.get("pooled_perplexity_ci")),
+        _with_ci(tokens.get("bits_per_byte"), tokens.get("bits_per_byte_ci")),
+        str(tokens.get("extremal_tokens", 0)),
+    ]
+
+
+#: The columns of :func:`print_token_windows`.
+TOKEN_COLUMNS = ("window", "sequences", "tokens", "perplexity [95% CI]",
+                 "bits/byte [95% CI]", "extremal")  # fmt: skip
+
+
+def print_token_windows(title: str, windows: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """A table of the windows' scored sequences (nothing when no window has any)."""
+    rows = [token_row(name, w["tokens"]) for name, w in windows if w.get("tokens")]
+    if rows:
+        print_table(f"{title} (scored sequences)", TOKEN_COLUMNS, rows)
+
+
 def compare_line(result: dict[str, Any]) -> str:
     """One line: the decision, the candidate's relative change and its evidence.
 
@@ -133,11 +169,12 @@ def compare_line(result: dict[str, Any]) -> str:
 def print_compare(result: dict[str, Any]) -> None:
     """The comparison's evidence as a small table, then the decision line."""
     comparison = result.get("comparison")
+    loss = result.get("metric", "log_loss").replace("_", " ")
     if comparison:
         interval = comparison.get("delta_ci") or [None, None]
         print_table(
             f"{result['candidate']} vs {result['baseline']} ({result['mode']})",
-            ("n candidate", "n baseline", "log loss cand.", "log loss base", "delta [95% CI]"),
+            ("n candidate", "n baseline", f"{loss} cand.", f"{loss} base", "delta [95% CI]"),
             [
                 [
                     str(comparison.get("n_candidate")),
