@@ -120,15 +120,18 @@ def test_reads_right_after_each_write_see_every_sequence(client: TestClient) -> 
 
 
 def test_a_series_splits_the_sequences_by_their_minute(client: TestClient) -> None:
-    first = sequences(40, minute=NOW - timedelta(minutes=30))
-    second = sequences(25, start=40, minute=NOW)
+    late = datetime.now(UTC) - timedelta(minutes=40)
+    base = late.replace(minute=late.minute // 30 * 30, second=0, microsecond=0)
+    first = sequences(40, minute=base - timedelta(minutes=20))
+    second = sequences(25, start=40, minute=base + timedelta(minutes=10))
     client.post("/v1/lm/tokens", json=first + second)
-    series = client.get("/v1/metrics", params={"model": "lm", "window": "1h", "step": "30m"})
+    span = {"from": (base - timedelta(minutes=30)).isoformat(),
+            "to": (base + timedelta(minutes=30)).isoformat()}  # fmt: skip
+    series = client.get("/v1/metrics", params={"model": "lm", "step": "30m", **span})
     points = [p["tokens"] for p in series.json()["series"]]
-    with_data = [p for p in points if p is not None]
-    assert len(with_data) == 2
-    check(with_data[0], by_hand(first))
-    check(with_data[1], by_hand(second))
+    assert len(points) == 2
+    check(points[0], by_hand(first))
+    check(points[1], by_hand(second))
 
 
 def test_resends_are_idempotent_and_a_changed_sequence_is_a_conflict(client: TestClient) -> None:
