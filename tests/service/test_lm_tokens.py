@@ -361,3 +361,22 @@ def test_the_cli_shows_the_scored_sequences(tmp_path: Path, capsys: pytest.Captu
     import json
 
     check(json.loads(out_json.read_text())["tokens"], by_hand(events))
+
+
+def test_the_client_sends_sequences_to_a_real_server(tmp_path: Path) -> None:
+    import xebench as xb
+    from loopback import serve_in_thread
+
+    events = sequences(30)
+    app = create_app(EventStore(str(tmp_path / "lm.duckdb")), close_store=True)
+    with serve_in_thread(app) as url, xb.Client(url) as sdk:
+        assert sdk.send_sequences(events) == {"accepted": 30, "inserted": 30, "duplicates": 0}
+        assert sdk.send_sequences(events)["duplicates"] == 30
+        with pytest.raises(xb.ClientError) as refused:
+            sdk.send_sequences([{"request_id": "x", "model": "lm", "token_logprobs": [1.0]}])
+        assert refused.value.status == 422
+        assert refused.value.body["errors"][0]["field"] == "/0/token_logprobs/0"
+        import httpx
+
+        tokens = httpx.get(f"{url}/v1/metrics", params={"model": "lm", "window": "1h"}).json()
+    check(tokens["tokens"], by_hand(events))

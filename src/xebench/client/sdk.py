@@ -68,9 +68,9 @@ from urllib.parse import quote
 import httpx
 
 from ..errors import ClientError, InvalidInputError
-from ..ingest.events import EventKind, check_event
+from ..ingest.events import check_event
 from .encoding import json_value, reference_body, request_id_value, timestamp_value
-from .sender import Sender
+from .sender import Kind, Sender
 from .transport import Outcome, RetryPolicy, Transport, answer_of, summary
 
 __all__ = ["Client", "ClientError"]
@@ -407,6 +407,23 @@ class Client:
         """
         return self._send("labels", events)
 
+    def send_sequences(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """POST a language model's scored sequences (``/v1/lm/tokens``: ``request_id``,
+        ``model``, ``token_logprobs``, ``text`` or ``n_bytes``...) now, in one request, and
+        return the server's answer. Same rules as :meth:`send_predictions`.
+
+        Example:
+            >>> import httpx
+            >>> def server(request):
+            ...     assert request.url.path == "/v1/lm/tokens"
+            ...     return httpx.Response(200, json={"accepted": 1, "inserted": 1, "duplicates": 0})
+            >>> with Client("http://xebench.test", transport=httpx.MockTransport(server)) as c:
+            ...     c.send_sequences([{"request_id": "s1", "model": "chat", "text": "hi",
+            ...                        "token_logprobs": [-0.5, -1.25]}])["inserted"]
+            1
+        """
+        return self._send("lm/tokens", events)
+
     def upload_reference(self, model: str, data: Any, *, name: str | None = None) -> dict[str, Any]:
         """PUT ``data`` as ``model``'s drift reference and return the server's answer.
 
@@ -467,7 +484,7 @@ class Client:
             return None
         return core.clock() + core.close_timeout
 
-    def _send(self, kind: EventKind, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def _send(self, kind: Kind, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if isinstance(events, Mapping) or not isinstance(events, Sequence) or not events:
             raise InvalidInputError("events", "must be a non-empty list of event dicts")
         if any(not isinstance(event, Mapping) for event in events):

@@ -41,7 +41,8 @@ __all__ = ["LOG_INTERVAL", "Sender"]
 
 logger = logging.getLogger("xebench.client")
 
-Kind = EventKind
+#: What a POST sends: events of a kind, or a language model's scored sequences.
+Kind = EventKind | Literal["lm/tokens"]
 _KINDS: tuple[Kind, ...] = ("predictions", "labels")
 
 #: At most one log line per kind of problem in this many seconds (plus a count of the rest).
