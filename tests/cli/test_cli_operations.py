@@ -56,7 +56,12 @@ def test_retention_dry_run_counts_what_the_real_run_deletes(tmp_path: Path, caps
     plan = json.loads(dry.read_text())
     # Labels go by ingest time (now): none of them is 30 days old.
     expected = {"predictions": 6, "labels": 0, "pending_labels": 0}
-    assert plan["delete"] == {**expected, "bucket_scores": old_minutes, "bucket_features": 0}
+    assert plan["delete"] == {
+        **expected,
+        "bucket_scores": old_minutes,
+        "bucket_features": 0,
+        "bucket_tokens": 0,
+    }
     assert "would delete: 6 predictions" in capsys.readouterr().out
     with EventStore(db) as store:  # the dry run deleted nothing
         assert store.counts()["predictions"] == 9
