@@ -74,9 +74,15 @@ import pyarrow.compute as pc
 
 from ..errors import DataError, InvalidInputError
 from .chunks import DEFAULT_BATCH_ROWS, Chunk, read_chunks
-from .formats import check_file, format_of
+from .formats import SUPPORTED_SUFFIXES, check_file, format_of
 
-__all__ = ["TOKEN_FORMATS", "read_token_logprobs", "read_token_table", "token_arrays"]
+__all__ = [
+    "TOKEN_FORMATS",
+    "mean_tokens_per_row",
+    "read_token_logprobs",
+    "read_token_table",
+    "token_arrays",
+]
 
 #: The payload formats :func:`read_token_logprobs` reads (``"auto"`` guesses).
 TOKEN_FORMATS = ("auto", "openai", "vllm", "hf", "columns")
@@ -692,6 +698,45 @@ def _columns_table(table: pa.Table, first_row: int, cohorts: Sequence[str]) -> p
     return pa.table(columns, schema=_schema(cohorts))
 
 
+def mean_tokens_per_row(data: Any) -> float | None:
+    """Log-probabilities per row of a Parquet token table, from its metadata alone.
+
+    None for anything else (another format, a payload, a file without a
+    ``token_logprobs`` column, an empty one): what a reader sizes its chunks
+    by when sequences may be 10 or 10,000 tokens long.
+
+    Example:
+        >>> import tempfile
+        >>> import pyarrow.parquet as pq
+        >>> path = Path(tempfile.mkdtemp()) / "t.parquet"
+        >>> pq.write_table(pa.table({"token_logprobs": [[-1.0, -2.0], [-3.0]]}), path)
+        >>> mean_tokens_per_row(path), mean_tokens_per_row({"token_logprobs": [-1.0]})
+        (1.5, None)
+    """
+    if not isinstance(data, (str, os.PathLike)):
+        return None
+    path = Path(data)
+    if not path.is_file() or SUPPORTED_SUFFIXES.get(path.suffix.lower()) != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except (pa.ArrowInvalid, OSError):
+        return None  # the reader reports it, with the file's name
+    if not metadata.num_rows:
+        return None
+    names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    column = next((i for i, name in enumerate(names) if name.startswith("token_logprobs.")), None)
+    if column is None:
+        return None
+    # A list column's leaf holds one value per token (and one per null or empty list).
+    values = sum(
+        metadata.row_group(g).column(column).num_values for g in range(metadata.num_row_groups)
+    )
+    return values / metadata.num_rows
+
+
 def read_token_table(
     data: str | os.PathLike[str] | dict[str, Any] | list[Any], **options: Any
 ) -> pa.Table:
@@ -722,8 +767,10 @@ def token_arrays(
         >>> flat.tolist(), lengths.tolist(), n_bytes.tolist(), n_words
         ([-1.0, -2.0, -3.0], [2, 1], [4, 2], None)
     """
-    column = table["token_logprobs"].combine_chunks()
-    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    column = table["token_logprobs"]
+    # One chunk (what the readers yield) is used as is: combine_chunks copies.
+    column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
     lengths = column.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
 
     def counts(name: str) -> np.ndarray | None:
