@@ -78,6 +78,15 @@ _LN2 = math.log(2.0)
 _RULE = "must be a log-probability: a number <= 0 or -inf, not NaN"
 
 
+def _exp(x: float) -> float:
+    """``e**x``, inf past float64's range: a perplexity of a near-impossible text is
+    infinite, not an OverflowError (math.exp raises above 709.78)."""
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
+
+
 def check_logprobs(
     logprobs: ArrayLike, *, argument: str = "logprobs", logprob_base: object = "e"
 ) -> NDArray[np.float64]:
@@ -177,7 +186,7 @@ def sequence_perplexity(logprobs: ArrayLike, *, logprob_base: object = "e") -> f
         >>> round(sequence_perplexity([-1.0, -2.0]), 4)    # e ** 1.5
         4.4817
     """
-    return math.exp(sequence_cross_entropy(logprobs, logprob_base=logprob_base))
+    return _exp(sequence_cross_entropy(logprobs, logprob_base=logprob_base))
 
 
 def pooled_cross_entropy(
@@ -201,7 +210,7 @@ def pooled_perplexity(sequences: Sequence[ArrayLike], *, logprob_base: object = 
         >>> round(pooled_perplexity([[-1.0, -2.0], [-3.0]]), 4)   # e ** 2
         7.3891
     """
-    return math.exp(pooled_cross_entropy(sequences, logprob_base=logprob_base))
+    return _exp(pooled_cross_entropy(sequences, logprob_base=logprob_base))
 
 
 def mean_sequence_cross_entropy(
@@ -231,7 +240,7 @@ def mean_sequence_perplexity(
         12.2836
     """
     totals = _sequence_nll(sequences, logprob_base)
-    return float(np.mean([math.exp(t / n) for t, n in totals]))
+    return float(np.mean([_exp(t / n) for t, n in totals]))
 
 
 def bits_per_token(sequences: Sequence[ArrayLike], *, logprob_base: object = "e") -> float:
@@ -274,7 +283,7 @@ def byte_perplexity(total_nll_nats: float, n_bytes: float) -> float:
         1.8221
     """
     nll, size = _check_total(total_nll_nats, n_bytes, "n_bytes")
-    return math.exp(nll / size)
+    return _exp(nll / size)
 
 
 def word_perplexity(total_nll_nats: float, n_words: float) -> float:
@@ -285,7 +294,7 @@ def word_perplexity(total_nll_nats: float, n_words: float) -> float:
         7.3891
     """
     nll, size = _check_total(total_nll_nats, n_words, "n_words")
-    return math.exp(nll / size)
+    return _exp(nll / size)
 
 
 def utf8_bytes(text: str) -> int:

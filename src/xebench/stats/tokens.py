@@ -129,7 +129,15 @@ def _scaled(ci: tuple[float, float] | None, scale: float) -> tuple[float, float]
 
 
 def _exp(ci: tuple[float, float] | None) -> tuple[float, float] | None:
-    return None if ci is None else (math.exp(max(ci[0], 0.0)), math.exp(ci[1]))
+    # An interval's upper end may pass 709 nats (few sequences, large t): inf, not OverflowError.
+    return None if ci is None else (_exp_or_inf(max(ci[0], 0.0)), _exp_or_inf(ci[1]))
+
+
+def _exp_or_inf(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return math.inf
 
 
 def _positive(ci: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -373,7 +381,7 @@ class TokenStats:
                 "pooled_cross_entropy": ce,
                 "pooled_cross_entropy_se": se,
                 "pooled_cross_entropy_ci": ci,
-                "pooled_perplexity": math.exp(ce),
+                "pooled_perplexity": _exp_or_inf(ce),
                 "pooled_perplexity_ci": _exp(ci),
                 "bits_per_token": ce / _LN2,
                 "bits_per_token_ci": _scaled(ci, 1 / _LN2),
