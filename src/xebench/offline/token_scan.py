@@ -70,6 +70,15 @@ def chunk_rows(data: Any, tokens: int = DEFAULT_CHUNK_TOKENS) -> int:
     return int(min(max(tokens / per_row, 64), DEFAULT_BATCH_ROWS))
 
 
+def _sequence_error(chunk: Chunk, index: int, field: str, rule: str) -> DataError:
+    """``source: sequence N (text_id "x"): field: rule`` for the chunk's ``index``-th row."""
+    text_id = chunk.table["text_id"][index].as_py()
+    number = chunk.first_row + index
+    error = DataError(field, rule, row=number, source=chunk.source)
+    error.args = (f'{chunk.source}: sequence {number} (text_id "{text_id}"): {field}: {rule}',)
+    return error
+
+
 def scan_token_stats(
     data: str | os.PathLike[str] | dict[str, Any] | list[Any],
     *,
@@ -77,6 +86,7 @@ def scan_token_stats(
     batch_rows: int | None = None,
     extremal_logprob: float = DEFAULT_EXTREMAL_LOGPROB,
     source: str | None = None,
+    require_bytes: bool = False,
     read_ahead: bool = True,
     on_chunk: Callable[[Chunk], None] | None = None,
 ) -> TokenStats:
@@ -93,13 +103,16 @@ def scan_token_stats(
     more chunk in memory). ``on_chunk`` is called with each chunk after it is
     added (progress).
 
-    Bytes (words) count only when every sequence has them: one sequence
-    without a byte count leaves ``bits_per_byte`` None, as for the whole file.
+    Bytes (words) count only when every sequence has them: a sequence
+    without a byte count (a null ``n_bytes`` and no ``text``) is not an error
+    but leaves ``bits_per_byte`` None, as for the whole file; with
+    ``require_bytes`` it raises instead, naming the first such sequence.
 
     Raises:
-        DataError: a bad payload or value (see ``read_token_logprobs``), or a
-            sequence with no scored token (its cross-entropy is undefined),
-            naming the file and the sequence (for a table, its record).
+        DataError: a bad payload or value (see ``read_token_logprobs``), a
+            sequence with no scored token (its cross-entropy is undefined) or,
+            with ``require_bytes``, without a byte count, naming the file and
+            the sequence (counted from 1; for a table, its record).
 
     Example:
         >>> rows = [{"text_id": "a", "token_logprobs": [-1.0, -2.0], "text": "hi!"},
@@ -119,13 +132,10 @@ def scan_token_stats(
         flat, lengths, n_bytes, n_words = token_arrays(chunk.table)
         if lengths.size and not lengths.min() > 0:
             i = int(np.argmax(lengths <= 0))
-            text_id = chunk.table["text_id"][i].as_py()
-            error = DataError("token_logprobs", "must hold a scored token", source=chunk.source)
-            error.args = (
-                f'{chunk.source}: sequence {chunk.first_row + i} (text_id "{text_id}"): '
-                "token_logprobs: must hold a scored token",
-            )
-            raise error
+            raise _sequence_error(chunk, i, "token_logprobs", "must hold a scored token")
+        if require_bytes and n_bytes is None:
+            i = int(np.argmax(np.asarray(chunk.table["n_bytes"].is_null())))
+            raise _sequence_error(chunk, i, "n_bytes", "is required (an n_bytes or a text)")
         stats.update(flat, lengths=lengths, n_bytes=n_bytes, n_words=n_words)
         if on_chunk is not None:
             on_chunk(chunk)
