@@ -44,7 +44,17 @@ from these inputs (``format=``; ``"auto"`` tells them apart by their fields):
     ``text`` or ``n_bytes``, optional ``n_words`` and cohort columns.
 
 A ``.json`` file is parsed whole (JSON has no record boundaries); JSON Lines,
-CSV and Parquet are read line by line or in Arrow batches. A bad payload
+CSV and Parquet are read line by line or in Arrow batches, so memory follows
+``batch_rows``, not the file: :func:`read_token_table` is these chunks
+concatenated, and :func:`xebench.offline.token_scan.scan_token_stats` sums
+them into a ``TokenStats`` one chunk at a time. A table's list column is
+checked and converted whole columns at a time (NumPy over the flattened
+values); a chunk holding a value that may be refused is read record by
+record, which raises the error, so both paths give the same table and the
+same message. A sequence is one row (one record): rows that share a
+``text_id`` are separate sequences, and no chunk boundary falls inside one.
+:func:`mean_tokens_per_row` reads a Parquet file's tokens per row from its
+metadata, to size chunks in tokens. A bad payload
 raises a :class:`~xebench.errors.DataError` naming the file, the record (the
 line of a JSON Lines file, the element of a JSON array, the data row of a
 table, counted from 1) and the JSON pointer of the field within the record

@@ -46,9 +46,9 @@ from ..stats.tokens import DEFAULT_EXTREMAL_LOGPROB, TokenStats
 __all__ = ["DEFAULT_CHUNK_TOKENS", "chunk_rows", "scan_token_stats"]
 
 #: Log-probabilities per chunk when the rows are sized from a Parquet file's
-#: metadata: 8 MB of float64. At 1e8 tokens, 2**20 kept the peak RSS near 200 MB;
-#: 65,536 rows of 100 tokens (6.5e6) peaked at 500 MB for no speed gained
-#: (docs/performance.md, "Token log-probs at 1e8").
+#: metadata: 8 MB of float64. On the 1e7-token benchmark file the scan peaked at
+#: 253 MB RSS with it, 375 MB with DEFAULT_BATCH_ROWS rows of ~100 tokens (6.5e6),
+#: no faster (docs/performance.md, "Token log-probs at 1e8").
 DEFAULT_CHUNK_TOKENS = 2**20
 
 
@@ -87,7 +87,7 @@ def scan_token_stats(
     extremal_logprob: float = DEFAULT_EXTREMAL_LOGPROB,
     source: str | None = None,
     require_bytes: bool = False,
-    read_ahead: bool = True,
+    read_ahead: bool = False,
     on_chunk: Callable[[Chunk], None] | None = None,
 ) -> TokenStats:
     """The :class:`TokenStats` of every sequence of ``data``, read ``batch_rows`` at a time.
@@ -96,12 +96,14 @@ def scan_token_stats(
     :func:`~xebench.io.tokens.read_token_logprobs` (a Parquet / CSV / JSON
     Lines token table, OpenAI / vLLM / Hugging Face payloads), with the same
     validation and the same errors (file, record, JSON pointer). Only the
-    columns the statistics need are read. ``batch_rows`` is the rows per
-    chunk (default: about :data:`DEFAULT_CHUNK_TOKENS` tokens, see
-    :func:`chunk_rows`); memory is bounded by it. ``read_ahead`` reads the next chunk
-    on a thread while this one is summed (Arrow decodes without the GIL; one
-    more chunk in memory). ``on_chunk`` is called with each chunk after it is
-    added (progress).
+    columns the statistics need are read (no cohort column). ``batch_rows`` is
+    the rows per chunk (default: about :data:`DEFAULT_CHUNK_TOKENS` tokens, see
+    :func:`chunk_rows`); memory is bounded by it. ``read_ahead`` reads the
+    next chunk on a thread while this one is summed (one more chunk in
+    memory); off by default because the sums are cheap next to decoding: on
+    the 2-core benchmark machine it made the 1e8-token scan slower (2.66 s
+    against 1.48 s). ``on_chunk`` is called with each chunk after it is added
+    (progress).
 
     Bytes (words) count only when every sequence has them: a sequence
     without a byte count (a null ``n_bytes`` and no ``text``) is not an error
