@@ -353,7 +353,7 @@ def test_the_reader_decodes_batches_lazily(tmp_path: Path, counted_batches: list
     chunks = read_token_logprobs(_long_file(tmp_path), batch_rows=20)
     first = next(chunks)
     assert first.first_row == 1 and first.table.num_rows == 20
-    assert counted_batches == [20]  # one batch of 8 row groups, nothing read ahead
+    assert counted_batches == [20]  # one batch of the first of 8 row groups, nothing ahead
     second = next(chunks)
     assert second.first_row == 21 and counted_batches == [20, 20]
     chunks.close()
