@@ -68,11 +68,13 @@ _LAZY = {
     "Client": "client.sdk",
     "ClientError": "client.sdk",
     "EventStore": "store.event_store",
+    "scan_token_stats": "offline.token_scan",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the version, benchmark, client and store (and their dependencies) on first use."""
+    """Import the version, benchmark, token scan, client and store (and their
+    dependencies) on first use."""
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
@@ -126,6 +128,7 @@ __all__ = [
     "prior_log_loss",
     "psi",
     "reliability_curve",
+    "scan_token_stats",
     "sequence_cross_entropy",
     "sequence_perplexity",
     "skill_score",

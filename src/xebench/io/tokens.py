@@ -44,7 +44,17 @@ from these inputs (``format=``; ``"auto"`` tells them apart by their fields):
     ``text`` or ``n_bytes``, optional ``n_words`` and cohort columns.
 
 A ``.json`` file is parsed whole (JSON has no record boundaries); JSON Lines,
-CSV and Parquet are read line by line or in Arrow batches. A bad payload
+CSV and Parquet are read line by line or in Arrow batches, so memory follows
+``batch_rows``, not the file: :func:`read_token_table` is these chunks
+concatenated, and :func:`xebench.offline.token_scan.scan_token_stats` sums
+them into a ``TokenStats`` one chunk at a time. A table's list column is
+checked and converted whole columns at a time (NumPy over the flattened
+values); a chunk holding a value that may be refused is read record by
+record, which raises the error, so both paths give the same table and the
+same message. A sequence is one row (one record): rows that share a
+``text_id`` are separate sequences, and no chunk boundary falls inside one.
+:func:`mean_tokens_per_row` reads a Parquet file's tokens per row from its
+metadata, to size chunks in tokens. A bad payload
 raises a :class:`~xebench.errors.DataError` naming the file, the record (the
 line of a JSON Lines file, the element of a JSON array, the data row of a
 table, counted from 1) and the JSON pointer of the field within the record
@@ -70,18 +80,27 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import DataError, InvalidInputError
 from .chunks import DEFAULT_BATCH_ROWS, Chunk, read_chunks
-from .formats import check_file, format_of
+from .formats import SUPPORTED_SUFFIXES, check_file, format_of
 
-__all__ = ["TOKEN_FORMATS", "read_token_logprobs", "read_token_table", "token_arrays"]
+__all__ = [
+    "TOKEN_FORMATS",
+    "mean_tokens_per_row",
+    "read_token_logprobs",
+    "read_token_table",
+    "token_arrays",
+]
 
 #: The payload formats :func:`read_token_logprobs` reads (``"auto"`` guesses).
 TOKEN_FORMATS = ("auto", "openai", "vllm", "hf", "columns")
 
 _PAYLOAD = "<payload>"
 _RULE = "must be a number <= 0"
+#: Log-probabilities up to this much above 0 (float32 rounding) are read as 0.
+_TOLERANCE = 1e-6
 
 
 def _shown(value: Any) -> str:
@@ -139,7 +158,7 @@ class _Record:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(pointer, _RULE, value)
         number = float(value)
-        if math.isnan(number) or number > 1e-6:
+        if math.isnan(number) or number > _TOLERANCE:
             raise self.fail(pointer, _RULE, value)
         return min(number, 0.0)
 
@@ -462,16 +481,18 @@ def _json_records(path: Path) -> Iterator[tuple[int, Any]]:
     yield from enumerate(items, start=1)
 
 
-def _rows_to_table(rows: list[dict[str, Any]], cohorts: Sequence[str]) -> pa.Table:
+def _schema(cohorts: Sequence[str]) -> pa.Schema:
     fields = [
         ("text_id", pa.string()),
         ("token_logprobs", pa.list_(pa.float64())),
         ("n_bytes", pa.int64()),
         ("n_words", pa.int64()),
     ]
-    fields += [(name, pa.string()) for name in cohorts]
-    schema = pa.schema(fields)
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.schema(fields + [(name, pa.string()) for name in cohorts])
+
+
+def _rows_to_table(rows: list[dict[str, Any]], cohorts: Sequence[str]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=_schema(cohorts))
 
 
 def read_token_logprobs(
@@ -569,19 +590,161 @@ def _table_chunks(path: Path, name: str, cohorts: list[str], batch_rows: int) ->
         c for c in ("text_id", "text", "n_bytes", "n_words") if c in available
     ]
     for chunk in read_chunks(path, wanted + cohorts, batch_rows=batch_rows):
-        rows = []
-        for offset, obj in enumerate(chunk.table.to_pylist()):
-            at = _Record(name, chunk.first_row + offset)
-            row = _column_row(obj, at, ())
-            row |= {c: None if obj[c] is None else str(obj[c]) for c in cohorts}
-            rows.append(row)
-        yield Chunk(
-            _rows_to_table(rows, cohorts),
-            name,
-            chunk.first_row,
-            chunk.bytes_done,
-            chunk.bytes_total,
-        )
+        # Whole columns at once when every value passes; otherwise the chunk is
+        # read record by record, which raises the located error (one rule, one
+        # message: the vectorised pass only decides that there is nothing to say).
+        table = _columns_table(chunk.table, chunk.first_row, cohorts)
+        if table is None:
+            rows = []
+            for offset, obj in enumerate(chunk.table.to_pylist()):
+                at = _Record(name, chunk.first_row + offset)
+                row = _column_row(obj, at, ())
+                row |= {c: None if obj[c] is None else str(obj[c]) for c in cohorts}
+                rows.append(row)
+            table = _rows_to_table(rows, cohorts)
+        yield Chunk(table, name, chunk.first_row, chunk.bytes_done, chunk.bytes_total)
+
+
+def _text_column(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``str(value)`` of each value, null kept (what the record reader keeps)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    kind = array.type
+    if pa.types.is_string(kind):
+        return array
+    if pa.types.is_large_string(kind) or pa.types.is_integer(kind):
+        return array.cast(pa.string())  # Arrow writes integers as Python's str does
+    # Floats, booleans, dates...: Python's spelling (str(True) is "True", not "true").
+    return pa.array([None if v is None else str(v) for v in array.to_pylist()], pa.string())
+
+
+def _counts_column(table: pa.Table, name: str) -> np.ndarray | bool | None:
+    """An int64 count column (-1 for null) when every value is an integer >= 0;
+    False when one is not (or of another type), None when the column is absent."""
+    if name not in table.column_names:
+        return None
+    array = table[name].combine_chunks()
+    kind = array.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return False  # strings, booleans: the record reader says what is wrong
+    # Nulls filled, not read as NaN: a NaN value is refused, a null is "unknown".
+    valid = np.asarray(array.is_valid()) if array.null_count else None
+    values = (array if valid is None else array.fill_null(0)).to_numpy(zero_copy_only=False)
+    given = values if valid is None else values[valid]
+    if given.size:
+        if pa.types.is_floating(kind) and not (
+            np.isfinite(given).all() and (given == np.floor(given)).all()
+        ):
+            return False
+        if not (given.min() >= 0 and given.max() < 2**62):  # int64 holds them exactly
+            return False
+    counts = values.astype(np.int64)
+    if valid is not None:
+        counts[~valid] = -1
+    return counts
+
+
+def _columns_table(table: pa.Table, first_row: int, cohorts: Sequence[str]) -> pa.Table | None:
+    """A chunk of plain columns read whole columns at a time, or None to read it by record.
+
+    None whenever a value may be refused (or read differently) by
+    :func:`_column_row`: a null or NaN log-probability, one above
+    :data:`LOGPROB_TOLERANCE`, a count that is not an integer >= 0, a column of
+    an unexpected type (CSV's JSON-array strings). The result equals the
+    record reader's table.
+    """
+    logprobs = table["token_logprobs"].combine_chunks()
+    kind = logprobs.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)) or logprobs.null_count:
+        return None
+    value_type = kind.value_type
+    if not (pa.types.is_floating(value_type) or pa.types.is_integer(value_type)):
+        return None
+    if pa.types.is_large_list(kind) and len(logprobs) and logprobs.offsets[-1].as_py() >= 2**31:
+        return None
+    lists = logprobs.cast(pa.list_(pa.float64()))  # rebased at offset 0; float32 exact
+    values = lists.values
+    if values.null_count:
+        return None
+    flat = values.to_numpy(zero_copy_only=False)
+    if flat.size:
+        top = flat.max()
+        if not top <= _TOLERANCE:  # NaN fails too (and +inf)
+            return None
+        if top > 0.0:  # float32 rounding of a certain token: read as 0, as the records are
+            flat = np.minimum(flat, 0.0)
+            lists = pa.ListArray.from_arrays(lists.offsets, pa.array(flat))
+    n = table.num_rows
+    sizes = _counts_column(table, "n_bytes")
+    words = _counts_column(table, "n_words")
+    if sizes is False or words is False:
+        return None
+    n_bytes = np.full(n, -1, dtype=np.int64) if sizes is None else sizes
+    if "text" in table.column_names and (n_bytes < 0).any():
+        text = table["text"].combine_chunks()
+        missing = n_bytes < 0
+        if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+            if text.null_count < n and np.asarray(text.is_valid())[missing].any():
+                return None  # a text that is not a string: the records say so
+        else:
+            lengths = pc.binary_length(text).fill_null(-1).to_numpy().astype(np.int64)
+            n_bytes = np.where(missing, lengths, n_bytes)
+    numbers = None
+    if "text_id" in table.column_names:
+        ids = _text_column(table["text_id"])
+        if ids.null_count:
+            numbers = pa.array(np.arange(first_row, first_row + n).astype(str))
+            ids = pc.if_else(ids.is_null(), numbers, ids)
+    else:
+        ids = pa.array(np.arange(first_row, first_row + n).astype(str), pa.string())
+    columns = {
+        "text_id": ids,
+        "token_logprobs": lists,
+        "n_bytes": pa.array(n_bytes, mask=n_bytes < 0),
+        "n_words": pa.nulls(n, pa.int64()) if words is None else pa.array(words, mask=words < 0),
+    }
+    columns |= {c: _text_column(table[c]) for c in cohorts}
+    return pa.table(columns, schema=_schema(cohorts))
+
+
+def mean_tokens_per_row(data: Any) -> float | None:
+    """Log-probabilities per row of a Parquet token table, from its metadata alone.
+
+    None for anything else (another format, a payload, a file without a
+    ``token_logprobs`` column, an empty one): what a reader sizes its chunks
+    by when sequences may be 10 or 10,000 tokens long.
+
+    Example:
+        >>> import tempfile
+        >>> import pyarrow.parquet as pq
+        >>> path = Path(tempfile.mkdtemp()) / "t.parquet"
+        >>> pq.write_table(pa.table({"token_logprobs": [[-1.0, -2.0], [-3.0]]}), path)
+        >>> mean_tokens_per_row(path), mean_tokens_per_row({"token_logprobs": [-1.0]})
+        (1.5, None)
+    """
+    if not isinstance(data, (str, os.PathLike)):
+        return None
+    path = Path(data)
+    if not path.is_file() or SUPPORTED_SUFFIXES.get(path.suffix.lower()) != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except (pa.ArrowInvalid, OSError):
+        return None  # the reader reports it, with the file's name
+    if not metadata.num_rows:
+        return None
+    names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
+    column = next((i for i, name in enumerate(names) if name.startswith("token_logprobs.")), None)
+    if column is None:
+        return None
+    # A list column's leaf holds one value per token (and one per null or empty list).
+    values = sum(
+        metadata.row_group(g).column(column).num_values for g in range(metadata.num_row_groups)
+    )
+    return values / metadata.num_rows
 
 
 def read_token_table(
@@ -614,8 +777,10 @@ def token_arrays(
         >>> flat.tolist(), lengths.tolist(), n_bytes.tolist(), n_words
         ([-1.0, -2.0, -3.0], [2, 1], [4, 2], None)
     """
-    column = table["token_logprobs"].combine_chunks()
-    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+    column = table["token_logprobs"]
+    # One chunk (what the readers yield) is used as is: combine_chunks copies.
+    column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    flat = np.asarray(column.flatten().to_numpy(zero_copy_only=False), dtype=np.float64)
     lengths = column.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
 
     def counts(name: str) -> np.ndarray | None:
