@@ -52,6 +52,7 @@ from .metrics.tokens import (
     pooled_perplexity,
     sequence_cross_entropy,
     sequence_perplexity,
+    token_log_loss,
     token_nll,
     word_perplexity,
 )
@@ -132,6 +133,7 @@ __all__ = [
     "sequence_cross_entropy",
     "sequence_perplexity",
     "skill_score",
+    "token_log_loss",
     "token_nll",
     "unpaired_comparison",
     "word_perplexity",

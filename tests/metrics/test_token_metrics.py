@@ -132,3 +132,21 @@ def test_lm_evaluation_harness_formulas_on_a_small_corpus() -> None:
 
 def test_extremal_tokens() -> None:
     assert xb.extremal_tokens([-0.1, -10.5, -math.inf, -9.9], threshold=-10.0) == 2
+
+
+def test_token_log_loss_is_the_pooled_nll_per_token_by_hand() -> None:
+    sequences = [[-1.0, -2.0, -0.5], [-3.0], [-0.25, -0.25]]
+    total, tokens = 1.0 + 2.0 + 0.5 + 3.0 + 0.25 + 0.25, 6
+    assert xb.token_log_loss(sequences) == pytest.approx(total / tokens, rel=1e-15)
+    flat = np.array([v for s in sequences for v in s])
+    assert xb.token_log_loss(flat, lengths=[3, 1, 2]) == pytest.approx(total / tokens)
+    assert xb.token_log_loss(flat) == pytest.approx(total / tokens)  # one flat sequence
+    assert xb.token_log_loss(sequences, base=2) == pytest.approx(total / tokens / math.log(2))
+    with pytest.raises(xb.InvalidInputError, match="lengths"):
+        xb.token_log_loss(flat, lengths=[3, 1])
+    # The statistics' contract names: nll_per_token and perplexity, pooled over tokens.
+    result = xb.TokenStats().update(sequences).result()
+    assert result["nll_per_token"] == pytest.approx(total / tokens)
+    assert result["perplexity"] == pytest.approx(math.exp(total / tokens))
+    low, high = result["perplexity_ci"]
+    assert low < result["perplexity"] < high

@@ -65,6 +65,7 @@ __all__ = [
     "pooled_perplexity",
     "sequence_cross_entropy",
     "sequence_perplexity",
+    "token_log_loss",
     "token_nll",
     "utf8_bytes",
     "word_perplexity",
@@ -207,6 +208,50 @@ def pooled_cross_entropy(
     totals = _sequence_nll(sequences, logprob_base)
     nll = math.fsum(t for t, _ in totals)
     return nll / sum(n for _, n in totals) / log_of_base(base)
+
+
+def _is_flat(values: object) -> bool:
+    """Whether ``values`` is one array of numbers (not a list of sequences)."""
+    if isinstance(values, np.ndarray):
+        return values.dtype != object and values.ndim == 1
+    return isinstance(values, Sequence) and len(values) > 0 and np.ndim(values[0]) == 0
+
+
+def token_log_loss(
+    token_logprobs: Sequence[ArrayLike] | ArrayLike,
+    *,
+    lengths: ArrayLike | None = None,
+    base: object = "e",
+    logprob_base: object = "e",
+) -> float:
+    """The token-weighted log loss (cross-entropy) of a corpus: total NLL / total tokens,
+    in ``base`` units -- :func:`pooled_cross_entropy` under the name of the contract.
+
+    ``token_logprobs`` is a list of sequences (one array of log-probabilities each)
+    or one flat array of every token; ``lengths``, when given, are the tokens per
+    sequence of the flat array (they must sum to its size; pooling does not depend
+    on them otherwise).
+
+    Example:
+        >>> token_log_loss([[-1.0, -2.0], [-3.0]])              # 6 nats over 3 tokens
+        2.0
+        >>> token_log_loss([-1.0, -2.0, -3.0], lengths=[2, 1], base=2) == 2.0 / math.log(2)
+        True
+    """
+    if lengths is None and _is_flat(token_logprobs):
+        lengths = [len(token_logprobs)]  # type: ignore[arg-type]  # one sequence
+    if lengths is not None:
+        flat = check_logprobs(token_logprobs, argument="token_logprobs", logprob_base=logprob_base)
+        sizes = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        if int(sizes.sum()) != flat.size or (sizes < 0).any():
+            raise InvalidInputError(
+                "lengths", f"must be counts that sum to the {flat.size} tokens given",
+                value=int(sizes.sum()),
+            )  # fmt: skip
+        if flat.size == 0:
+            raise InvalidInputError("token_logprobs", "must hold at least one token", value=[])
+        return float(-math.fsum(flat)) / flat.size / log_of_base(base)
+    return pooled_cross_entropy(token_logprobs, logprob_base=logprob_base, base=base)  # type: ignore[arg-type]
 
 
 def pooled_perplexity(sequences: Sequence[ArrayLike], *, logprob_base: object = "e") -> float:

@@ -360,7 +360,7 @@ class TokenStats:
             "byte_perplexity",
             "word_perplexity",
         )
-        for name in names:
+        for name in (*names, "nll_per_token", "perplexity"):
             out[name] = None
             out[f"{name}_ci"] = None
         out["pooled_cross_entropy_se"] = out["bits_per_byte_se"] = None
@@ -381,6 +381,11 @@ class TokenStats:
                 "pooled_cross_entropy_ci": ci,
                 "pooled_perplexity": perplexity_of(ce),
                 "pooled_perplexity_ci": _exp(ci),
+                # The contract's names (DESIGN.md) of the same two: per-token, pooled.
+                "nll_per_token": ce,
+                "nll_per_token_ci": ci,
+                "perplexity": perplexity_of(ce),
+                "perplexity_ci": _exp(ci),
                 "bits_per_token": ce / _LN2,
                 "bits_per_token_ci": _scaled(ci, 1 / _LN2),
             }
