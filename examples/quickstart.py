@@ -65,7 +65,8 @@ def main() -> None:
     reference = np.array([500, 300, 150, 50])  # a feature's histogram last week
     current = np.array([350, 300, 200, 150])  # ... and today
     print("\ndrift of a feature between two histograms:")
-    print(f"  KL(current || reference) = {xb.kl_divergence(current, reference):.4f} nats")
+    # The source documents' direction: KL(P_baseline || Q_current).
+    print(f"  KL(reference || current) = {xb.kl_divergence(reference, current):.4f} nats")
     print(f"  JS                       = {xb.js_divergence(current, reference):.4f} nats")
     print(f"  PSI                      = {xb.psi(reference, current):.4f}")
 

@@ -89,7 +89,9 @@ def test_planted_shift_ranks_first_and_the_rest_stay_stable() -> None:
     assert first.current_share == pytest.approx(expected_cur.tolist(), rel=1e-12, abs=0)
     assert first.js == pytest.approx(jensenshannon(expected_cur, expected_ref) ** 2, rel=1e-9)
     ps, qs = smoothed(expected_cur.tolist()), smoothed(expected_ref.tolist())
-    assert first.kl == pytest.approx(entropy(ps, qs), rel=1e-9)
+    # The source documents' direction: KL(P_baseline || Q_current); kl_reverse the other.
+    assert first.kl == pytest.approx(entropy(qs, ps), rel=1e-9)
+    assert first.kl_reverse == pytest.approx(entropy(ps, qs), rel=1e-9)
     assert first.psi == pytest.approx(float(np.sum((ps - qs) * np.log(ps / qs))), rel=1e-9)
 
 
@@ -119,7 +121,8 @@ def test_divergences_match_scipy_and_hand_formulas() -> None:
         assert sum(p) == pytest.approx(1.0, rel=1e-12) and sum(q) == pytest.approx(1.0, rel=1e-12)
         assert result.js == pytest.approx(jensenshannon(p, q) ** 2, rel=1e-9, abs=1e-15)
         ps, qs = smoothed(result.current_share), smoothed(result.reference_share)
-        assert result.kl == pytest.approx(entropy(ps, qs), rel=1e-9, abs=1e-15)
+        assert result.kl == pytest.approx(entropy(qs, ps), rel=1e-9, abs=1e-15)
+        assert result.kl_reverse == pytest.approx(entropy(ps, qs), rel=1e-9, abs=1e-15)
         psi = float(np.sum((ps - qs) * np.log(ps / qs)))
         assert result.psi == pytest.approx(psi, rel=1e-9, abs=1e-15)
         assert 0.0 <= result.js <= math.log(2)

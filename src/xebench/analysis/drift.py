@@ -7,7 +7,8 @@ is the same wherever it is shown.
 
 - **Divergences** come from :func:`~xebench.stats.histograms.histogram_divergence`
   (the kernel's :func:`~xebench.kl_divergence`, :func:`~xebench.js_divergence`
-  and :func:`~xebench.psi`): KL(current || reference) and PSI with additive
+  and :func:`~xebench.psi`): KL(reference || current) -- the source documents'
+  KL(P_baseline || Q_current); ``kl_reverse`` is KL(current || reference) -- and PSI with additive
   ``smoothing`` for empty bins, and the Jensen-Shannon divergence in nats.
 - **Verdict**: ``"insufficient"`` when either side has fewer than
   ``min_samples`` values (no alarm on tiny samples), else ``"drift"`` when
@@ -79,7 +80,9 @@ class FeatureDrift:
         feature: column (or score / label) name.
         kind: ``"numeric"``, ``"categorical"``, ``"score"`` or ``"label"``.
         n_reference, n_current: values on each side (NaN and missing included).
-        kl: KL(current || reference) in nats, smoothed; ``None`` if a side is empty.
+        kl: KL(reference || current) in nats, smoothed; ``None`` if a side is empty.
+        kl_reverse: KL(current || reference), the other direction (the default before
+            December 2026); ``None`` if a side is empty.
         js: Jensen-Shannon divergence in nats (0 to ln 2); ``None`` if a side is empty.
         psi: population stability index, smoothed; ``None`` if a side is empty.
         verdict: ``"drift"``, ``"stable"`` or ``"insufficient"``.
@@ -107,6 +110,7 @@ class FeatureDrift:
     bins: list[str]
     reference_share: list[float]
     current_share: list[float]
+    kl_reverse: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe plain data (every number finite or ``None``)."""
@@ -116,6 +120,7 @@ class FeatureDrift:
             "n_reference": self.n_reference,
             "n_current": self.n_current,
             "kl": self.kl,
+            "kl_reverse": self.kl_reverse,
             "js": self.js,
             "psi": self.psi,
             "verdict": self.verdict,
@@ -160,10 +165,11 @@ def compare_histograms(
     smoothing = check_smoothing(smoothing)
     _check_same_bins(reference, current)
     n_reference, n_current = reference.total, current.total
-    kl = js = psi_value = None
+    kl = kl_reverse = js = psi_value = None
     if n_reference > 0 and n_current > 0:
         divergence = histogram_divergence(reference, current, smoothing=smoothing)
         kl, js, psi_value = divergence["kl"], divergence["js"], divergence["psi"]
+        kl_reverse = divergence["kl_reverse"]
     if js is None or n_reference < min_samples or n_current < min_samples:
         verdict = "insufficient"
     else:
@@ -176,6 +182,7 @@ def compare_histograms(
         kl=kl,
         js=js,
         psi=psi_value,
+        kl_reverse=kl_reverse,
         verdict=verdict,
         bins=reference.bin_labels(),
         reference_share=_shares(reference.distribution()),

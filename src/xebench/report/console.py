@@ -246,7 +246,7 @@ def drift_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         >>> from xebench.offline.drift import drift_frames
         >>> doc = drift_frames({"x": [0.0, 1.0] * 300}, {"x": [1.0] * 600}).to_dict()
         >>> drift_rows(doc)[1]
-        [['1', 'x', 'numeric', '600', '600', '0.2158', '4.6029', '0.6919', 'drift']]
+        [['1', 'x', 'numeric', '600', '600', '0.2158', '4.6029', '3.9110', 'drift']]
     """
     header = ["#", "feature", "kind", "n ref", "n cur", "JS", "PSI", "KL", "verdict"]
     rows = [
@@ -301,7 +301,7 @@ def print_drift(data: dict[str, Any], console: Any = None) -> None:
             console.print(f"{side}: {data[f'{side}_files'][0]}", markup=False, highlight=False)
     console.print(drift_headline(data))
     caption = (
-        f"JS: Jensen-Shannon divergence, KL: KL(current || reference), both in nats; "
+        f"JS: Jensen-Shannon divergence, KL: KL(reference || current), both in nats; "
         f"PSI and KL with smoothing {data['smoothing']:g}. 'insufficient': fewer than "
         f"{data['min_samples']:,} values on a side."
     )

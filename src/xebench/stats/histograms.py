@@ -293,7 +293,9 @@ def histogram_divergence(
     smoothing: float = 1e-4,
     base: str | int = "e",
 ) -> dict[str, float]:
-    """KL(current || reference), JS and PSI between two histograms of the same bins.
+    """KL(reference || current) (the source documents' direction: the baseline P against
+    the current Q), its reverse KL(current || reference), JS and PSI between two
+    histograms of the same bins.
 
     Computed by the kernel (:func:`~xebench.kl_divergence`,
     :func:`~xebench.js_divergence`, :func:`~xebench.psi`) over the full
@@ -305,7 +307,8 @@ def histogram_divergence(
         >>> ref = NumericHistogram([0, 1, 2]).update([0.5, 0.5, 1.5, 1.5])
         >>> cur = ref.empty_copy().update([0.5, 1.5, 1.5, 1.5])
         >>> {k: round(v, 4) for k, v in histogram_divergence(ref, cur).items()}
-        {'kl': 0.1307, 'js': 0.0338, 'psi': 0.2744, 'n_reference': 4.0, 'n_current': 4.0}
+        {'kl': 0.1437, 'kl_reverse': 0.1307, 'js': 0.0338, 'psi': 0.2744, 'n_reference': 4.0, \
+'n_current': 4.0}
     """
     same_kind = type(reference) is type(current)
     same_bins = same_kind and (
@@ -321,7 +324,8 @@ def histogram_divergence(
         raise InvalidInputError("current", "both histograms need at least one value")
     expected, actual = reference.distribution(), current.distribution()
     return {
-        "kl": float(kl_divergence(actual, expected, smoothing=smoothing, base=base)),
+        "kl": float(kl_divergence(expected, actual, smoothing=smoothing, base=base)),
+        "kl_reverse": float(kl_divergence(actual, expected, smoothing=smoothing, base=base)),
         "js": float(js_divergence(actual, expected, base=base)),
         "psi": float(psi(expected, actual, smoothing=smoothing)),
         "n_reference": reference.total,
