@@ -93,6 +93,8 @@ def test_planted_shift_ranks_first_and_the_rest_stay_stable() -> None:
     assert first.kl == pytest.approx(entropy(qs, ps), rel=1e-9)
     assert first.kl_reverse == pytest.approx(entropy(ps, qs), rel=1e-9)
     assert first.psi == pytest.approx(float(np.sum((ps - qs) * np.log(ps / qs))), rel=1e-9)
+    expected_band = "none" if first.psi < 0.1 else "moderate" if first.psi < 0.25 else "significant"
+    assert first.to_dict()["psi_band"] == expected_band
 
 
 def test_identical_distributions_insufficient_below_min_samples_stable_above() -> None:

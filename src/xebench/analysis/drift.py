@@ -45,11 +45,13 @@ __all__ = [
     "DEFAULT_SMOOTHING",
     "DEFAULT_THRESHOLD",
     "DEFAULT_TOP_K",
+    "PSI_BANDS",
     "DriftReport",
     "FeatureDrift",
     "check_min_samples",
     "check_threshold",
     "compare_histograms",
+    "psi_band",
     "rank",
 ]
 
@@ -123,11 +125,30 @@ class FeatureDrift:
             "kl_reverse": self.kl_reverse,
             "js": self.js,
             "psi": self.psi,
+            "psi_band": psi_band(self.psi),
             "verdict": self.verdict,
             "bins": list(self.bins),
             "reference_share": list(self.reference_share),
             "current_share": list(self.current_share),
         }
+
+
+#: The usual PSI bands: below 0.1 no significant change, 0.1 to 0.25 a moderate one,
+#: 0.25 and above a significant one (Siddiqi, *Credit Risk Scorecards*, 2006).
+PSI_BANDS = (0.1, 0.25)
+
+
+def psi_band(value: float | None) -> str | None:
+    """The PSI band of ``value``: ``"none"`` (< 0.1), ``"moderate"`` (0.1 to 0.25) or
+    ``"significant"`` (>= 0.25); None without a value.
+
+    Example:
+        >>> psi_band(0.05), psi_band(0.1), psi_band(0.2333), psi_band(0.25), psi_band(None)
+        ('none', 'moderate', 'moderate', 'significant', None)
+    """
+    if value is None:
+        return None
+    return "none" if value < PSI_BANDS[0] else "moderate" if value < PSI_BANDS[1] else "significant"
 
 
 def compare_histograms(
