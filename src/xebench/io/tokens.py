@@ -579,9 +579,7 @@ def _table_chunks(
     from .formats import file_schema
 
     available = file_schema(path).names
-    wanted = [column] + [
-        c for c in ("text_id", "text", "n_bytes", "n_words") if c in available
-    ]
+    wanted = [column] + [c for c in ("text_id", "text", "n_bytes", "n_words") if c in available]
     for chunk in read_chunks(path, wanted + cohorts, batch_rows=batch_rows):
         rows = []
         for offset, obj in enumerate(chunk.table.to_pylist()):
