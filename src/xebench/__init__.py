@@ -68,11 +68,13 @@ _LAZY = {
     "Client": "client.sdk",
     "ClientError": "client.sdk",
     "EventStore": "store.event_store",
+    "lm_benchmark": "offline.lm",
+    "LMBenchmarkResult": "offline.lm",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the version, benchmark, client and store (and their dependencies) on first use."""
+    """Import the version, benchmarks, client and store (and their dependencies) on first use."""
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
         return getattr(module, name)
@@ -89,6 +91,7 @@ __all__ = [
     "Decision",
     "EventStore",
     "InvalidInputError",
+    "LMBenchmarkResult",
     "NumericHistogram",
     "PairedStats",
     "ReliabilityCurve",
@@ -114,6 +117,7 @@ __all__ = [
     "histogram_divergence",
     "js_divergence",
     "kl_divergence",
+    "lm_benchmark",
     "log_loss",
     "log_loss_decomposition",
     "mean_sequence_cross_entropy",

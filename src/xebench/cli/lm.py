@@ -25,7 +25,7 @@ def lm(
     data: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="FILE",
+            metavar="[FILE]",
             help="Shared files (CSV, Parquet, JSON Lines): text_id, one token log-prob list "
             "column per model, text or n_bytes, cohort columns. None when every --model is a file.",
             show_default=False,
