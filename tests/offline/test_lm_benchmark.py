@@ -310,7 +310,11 @@ def test_a_text_missing_from_a_model_is_an_error_or_dropped(tmp_path: Path) -> N
 def test_no_common_text_is_an_error(tmp_path: Path) -> None:
     a = _write(tmp_path, "text_id,token_logprobs,text\na,[-1.0],x\n", "a.csv")
     b = _write(tmp_path, "text_id,token_logprobs,text\nb,[-1.0],x\n", "b.csv")
-    with pytest.raises(DataError, match="no text id is scored by every model"):
+    with pytest.raises(
+        DataError,
+        match=r"no text id is scored by every model: nothing to "
+        r"compare \('a' has 'a'; 'b' has 'b'\)",
+    ):
         lm_benchmark(models=[f"a={a}", f"b={b}"], on_missing="drop")
 
 
@@ -392,6 +396,8 @@ def test_bad_arguments() -> None:
         parse_model_specs(["a=x", "a=y"])
     with pytest.raises(InvalidInputError, match="at least one model"):
         parse_model_specs([])
+    with pytest.raises(InvalidInputError, match=r"a=runs/a\.jsonl: file not found"):
+        lm_benchmark(FIXTURE, models=["a=runs/a.jsonl"])
     with pytest.raises(InvalidInputError, match="a=x: is not a file, and no data files"):
         lm_benchmark(models=["a=x"])
     with pytest.raises(InvalidInputError, match="on_missing: must be 'error' or 'drop'"):

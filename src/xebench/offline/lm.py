@@ -131,6 +131,14 @@ def _is_file(value: Any) -> bool:
     return isinstance(value, os.PathLike) or (isinstance(value, str) and Path(value).is_file())
 
 
+_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet", ".gz")
+
+
+def _looks_like_a_path(value: str) -> bool:
+    """A value no column would be named: it has a folder or a data file's suffix."""
+    return "/" in value or os.sep in value or value.lower().endswith(_FILE_SUFFIXES)
+
+
 def _stem(path: str) -> str:
     name = Path(path).name
     return name.split(".", 1)[0] or name
@@ -172,6 +180,10 @@ def parse_model_specs(specs: Sequence[str] | Mapping[str, Any]) -> dict[str, dic
         if name in models:
             raise InvalidInputError("--model", "model names must be unique", value=name)
         key = "file" if _is_file(value) else "column"
+        if key == "column" and isinstance(value, str) and _looks_like_a_path(value):
+            raise InvalidInputError(
+                "--model", f"{name}={value}: file not found (a column name has no folder or suffix)"
+            )
         models[name] = {key: os.fspath(value) if key == "file" else str(value)}
     if not models:
         raise InvalidInputError("--model", "at least one model is needed")
@@ -265,7 +277,12 @@ def _pair(texts: list[_Texts], on_missing: str) -> tuple[list[str], dict[str, An
         )
     common = [i for i in texts[0].position if all(i in t.position for t in texts)]
     if not common:
-        raise DataError("texts", "no text id is scored by every model: nothing to compare")
+        seen = "; ".join(f"{t.model.name!r} has {_shown(t.position)}" for t in texts)
+        raise DataError(
+            "texts",
+            f"no text id is scored by every model: nothing to compare ({seen}); OpenAI "
+            "responses need a custom_id (Batch API) or an id shared across models",
+        )
     return common, {
         "n": len(every) - len(common),
         "missing_by_model": dropped,
