@@ -148,6 +148,36 @@ def test_drift_example_is_shown_verbatim(
     assert report.read_text().startswith("<!DOCTYPE html>")
 
 
+def test_lm_example_output_is_shown_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = DOCS["benchmark.md"]
+    [line] = _command_lines(text, "$ xebench lm ")
+    args = shlex.split(line)[1:]
+    monkeypatch.chdir(ROOT)
+    report = tmp_path / "lm.html"
+    args[args.index("--html") + 1] = str(report)
+    assert main(args[1:]) == 0
+    out = _strip_lines(capsys.readouterr().out)
+    assert out in _strip_lines(text)
+    # What the prose says: the other tokenizer's token perplexity is lowest, yet it is second.
+    ranking = [row.split("│")[2].strip() for row in out.splitlines() if row.startswith("│ ")][:3]
+    assert ranking == ["tuned", "other", "base"]
+    assert "warning: models 'tuned' and 'other' have different token counts" in out
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_lm_example_file_is_what_its_generator_writes(tmp_path: Path) -> None:
+    generator = (ROOT / "examples" / "make_lm_texts.py").read_text(encoding="utf-8")
+    here = 'OUT = Path(__file__).resolve().parent / "data" / "lm_texts.csv"'
+    assert generator.count(here) == 1
+    script = tmp_path / "make_lm_texts.py"
+    script.write_text(generator.replace(here, f"OUT = Path({str(tmp_path / 'lm.csv')!r})"))
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    shipped = (ROOT / "examples" / "data" / "lm_texts.csv").read_bytes()
+    assert (tmp_path / "lm.csv").read_bytes() == shipped
+
+
 def test_quickstart_output_is_shown_verbatim() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],

@@ -70,11 +70,13 @@ _LAZY = {
     "ClientError": "client.sdk",
     "EventStore": "store.event_store",
     "scan_token_stats": "offline.token_scan",
+    "lm_benchmark": "offline.lm",
+    "LMBenchmarkResult": "offline.lm",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the version, benchmark, token scan, client and store (and their
+    """Import the version, benchmarks, token scan, client and store (and their
     dependencies) on first use."""
     if name in _LAZY:
         module = importlib.import_module(f".{_LAZY[name]}", __name__)
@@ -92,6 +94,7 @@ __all__ = [
     "Decision",
     "EventStore",
     "InvalidInputError",
+    "LMBenchmarkResult",
     "NumericHistogram",
     "PairedStats",
     "ReliabilityCurve",
@@ -117,6 +120,7 @@ __all__ = [
     "histogram_divergence",
     "js_divergence",
     "kl_divergence",
+    "lm_benchmark",
     "log_loss",
     "log_loss_decomposition",
     "mean_sequence_cross_entropy",

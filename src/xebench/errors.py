@@ -29,6 +29,10 @@ Catch ``ValueError`` if you only care that the input was bad, or
     │                                   column holds only 0 and 1 (``column``)
     ├── XEBWarning(RuntimeWarning)      a warning: a quantum XEB fidelity of no
     │                                   shots is NaN (:mod:`xebench.metrics.xeb`)
+    ├── TokenizerMismatchWarning(UserWarning)  a warning: language models cut the
+    │                                   same texts into different numbers of tokens
+    ├── ZeroProbabilityWarning(RuntimeWarning)  a warning: a language model gave
+    │                                   an observed token probability 0
     ├── Fail                            a usage error of the ``xebench`` command
     │                                   (:mod:`xebench.cli.app`; exit code 2)
     └── ClientError                     the server refused a request for good
@@ -71,9 +75,11 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreUnavailable",
+    "TokenizerMismatchWarning",
     "WriterBusy",
     "XEBWarning",
     "XebenchError",
+    "ZeroProbabilityWarning",
 ]
 
 
@@ -410,3 +416,55 @@ class LooksLikeLabelsWarning(XebenchError, UserWarning):
             f"column {column!r} holds only 0 and 1: it looks like labels, not probabilities"
         )
         self.column = column
+
+
+class TokenizerMismatchWarning(XebenchError, UserWarning):
+    """Two language models cut the same texts into different numbers of tokens.
+
+    Their tokenizers differ, so per-token measures (perplexity, cross-entropy,
+    bits per token) are not comparable between them; bits per byte (and byte
+    or word perplexity) are, and ``xebench lm`` ranks by bits per byte.
+
+    Attributes:
+        models: the two models; ``n_texts``: texts whose token counts differ;
+        ``n_paired``: texts compared; ``example``: ``(text_id, tokens, tokens)``.
+
+    Example:
+        >>> w = TokenizerMismatchWarning(("gpt", "llama"), 3, 10, ("t1", 5, 7))
+        >>> str(w)  # doctest: +NORMALIZE_WHITESPACE
+        "models 'gpt' and 'llama' have different token counts for 3 of 10 texts (text 't1':
+        5 vs 7 tokens): their tokenizers differ, so per-token perplexity and cross-entropy
+        are not comparable between them; the ranking uses bits per byte"
+    """
+
+    def __init__(
+        self, models: tuple[str, str], n_texts: int, n_paired: int, example: tuple[str, int, int]
+    ) -> None:
+        text_id, a, b = example
+        super().__init__(
+            f"models {models[0]!r} and {models[1]!r} have different token counts for "
+            f"{n_texts} of {n_paired} texts (text {text_id!r}: {a} vs {b} tokens): their "
+            "tokenizers differ, so per-token perplexity and cross-entropy are not comparable "
+            "between them; the ranking uses bits per byte"
+        )
+        self.models, self.n_texts, self.n_paired, self.example = models, n_texts, n_paired, example
+
+
+class ZeroProbabilityWarning(XebenchError, RuntimeWarning):
+    """A language model gave probability 0 (log-probability ``-inf``) to observed tokens.
+
+    Its total NLL, bits per byte and perplexities are infinite (null in JSON)
+    and it has no interval; comparisons with it have no p-value.
+
+    Example:
+        >>> str(ZeroProbabilityWarning("gpt", 2))
+        "model 'gpt' gave probability 0 to 2 observed token(s): its bits per byte and
+         perplexities are infinite"
+    """
+
+    def __init__(self, model: str, n_tokens: int) -> None:
+        super().__init__(
+            f"model {model!r} gave probability 0 to {n_tokens} observed token(s): its bits "
+            "per byte and perplexities are infinite"
+        )
+        self.model, self.n_tokens = model, n_tokens

@@ -16,6 +16,7 @@ shows them:
 - :mod:`~xebench.cli.tokens`: ``token create``
 - :mod:`~xebench.cli.ingest`: ``ingest predictions``, ``ingest labels``
 - :mod:`~xebench.cli.xeb`: ``xeb`` (quantum XEB fidelity of a table of shots)
+- :mod:`~xebench.cli.lm`: ``lm`` (language models' token log-probabilities on the same texts)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 import typer
 
 from ..errors import XebenchError
-from . import alerts, bench, demo, drift, ingest, monitor, operations, serve, tokens, xeb
+from . import alerts, bench, demo, drift, ingest, lm, monitor, operations, serve, tokens, xeb
 from .app import EXIT_USAGE, Command, Fail, app, one_line
 
 __all__ = ["app", "main"]
@@ -45,6 +46,7 @@ for command in (
     demo.demo,
     drift.drift,
     xeb.xeb,
+    lm.lm,
 ):
     app.command(cls=Command)(command)
 app.add_typer(tokens.token_app, name="token")

@@ -394,18 +394,18 @@ def _count(value: Any, at: _Record, pointer: str) -> int:
 # --- plain columns ------------------------------------------------------------
 
 
-def _column_row(obj: dict[str, Any], at: _Record, cohorts: Sequence[str]) -> dict[str, Any]:
-    raw = obj.get("token_logprobs")
+def _column_row(
+    obj: dict[str, Any], at: _Record, cohorts: Sequence[str], column: str = "token_logprobs"
+) -> dict[str, Any]:
+    raw = obj.get(column)
     if isinstance(raw, str):  # CSV: a JSON array string
         try:
             raw = json.loads(raw)
         except ValueError:
-            raise at.fail(
-                "/token_logprobs", "must be a JSON array of numbers", obj["token_logprobs"]
-            ) from None
+            raise at.fail(f"/{column}", "must be a JSON array of numbers", obj[column]) from None
     if not isinstance(raw, list):
-        raise at.fail("/token_logprobs", "must be an array of numbers", raw)
-    values = [at.logprob(v, f"/token_logprobs/{j}") for j, v in enumerate(raw)]
+        raise at.fail(f"/{column}", "must be an array of numbers", raw)
+    values = [at.logprob(v, f"/{column}/{j}") for j, v in enumerate(raw)]
     n_bytes = None
     if obj.get("n_bytes") is not None:
         n_bytes = _count(obj["n_bytes"], at, "/n_bytes")
@@ -425,10 +425,10 @@ def _column_row(obj: dict[str, Any], at: _Record, cohorts: Sequence[str]) -> dic
 
 
 def _columns_rows(
-    obj: dict[str, Any], at: _Record, cohorts: Sequence[str]
+    obj: dict[str, Any], at: _Record, cohorts: Sequence[str], column: str = "token_logprobs"
 ) -> Iterator[dict[str, Any]]:
-    at.get(obj, "token_logprobs", "", (list, str))
-    yield _column_row(obj, at, cohorts)
+    at.get(obj, column, "", (list, str))
+    yield _column_row(obj, at, cohorts, column)
 
 
 _READERS = {"openai": _openai_rows, "vllm": _vllm_rows, "hf": _hf_rows, "columns": _columns_rows}
@@ -502,6 +502,7 @@ def read_token_logprobs(
     cohorts: Sequence[str] = (),
     batch_rows: int = DEFAULT_BATCH_ROWS,
     source: str | None = None,
+    logprobs_column: str = "token_logprobs",
 ) -> Iterator[Chunk]:
     """Yield chunks of at most ``batch_rows`` sequences (see the module docstring).
 
@@ -509,7 +510,9 @@ def read_token_logprobs(
     ``.parquet``, ``.csv``) or a parsed payload (a dict, or a list of them);
     ``format`` one of :data:`TOKEN_FORMATS`; ``cohorts`` the record fields (or
     table columns) to keep beside each sequence; ``source`` names a payload
-    in messages (default ``"<payload>"``).
+    in messages (default ``"<payload>"``); ``logprobs_column`` the list column
+    of plain columns to read as ``token_logprobs`` (one table holding several
+    models' columns; another name implies ``format="columns"``).
 
     Raises:
         DataError: a missing file, a bad payload (file, record, JSON pointer).
@@ -535,8 +538,14 @@ def read_token_logprobs(
         )
     if batch_rows < 1:
         raise InvalidInputError("batch_rows", "must be >= 1", value=batch_rows)
+    if logprobs_column != "token_logprobs":
+        if format not in ("auto", "columns"):
+            raise InvalidInputError(
+                "logprobs_column", "is for plain columns (format 'columns')", value=format
+            )
+        format = "columns"
     cohorts = list(cohorts)
-    reserved = {"text_id", "token_logprobs", "n_bytes", "n_words"} & set(cohorts)
+    reserved = {"text_id", "token_logprobs", "n_bytes", "n_words", logprobs_column} & set(cohorts)
     if reserved:
         raise InvalidInputError(
             "cohorts", "must not be the sequence's own columns", value=sorted(reserved)
@@ -560,7 +569,7 @@ def read_token_logprobs(
                     raise DataError(
                         "format", f"{format!r} payloads are JSON, not {kind.upper()}", source=name
                     )
-                yield from _table_chunks(path, name, cohorts, batch_rows)
+                yield from _table_chunks(path, name, cohorts, batch_rows, logprobs_column)
                 return
         records: Any = _json_records(path)
     else:
@@ -573,7 +582,10 @@ def read_token_logprobs(
         kind = _guess(obj, at) if format == "auto" else format
         if not isinstance(obj, dict):
             raise at.fail("", "must be a JSON object", type(obj).__name__)
-        rows.extend(_READERS[kind](obj, at, cohorts))
+        if kind == "columns":
+            rows.extend(_columns_rows(obj, at, cohorts, logprobs_column))
+        else:
+            rows.extend(_READERS[kind](obj, at, cohorts))
         while len(rows) >= batch_rows:
             yield Chunk(_rows_to_table(rows[:batch_rows], cohorts), name, first_row)
             first_row += batch_rows
@@ -582,23 +594,23 @@ def read_token_logprobs(
         yield Chunk(_rows_to_table(rows, cohorts), name, first_row)
 
 
-def _table_chunks(path: Path, name: str, cohorts: list[str], batch_rows: int) -> Iterator[Chunk]:
+def _table_chunks(
+    path: Path, name: str, cohorts: list[str], batch_rows: int, column: str = "token_logprobs"
+) -> Iterator[Chunk]:
     from .formats import file_schema
 
     available = file_schema(path).names
-    wanted = ["token_logprobs"] + [
-        c for c in ("text_id", "text", "n_bytes", "n_words") if c in available
-    ]
+    wanted = [column] + [c for c in ("text_id", "text", "n_bytes", "n_words") if c in available]
     for chunk in read_chunks(path, wanted + cohorts, batch_rows=batch_rows):
         # Whole columns at once when every value passes; otherwise the chunk is
         # read record by record, which raises the located error (one rule, one
         # message: the vectorised pass only decides that there is nothing to say).
-        table = _columns_table(chunk.table, chunk.first_row, cohorts)
+        table = _columns_table(chunk.table, chunk.first_row, cohorts, column)
         if table is None:
             rows = []
             for offset, obj in enumerate(chunk.table.to_pylist()):
                 at = _Record(name, chunk.first_row + offset)
-                row = _column_row(obj, at, ())
+                row = _column_row(obj, at, (), column)
                 row |= {c: None if obj[c] is None else str(obj[c]) for c in cohorts}
                 rows.append(row)
             table = _rows_to_table(rows, cohorts)
@@ -645,7 +657,9 @@ def _counts_column(table: pa.Table, name: str) -> np.ndarray | bool | None:
     return counts
 
 
-def _columns_table(table: pa.Table, first_row: int, cohorts: Sequence[str]) -> pa.Table | None:
+def _columns_table(
+    table: pa.Table, first_row: int, cohorts: Sequence[str], column: str = "token_logprobs"
+) -> pa.Table | None:
     """A chunk of plain columns read whole columns at a time, or None to read it by record.
 
     None whenever a value may be refused (or read differently) by
@@ -654,7 +668,7 @@ def _columns_table(table: pa.Table, first_row: int, cohorts: Sequence[str]) -> p
     an unexpected type (CSV's JSON-array strings). The result equals the
     record reader's table.
     """
-    logprobs = table["token_logprobs"].combine_chunks()
+    logprobs = table[column].combine_chunks()  # the model's column (logprobs_column=)
     kind = logprobs.type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)) or logprobs.null_count:
         return None
