@@ -145,3 +145,48 @@ def test_bad_input_names_the_file_row_and_field(
     assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
     if "record" in expected:
         assert err.startswith(f"error: {data}: record")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_columns_under_other_names(tmp_path: Path, capsys, suffix: str) -> None:
+    """The contract's --text-id / --bytes / --text: a table whose columns have its own names."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = pacsv.read_csv(FIXTURE)
+    names = {"text_id": "doc", "text": "body", "n_bytes": "size"}
+    renamed = table.rename_columns([names.get(n, n) for n in table.column_names])
+    if "size" not in renamed.column_names:  # the fixture gives text: sizes from it
+        body = renamed["body"].to_pylist()
+        renamed = renamed.append_column("size", pa.array([len(t.encode()) for t in body]))
+        renamed = renamed.drop_columns(["body"])
+    path = tmp_path / f"own{suffix}"
+    if suffix == ".parquet":
+        lists = {
+            m: pa.array([json.loads(v) for v in renamed[m].to_pylist()]) for m in ("gpt", "llama")
+        }
+        for m, values in lists.items():
+            renamed = renamed.set_column(renamed.column_names.index(m), m, values)
+        pq.write_table(renamed, path)
+    elif suffix == ".jsonl":
+        rows = renamed.to_pylist()
+        path.write_text("".join(json.dumps({**r, "gpt": json.loads(r["gpt"]),
+                                            "llama": json.loads(r["llama"])}) + "\n"
+                                for r in rows))  # fmt: skip
+    else:
+        pacsv.write_csv(renamed, path)
+    expected = tmp_path / "expected.json"
+    got = tmp_path / "got.json"
+    assert _run(capsys, "lm", FIXTURE, *MODELS, "--quiet", "--json", expected)[0] == 0
+    code, _, err = _run(capsys, "lm", path, *MODELS, "--text-id", "doc", "--bytes", "size",
+                        "--quiet", "--json", got)  # fmt: skip
+    assert code == 0, err
+    strip = ("inputs", "generated_at")
+    want = {k: v for k, v in json.loads(expected.read_text()).items() if k not in strip}
+    have = {k: v for k, v in json.loads(got.read_text()).items() if k not in strip}
+    assert have == want
+    model = have["models"][0]
+    assert model["perplexity"] == model["pooled_perplexity"]  # the contract's name
+    code, _, err = _run(capsys, "lm", path, *MODELS, "--text-id", "nope", "--bytes", "size")
+    assert code == 2 and "nope" in err

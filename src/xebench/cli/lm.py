@@ -39,6 +39,18 @@ def lm(
             "OpenAI, vLLM, Hugging Face or plain columns); repeat per model.",
         ),
     ] = None,
+    text_id: Annotated[
+        str, typer.Option("--text-id", help="The column of FILE that pairs texts across models.")
+    ] = "text_id",
+    bytes_column: Annotated[
+        str | None, typer.Option("--bytes", help="The column of FILE with each text's UTF-8 bytes.")
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option("--text", help="The column of FILE with each text (its bytes).")
+    ] = None,
+    words_column: Annotated[
+        str | None, typer.Option("--words", help="The column of FILE with each text's words.")
+    ] = None,
     cohort: Annotated[
         list[str] | None, typer.Option("--cohort", help="Break results down by this column.")
     ] = None,
@@ -98,6 +110,17 @@ def lm(
         raise Fail(f"--format must be one of {', '.join(TOKEN_FORMATS)}; got {token_format!r}")
     from ..offline.lm import lm_benchmark
 
+    if bytes_column is not None and text_column is not None:
+        raise Fail("--bytes and --text are two ways to give the same sizes: give one")
+    renames = {
+        standard: given
+        for standard, given in (
+            ("text_id", text_id), ("n_bytes", bytes_column), ("text", text_column),
+            ("n_words", words_column),
+        )
+        if given is not None and given != standard
+    }  # fmt: skip
+
     kinds = (TokenizerMismatchWarning, ZeroProbabilityWarning)
     with warnings.catch_warnings(record=True) as caught:
         for kind in kinds:
@@ -111,6 +134,7 @@ def lm(
             confidence=confidence,
             extremal_logprob=extremal_logprob,
             format=token_format,
+            columns=renames or None,
         )
     for warning in caught:
         if not isinstance(warning.message, kinds):

@@ -74,7 +74,8 @@ import gzip
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -503,6 +504,7 @@ def read_token_logprobs(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     source: str | None = None,
     logprobs_column: str = "token_logprobs",
+    columns: Mapping[str, str] | None = None,
 ) -> Iterator[Chunk]:
     """Yield chunks of at most ``batch_rows`` sequences (see the module docstring).
 
@@ -512,7 +514,10 @@ def read_token_logprobs(
     table columns) to keep beside each sequence; ``source`` names a payload
     in messages (default ``"<payload>"``); ``logprobs_column`` the list column
     of plain columns to read as ``token_logprobs`` (one table holding several
-    models' columns; another name implies ``format="columns"``).
+    models' columns; another name implies ``format="columns"``); ``columns`` the
+    names plain columns have in ``data`` when they are not the standard ones
+    (``{"text_id": "doc", "n_bytes": "size", "text": "body"}``; messages name
+    the standard field).
 
     Raises:
         DataError: a missing file, a bad payload (file, record, JSON pointer).
@@ -545,7 +550,18 @@ def read_token_logprobs(
             )
         format = "columns"
     cohorts = list(cohorts)
+    renames = dict(columns or {})
+    unknown = set(renames) - set(_RENAMEABLE)
+    if unknown:
+        raise InvalidInputError(
+            "columns", f"may rename only {', '.join(_RENAMEABLE)}", value=sorted(unknown)
+        )
+    if renames:
+        format = "columns" if format == "auto" else format
+        if format != "columns":
+            raise InvalidInputError("columns", "is for plain columns (format 'columns')")
     reserved = {"text_id", "token_logprobs", "n_bytes", "n_words", logprobs_column} & set(cohorts)
+    reserved |= set(renames.values()) & set(cohorts)
     if reserved:
         raise InvalidInputError(
             "cohorts", "must not be the sequence's own columns", value=sorted(reserved)
@@ -569,7 +585,7 @@ def read_token_logprobs(
                     raise DataError(
                         "format", f"{format!r} payloads are JSON, not {kind.upper()}", source=name
                     )
-                yield from _table_chunks(path, name, cohorts, batch_rows, logprobs_column)
+                yield from _table_chunks(path, name, cohorts, batch_rows, logprobs_column, renames)
                 return
         records: Any = _json_records(path)
     else:
@@ -583,6 +599,11 @@ def read_token_logprobs(
         if not isinstance(obj, dict):
             raise at.fail("", "must be a JSON object", type(obj).__name__)
         if kind == "columns":
+            if renames:
+                missing = [given for given in renames.values() if given not in obj]
+                if missing:  # named by the caller: not optional
+                    raise at.fail("", f"has no field {missing[0]!r} (columns=)", sorted(obj))
+                obj = _renamed(obj, renames)
             rows.extend(_columns_rows(obj, at, cohorts, logprobs_column))
         else:
             rows.extend(_READERS[kind](obj, at, cohorts))
@@ -594,14 +615,43 @@ def read_token_logprobs(
         yield Chunk(_rows_to_table(rows, cohorts), name, first_row)
 
 
+#: The plain columns a reader may find under another name (``columns=``).
+_RENAMEABLE = ("text_id", "text", "n_bytes", "n_words")
+
+
+def _renamed(obj: dict[str, Any], renames: Mapping[str, str]) -> dict[str, Any]:
+    """A record with its renamed fields under their standard names."""
+    out = {k: v for k, v in obj.items() if k not in renames}
+    for standard, given in renames.items():
+        if given in obj:
+            out[standard] = obj[given]
+    return out
+
+
 def _table_chunks(
-    path: Path, name: str, cohorts: list[str], batch_rows: int, column: str = "token_logprobs"
+    path: Path,
+    name: str,
+    cohorts: list[str],
+    batch_rows: int,
+    column: str = "token_logprobs",
+    renames: Mapping[str, str] | None = None,
 ) -> Iterator[Chunk]:
     from .formats import file_schema
 
+    renames = renames or {}
     available = file_schema(path).names
-    wanted = [column] + [c for c in ("text_id", "text", "n_bytes", "n_words") if c in available]
+    for standard, given in renames.items():
+        if given not in available:
+            raise DataError(
+                "columns", f"has no column {given!r} (for {standard}); has {available}", source=name
+            )
+    stored = {standard: renames.get(standard, standard) for standard in _RENAMEABLE}
+    wanted = [column] + [stored[c] for c in _RENAMEABLE if stored[c] in available]
+    back = {given: standard for standard, given in stored.items()}
     for chunk in read_chunks(path, wanted + cohorts, batch_rows=batch_rows):
+        if renames:  # the standard names from here on: one reader for every file
+            names = [back.get(n, n) if n in wanted else n for n in chunk.table.column_names]
+            chunk = replace(chunk, table=chunk.table.rename_columns(names))
         # Whole columns at once when every value passes; otherwise the chunk is
         # read record by record, which raises the located error (one rule, one
         # message: the vectorised pass only decides that there is nothing to say).

@@ -97,6 +97,7 @@ _MODEL_KEYS = (
     "byte_perplexity", "byte_perplexity_ci", "word_perplexity", "word_perplexity_ci",
     "pooled_perplexity", "pooled_perplexity_ci",
     "pooled_cross_entropy", "pooled_cross_entropy_se", "pooled_cross_entropy_ci",
+    "perplexity", "perplexity_ci", "nll_per_token", "nll_per_token_ci",  # the contract's names
     "bits_per_token", "bits_per_token_ci",
     "mean_sequence_perplexity", "mean_sequence_perplexity_ci",
     "mean_sequence_cross_entropy", "mean_sequence_cross_entropy_ci",
@@ -207,7 +208,13 @@ class _Texts:
         return f"{self.sources[i]}: row {int(self.rows[i])}"
 
 
-def _read_model(model: _Model, files: Sequence[Any], cohorts: Sequence[str], format: str) -> _Texts:
+def _read_model(
+    model: _Model,
+    files: Sequence[Any],
+    cohorts: Sequence[str],
+    format: str,
+    columns: Mapping[str, str] | None = None,
+) -> _Texts:
     import pyarrow as pa
 
     from ..io.tokens import payload_error, read_token_logprobs
@@ -216,7 +223,9 @@ def _read_model(model: _Model, files: Sequence[Any], cohorts: Sequence[str], for
         readings = [read_token_logprobs(model.file, format=format, cohorts=cohorts)]
     else:
         readings = [
-            read_token_logprobs(data, logprobs_column=model.column, cohorts=cohorts)
+            read_token_logprobs(
+                data, logprobs_column=model.column, cohorts=cohorts, columns=columns
+            )
             for data in files
         ]
     tables, sources, rows = [], [], []
@@ -463,6 +472,7 @@ def lm_benchmark(
     confidence: float = 0.95,
     extremal_logprob: float = DEFAULT_EXTREMAL_LOGPROB,
     format: str = "auto",
+    columns: Mapping[str, str] | None = None,
 ) -> LMBenchmarkResult:
     """Benchmark language models on the same texts, paired by text id.
 
@@ -474,7 +484,9 @@ def lm_benchmark(
     file is read with ``format`` (``read_token_logprobs``). ``cohorts``: columns
     (or record fields) to break the results down by. ``reference``: compare
     every model with this one only (default: every pair, each with the better
-    ranked of the two). ``on_missing``: ``"error"`` when a model lacks a text
+    ranked of the two). ``columns``: the shared files' names for ``text_id``,
+    ``text``, ``n_bytes`` and ``n_words`` when they differ (``{"text_id": "doc"}``).
+    ``on_missing``: ``"error"`` when a model lacks a text
     another has, ``"drop"`` to keep the texts every model scored (counted in
     ``dropped``).
 
@@ -517,7 +529,7 @@ def lm_benchmark(
                 f"{model.name}={model.column}: is not a file, and no data files were given "
                 "to hold a column of that name",
             )
-    texts = [_read_model(model, files, cohort_columns, format) for model in entries]
+    texts = [_read_model(model, files, cohort_columns, format, columns) for model in entries]
     common, dropped = _pair(texts, on_missing)
     index = {t.model.name: np.array([t.position[i] for i in common], dtype=np.int64) for t in texts}
     n_bytes = _agreed(texts, index, common, "n_bytes", "n_bytes")
