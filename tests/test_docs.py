@@ -127,7 +127,36 @@ def test_gate_example_is_shown_verbatim(
     assert _strip_lines(capsys.readouterr().out) in text
 
 
-@pytest.mark.parametrize("page", ["README.md", "docs/monitoring.md"])
+def test_readme_drift_excerpt_is_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The README shows the drift command's first lines (docs/monitoring.md all of them)."""
+    [line] = _command_lines(README, "$ xebench drift ")
+    args = shlex.split(line)[1:]
+    args[args.index("--html") + 1] = str(tmp_path / "drift.html")
+    monkeypatch.chdir(ROOT)
+    assert main(args[1:]) == 0
+    printed = _strip_lines(capsys.readouterr().out).splitlines()
+    block = README[README.index(line) :].split("```")[0].splitlines()[1:]
+    shown = [row.rstrip() for row in block if row.strip() and row != "..."]
+    assert shown == printed[: len(shown)]
+
+
+def test_readme_lm_excerpt_is_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [line] = _command_lines(README, "$ xebench lm ")
+    monkeypatch.chdir(ROOT)
+    assert main(shlex.split(line)[2:]) == 0
+    printed = _strip_lines(capsys.readouterr().out).splitlines()
+    block = README[README.index(line) :].split("```")[0].splitlines()[1:]
+    shown = [row.rstrip() for row in block if row.strip()]
+    assert shown[:9] == printed[:9]  # the summary and the ranking table
+    warning = shown[-1].removesuffix(" ...")  # a tokenizer warning, cut
+    assert any(row.startswith(warning) for row in printed), warning
+
+
+@pytest.mark.parametrize("page", ["docs/monitoring.md"])
 def test_drift_example_is_shown_verbatim(
     page: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
