@@ -29,6 +29,8 @@ Catch ``ValueError`` if you only care that the input was bad, or
     │                                   column holds only 0 and 1 (``column``)
     ├── XEBWarning(RuntimeWarning)      a warning: a quantum XEB fidelity of no
     │                                   shots is NaN (:mod:`xebench.metrics.xeb`)
+    ├── UndefinedMetricWarning(RuntimeWarning)  a warning: a ranking metric
+    │                                   needs both classes (AUC of one class is NaN)
     ├── Fail                            a usage error of the ``xebench`` command
     │                                   (:mod:`xebench.cli.app`; exit code 2)
     └── ClientError                     the server refused a request for good
@@ -71,6 +73,7 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreUnavailable",
+    "UndefinedMetricWarning",
     "WriterBusy",
     "XEBWarning",
     "XebenchError",
@@ -389,6 +392,19 @@ class XEBWarning(XebenchError, RuntimeWarning):
 
     Example:
         >>> issubclass(XEBWarning, RuntimeWarning)
+        True
+    """
+
+
+class UndefinedMetricWarning(XebenchError, RuntimeWarning):
+    """A metric is undefined on these labels (the answer is NaN).
+
+    ROC AUC compares positives with negatives, so it needs both; average
+    precision needs a positive. The kernel returns NaN and warns, as
+    scikit-learn does; the statistics report ``None`` in JSON.
+
+    Example:
+        >>> issubclass(UndefinedMetricWarning, RuntimeWarning)
         True
     """
 
