@@ -59,6 +59,7 @@ from .metrics.tokens import (
     word_perplexity,
 )
 from .metrics.xeb import xeb_fidelity
+from .stats.discrimination import DiscriminationStats
 from .stats.histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
 from .stats.scores import ScoreStats
 from .stats.tokens import TokenStats
@@ -90,6 +91,7 @@ __all__ = [
     "Comparison",
     "DataError",
     "Decision",
+    "DiscriminationStats",
     "EventStore",
     "InvalidInputError",
     "NumericHistogram",
