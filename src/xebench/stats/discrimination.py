@@ -44,18 +44,28 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._validation import check_choice, check_n_bins
 from ..errors import InvalidInputError
-from ..metrics.blocks import class_weight_vector, prepare
+from ..metrics.blocks import Predictions, class_weight_vector, prepare
 from ..metrics.discrimination import (
     Average,
     ap_from_groups,
     ap_group_bound,
     auc_from_groups,
     auc_group_bound,
+    auc_variance,
     average_scores,
     one_vs_rest,
+    rank_groups,
 )
 
-__all__ = ["DISCRIMINATION_BINS", "DISCRIMINATION_VERSION", "DiscriminationStats", "bin_edges"]
+__all__ = [
+    "DISCRIMINATION_BINS",
+    "DISCRIMINATION_VERSION",
+    "DiscriminationStats",
+    "auc_with_influence",
+    "bin_edges",
+    "exact_discrimination",
+    "paired_auc",
+]
 
 #: Score bins per class by default: 4,096. For continuous scores the bound is then
 #: ~1e-3 and the real error much smaller (a bin's pairs fall both ways).
@@ -350,3 +360,127 @@ class DiscriminationStats:
 
 def _json_float(value: float) -> float | None:
     return None if math.isnan(value) else value
+
+
+# --- exact values with intervals (offline: every score at hand) -------------------
+
+
+def _normal_quantile(confidence: float) -> float:
+    from scipy.special import ndtri  # here: `import xebench` stays fast
+
+    return float(ndtri(0.5 + confidence / 2.0))
+
+
+def auc_with_influence(
+    pred: Predictions, average: Average = "macro"
+) -> tuple[float, NDArray[np.float64] | None]:
+    """The exact (averaged) ROC AUC and each row's DeLong influence on it.
+
+    Binary: the AUC and :func:`~xebench.metrics.discrimination.auc_variance`'s
+    influence. Multiclass: the one-vs-rest AUCs averaged as ``average`` says
+    and the same average of their influences (the weights of ``weighted`` taken
+    as fixed), so ``sum phi^2`` is the variance of the average, covariances
+    between the classes included. ``(nan, None)`` when undefined.
+
+    Example:
+        >>> pred = prepare([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], None, None, False)
+        >>> auc, phi = auc_with_influence(pred)
+        >>> auc, round(float(np.sum(phi**2)), 4)
+        (0.75, 0.125)
+    """
+    values, phis, support = [], [], []
+    for score, positive in one_vs_rest(pred):
+        groups = rank_groups(score, positive, pred.weight)
+        values.append(auc_from_groups(groups.pos, groups.neg))
+        phis.append(auc_variance(groups, positive, pred.weight)[1])
+        support.append(float(groups.pos.sum()))
+    array = np.array(values)
+    if np.isnan(array).any():
+        return math.nan, None
+    if pred.binary:
+        return float(array[0]), phis[0]
+    share = (
+        np.full(array.shape[0], 1.0 / array.shape[0])
+        if average == "macro"
+        else np.array(support) / float(np.sum(support))
+    )
+    return float(np.dot(share, array)), np.einsum("c,ci->i", share, np.array(phis))
+
+
+def exact_discrimination(
+    pred: Predictions, *, confidence: float = 0.95, average: Average = "macro"
+) -> dict[str, Any]:
+    """Exact ROC AUC and AP of validated predictions, with confidence intervals.
+
+    ``roc_auc`` (equal to :func:`xebench.roc_auc`) has DeLong's standard error
+    ``roc_auc_se`` and the normal interval ``roc_auc_ci`` (clipped to [0, 1]);
+    ``average_precision`` has, for binary predictions, the logit interval of
+    Boyd, Eng and Page (2013), ``expit(logit(AP) +- z / sqrt(m AP (1 - AP)))``
+    over the ``m`` (Kish-effective, when weighted) positives, which stays in
+    (0, 1) and covered well in their simulations; multiclass AP has no
+    interval (None). Undefined values are None.
+
+    Example:
+        >>> y = [0, 1] * 50
+        >>> p = [0.2, 0.6] * 40 + [0.7, 0.3] * 10
+        >>> r = exact_discrimination(prepare(y, p, None, None, False))
+        >>> r["roc_auc"], [round(v, 3) for v in r["roc_auc_ci"]], round(r["average_precision"], 3)
+        (0.8, [0.688, 0.912], 0.807)
+    """
+    z = _normal_quantile(confidence)
+    auc, phi = auc_with_influence(pred, average)
+    result: dict[str, Any] = dict.fromkeys(
+        ("roc_auc", "roc_auc_se", "roc_auc_ci", "average_precision", "average_precision_ci")
+    )
+    if phi is not None:
+        se = math.sqrt(float(np.sum(phi**2)))
+        result.update(roc_auc=auc, roc_auc_se=se)
+        result["roc_auc_ci"] = [max(0.0, auc - z * se), min(1.0, auc + z * se)]
+    values, support = [], []
+    for score, positive in one_vs_rest(pred):
+        groups = rank_groups(score, positive, pred.weight)
+        values.append(ap_from_groups(groups.pos, groups.neg))
+        support.append(float(groups.pos.sum()))
+    ap = average_scores(np.array(values), np.array(support), average)
+    if not math.isnan(ap):  # type: ignore[arg-type]
+        result["average_precision"] = float(ap)  # type: ignore[arg-type]
+        if pred.binary:
+            result["average_precision_ci"] = _logit_interval(float(ap), pred, z)  # type: ignore[arg-type]
+    return result
+
+
+def _logit_interval(ap: float, pred: Predictions, z: float) -> list[float] | None:
+    positive = pred.codes == 1
+    if pred.weight is None:
+        m = float(np.count_nonzero(positive))
+    else:
+        w = pred.weight[positive]
+        m = float(w.sum()) ** 2 / float(np.dot(w, w)) if w.sum() > 0 else 0.0
+    if not (0.0 < ap < 1.0 and m > 0):
+        return None
+    eta, tau = math.log(ap / (1.0 - ap)), 1.0 / math.sqrt(m * ap * (1.0 - ap))
+    return [1.0 / (1.0 + math.exp(-(eta + sign * z * tau))) for sign in (-1.0, 1.0)]
+
+
+def paired_auc(
+    candidate: Predictions, baseline: Predictions, *, average: Average = "macro"
+) -> tuple[float, float, float]:
+    """Two models' exact AUCs on the same rows and the standard error of their difference.
+
+    DeLong's test for correlated ROC curves: the difference's variance is
+    ``sum_i (phi_i - psi_i)^2`` over the rows' influences on each AUC (see
+    :func:`auc_with_influence`), which counts the covariance the shared rows
+    bring -- much tighter than two separate intervals.
+
+    Example:
+        >>> y = [0, 1] * 200
+        >>> a = prepare(y, [0.3, 0.7] * 150 + [0.6, 0.4] * 50, None, None, False)
+        >>> b = prepare(y, [0.3, 0.7] * 100 + [0.6, 0.4] * 100, None, None, False)
+        >>> [round(v, 4) for v in paired_auc(a, b)]
+        [0.9375, 0.75, 0.0208]
+    """
+    auc_a, phi_a = auc_with_influence(candidate, average)
+    auc_b, phi_b = auc_with_influence(baseline, average)
+    if phi_a is None or phi_b is None:
+        return auc_a, auc_b, math.nan
+    return auc_a, auc_b, math.sqrt(float(np.sum((phi_a - phi_b) ** 2)))
