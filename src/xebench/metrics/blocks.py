@@ -38,6 +38,7 @@ __all__ = [
     "Predictions",
     "brier_per_row",
     "class_frequencies",
+    "class_loss_table",
     "class_weight_vector",
     "dot",
     "entropy_nats",
@@ -302,6 +303,36 @@ def weighted_mean(values: NDArray[np.floating], weight: NDArray[np.float64] | No
     if weight is None:
         return float(np.mean(values))
     return dot(weight, values) / float(weight.sum())
+
+
+def class_loss_table(
+    classes: Sequence[Hashable],
+    weight: NDArray[np.float64],
+    nll_sum: NDArray[np.float64],
+    divisor: float = 1.0,
+) -> dict[Any, dict[str, float]]:
+    """Per true class: mean NLL (``log_loss``, in nats / ``divisor``), ``weight`` and ``share``.
+
+    From each class's total weight and weighted NLL sum: ``log_loss_c =
+    nll_sum_c / weight_c`` (NaN for a class without rows) and ``share_c =
+    nll_sum_c / sum(nll_sum)``. :func:`xebench.metrics.per_class_log_loss`
+    and the benchmark's ``per_class`` both finish here.
+
+    Example:
+        >>> table = class_loss_table([0, 1], np.array([99.0, 1.0]), np.array([9.9, 2.3]))
+        >>> {c: (round(v["log_loss"], 2), round(v["share"], 3)) for c, v in table.items()}
+        {0: (0.1, 0.811), 1: (2.3, 0.189)}
+    """
+    grand = float(np.sum(nll_sum))
+    out: dict[Any, dict[str, float]] = {}
+    weights, sums = np.asarray(weight).tolist(), np.asarray(nll_sum).tolist()
+    for label, w, s in zip(classes, weights, sums, strict=True):
+        out[label] = {
+            "log_loss": s / w / divisor if w > 0 else math.nan,
+            "weight": w,
+            "share": s / grand if grand > 0 else 0.0,
+        }
+    return out
 
 
 def class_frequencies(

@@ -33,6 +33,7 @@ from .blocks import (
     Predictions,
     brier_per_row,
     class_frequencies,
+    class_loss_table,
     entropy_nats,
     nll_nats,
     prepare,
@@ -391,12 +392,4 @@ def per_class_log_loss(
     weight = np.bincount(pred.codes, weights=pred.weight, minlength=k).astype(np.float64)
     total = values if pred.weight is None else values * pred.weight
     sums = np.bincount(pred.codes, weights=total, minlength=k)
-    grand = float(sums.sum())
-    out: dict[Any, dict[str, float]] = {}
-    for label, w, s in zip(pred.classes.tolist(), weight.tolist(), sums.tolist(), strict=True):
-        out[label] = {
-            "log_loss": s / w / divisor if w > 0 else math.nan,
-            "weight": w,
-            "share": s / grand if grand > 0 else 0.0,
-        }
-    return out
+    return class_loss_table(pred.classes.tolist(), weight, sums, divisor)
