@@ -101,3 +101,26 @@ def test_a_cohort_of_one_class_has_null_auc() -> None:
     assert r["cohorts"]["c"]["a"][0]["roc_auc"] == 1.0
     assert r["cohorts"]["c"]["b"][0]["roc_auc"] is None
     assert r["cohorts"]["c"]["b"][0]["average_precision"] is None
+
+
+def test_multiclass_models_get_one_vs_rest_macro_auc() -> None:
+    rng = np.random.default_rng(12)
+    n = 1500
+    probs = rng.dirichlet([1.0, 1.0, 1.0], n)
+    y = np.array([rng.choice(3, p=row) for row in probs])
+    flat = rng.dirichlet([5.0, 5.0, 5.0], n)
+    data = {"y": y, "sharp": list(probs), "flat": list(flat)}
+    r = xb.benchmark(data, label="y", probs=["sharp", "flat"], class_weight={2: 3}).to_dict()
+    by_name = {m["name"]: m for m in r["models"]}
+    w = np.where(y == 2, 3.0, 1.0)
+    for name, p in (("sharp", probs), ("flat", flat)):
+        m = by_name[name]
+        assert m["roc_auc"] == pytest.approx(
+            roc_auc_score(y, p, multi_class="ovr", sample_weight=w), abs=1e-9
+        )
+        assert m["average_precision"] == pytest.approx(
+            average_precision_score(np.eye(3)[y], p, sample_weight=w), abs=1e-9
+        )
+        assert m["average_precision_ci"] is None  # no interval for multiclass AP
+        assert [c["class"] for c in m["per_class"]] == [0, 1, 2]
+        assert m["log_loss"] == pytest.approx(log_loss(y, p, sample_weight=w), rel=1e-9)
