@@ -47,6 +47,7 @@ from ..errors import InvalidInputError
 from ..metrics.blocks import Predictions, class_weight_vector, prepare
 from ..metrics.discrimination import (
     Average,
+    RankGroups,
     ap_from_groups,
     ap_group_bound,
     auc_from_groups,
@@ -371,8 +372,18 @@ def _normal_quantile(confidence: float) -> float:
     return float(ndtri(0.5 + confidence / 2.0))
 
 
+def _class_groups(pred: Predictions) -> list[tuple[RankGroups, NDArray[np.bool_]]]:
+    """Each one-vs-rest class's tie groups (one sort per class) and its positives."""
+    return [
+        (rank_groups(score, positive, pred.weight), positive)
+        for score, positive in one_vs_rest(pred)
+    ]
+
+
 def auc_with_influence(
-    pred: Predictions, average: Average = "macro"
+    pred: Predictions,
+    average: Average = "macro",
+    groups: list[tuple[RankGroups, NDArray[np.bool_]]] | None = None,
 ) -> tuple[float, NDArray[np.float64] | None]:
     """The exact (averaged) ROC AUC and each row's DeLong influence on it.
 
@@ -389,11 +400,10 @@ def auc_with_influence(
         (0.75, 0.125)
     """
     values, phis, support = [], [], []
-    for score, positive in one_vs_rest(pred):
-        groups = rank_groups(score, positive, pred.weight)
-        values.append(auc_from_groups(groups.pos, groups.neg))
-        phis.append(auc_variance(groups, positive, pred.weight)[1])
-        support.append(float(groups.pos.sum()))
+    for group, positive in _class_groups(pred) if groups is None else groups:
+        values.append(auc_from_groups(group.pos, group.neg))
+        phis.append(auc_variance(group, positive, pred.weight)[1])
+        support.append(float(group.pos.sum()))
     array = np.array(values)
     if np.isnan(array).any():
         return math.nan, None
@@ -428,7 +438,8 @@ def exact_discrimination(
         (0.8, [0.688, 0.912], 0.807)
     """
     z = _normal_quantile(confidence)
-    auc, phi = auc_with_influence(pred, average)
+    groups = _class_groups(pred)
+    auc, phi = auc_with_influence(pred, average, groups)
     result: dict[str, Any] = dict.fromkeys(
         ("roc_auc", "roc_auc_se", "roc_auc_ci", "average_precision", "average_precision_ci")
     )
@@ -436,11 +447,8 @@ def exact_discrimination(
         se = math.sqrt(float(np.sum(phi**2)))
         result.update(roc_auc=auc, roc_auc_se=se)
         result["roc_auc_ci"] = [max(0.0, auc - z * se), min(1.0, auc + z * se)]
-    values, support = [], []
-    for score, positive in one_vs_rest(pred):
-        groups = rank_groups(score, positive, pred.weight)
-        values.append(ap_from_groups(groups.pos, groups.neg))
-        support.append(float(groups.pos.sum()))
+    values = [ap_from_groups(group.pos, group.neg) for group, _ in groups]
+    support = [float(group.pos.sum()) for group, _ in groups]
     ap = average_scores(np.array(values), np.array(support), average)
     if not math.isnan(ap):  # type: ignore[arg-type]
         result["average_precision"] = float(ap)  # type: ignore[arg-type]
