@@ -73,7 +73,9 @@ def peak_mb():
                     hwm = int(line.split()[1]) / 1024
     except OSError:
         pass
-    return max(hwm, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # Linux keeps ru_maxrss across exec (a child of a 3 GB parent reports 3 GB);
+    # VmHWM is the new process's own. ru_maxrss only where there is no /proc.
+    return hwm or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
 
 XEBENCH_SCRIPT = (

@@ -20,10 +20,11 @@ from .analysis.compare import (
     paired_comparison,
     unpaired_comparison,
 )
-from .errors import DataError, InvalidInputError, XebenchError
+from .errors import DataError, InvalidInputError, UndefinedMetricWarning, XebenchError
 from .metrics import (
     ReliabilityCurve,
     accuracy,
+    average_precision,
     brier_decomposition,
     brier_score,
     calibration_error,
@@ -35,10 +36,12 @@ from .metrics import (
     log_loss,
     log_loss_decomposition,
     nll,
+    per_class_log_loss,
     perplexity,
     prior_log_loss,
     psi,
     reliability_curve,
+    roc_auc,
     skill_score,
 )
 from .metrics.tokens import (
@@ -57,6 +60,7 @@ from .metrics.tokens import (
     word_perplexity,
 )
 from .metrics.xeb import xeb_fidelity
+from .stats.discrimination import DiscriminationStats
 from .stats.histograms import CategoricalHistogram, NumericHistogram, histogram_divergence
 from .stats.scores import ScoreStats
 from .stats.tokens import TokenStats
@@ -92,6 +96,7 @@ __all__ = [
     "Comparison",
     "DataError",
     "Decision",
+    "DiscriminationStats",
     "EventStore",
     "InvalidInputError",
     "LMBenchmarkResult",
@@ -100,11 +105,13 @@ __all__ = [
     "ReliabilityCurve",
     "ScoreStats",
     "TokenStats",
+    "UndefinedMetricWarning",
     "XEBCircuits",
     "XEBStats",
     "XebenchError",
     "__version__",
     "accuracy",
+    "average_precision",
     "benchmark",
     "bits_per_byte",
     "bits_per_token",
@@ -127,12 +134,14 @@ __all__ = [
     "mean_sequence_perplexity",
     "nll",
     "paired_comparison",
+    "per_class_log_loss",
     "perplexity",
     "pooled_cross_entropy",
     "pooled_perplexity",
     "prior_log_loss",
     "psi",
     "reliability_curve",
+    "roc_auc",
     "scan_token_stats",
     "sequence_cross_entropy",
     "sequence_perplexity",

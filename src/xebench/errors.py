@@ -33,6 +33,8 @@ Catch ``ValueError`` if you only care that the input was bad, or
     │                                   same texts into different numbers of tokens
     ├── ZeroProbabilityWarning(RuntimeWarning)  a warning: a language model gave
     │                                   an observed token probability 0
+    ├── UndefinedMetricWarning(RuntimeWarning)  a warning: a ranking metric
+    │                                   needs both classes (AUC of one class is NaN)
     ├── Fail                            a usage error of the ``xebench`` command
     │                                   (:mod:`xebench.cli.app`; exit code 2)
     └── ClientError                     the server refused a request for good
@@ -76,6 +78,7 @@ __all__ = [
     "StoreLockedError",
     "StoreUnavailable",
     "TokenizerMismatchWarning",
+    "UndefinedMetricWarning",
     "WriterBusy",
     "XEBWarning",
     "XebenchError",
@@ -395,6 +398,19 @@ class XEBWarning(XebenchError, RuntimeWarning):
 
     Example:
         >>> issubclass(XEBWarning, RuntimeWarning)
+        True
+    """
+
+
+class UndefinedMetricWarning(XebenchError, RuntimeWarning):
+    """A metric is undefined on these labels (the answer is NaN).
+
+    ROC AUC compares positives with negatives, so it needs both; average
+    precision needs a positive. The kernel returns NaN and warns, as
+    scikit-learn does; the statistics report ``None`` in JSON.
+
+    Example:
+        >>> issubclass(UndefinedMetricWarning, RuntimeWarning)
         True
     """
 

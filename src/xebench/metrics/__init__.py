@@ -12,6 +12,8 @@ package imports nothing of the project but :mod:`xebench.errors` and
   cross-entropy, Brier score, accuracy, clipped count, prior and skill;
 - :mod:`~xebench.metrics.calibration`: reliability curves, ECE / MCE, the
   Brier and log-loss decompositions, and their per-bin building blocks;
+- :mod:`~xebench.metrics.discrimination`: ROC AUC and average precision,
+  exact, binary and one-vs-rest;
 - :mod:`~xebench.metrics.information`: entropy, KL, Jensen-Shannon, PSI;
 - :mod:`~xebench.metrics.tokens`: language models' token log-probabilities:
   pooled and per-sequence cross-entropy and perplexity, bits per byte;
@@ -31,6 +33,8 @@ Conventions shared by every function:
   a confident miss costs at most ``-ln(eps)`` (34.5 nats at the default).
 - ``base`` is ``"e"`` (nats, the default), ``2`` (bits) or ``10``.
 - ``sample_weight`` weighs rows; integer weights equal repeated rows.
+- ``class_weight`` (a weight per label, or ``"balanced"``) multiplies each
+  row's weight by its class's weight (see :func:`~xebench.metrics.blocks.prepare`).
 - Scalars come back as Python ``float``.
 
     >>> from xebench.metrics import log_loss
@@ -52,10 +56,12 @@ from .classification import (
     cross_entropy,
     log_loss,
     nll,
+    per_class_log_loss,
     perplexity,
     prior_log_loss,
     skill_score,
 )
+from .discrimination import average_precision, roc_auc
 from .information import entropy, js_divergence, kl_divergence, psi
 from .registry import METRICS, Metric
 from .tokens import (
@@ -79,6 +85,7 @@ __all__ = [
     "Metric",
     "ReliabilityCurve",
     "accuracy",
+    "average_precision",
     "bits_per_byte",
     "bits_per_token",
     "brier_decomposition",
@@ -96,12 +103,14 @@ __all__ = [
     "mean_sequence_cross_entropy",
     "mean_sequence_perplexity",
     "nll",
+    "per_class_log_loss",
     "perplexity",
     "pooled_cross_entropy",
     "pooled_perplexity",
     "prior_log_loss",
     "psi",
     "reliability_curve",
+    "roc_auc",
     "sequence_cross_entropy",
     "sequence_perplexity",
     "skill_score",

@@ -14,9 +14,10 @@ chunk) call them directly and skip the validation.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import math
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -28,13 +29,17 @@ from .._validation import (
     encode_labels,
     row_chunks,
 )
+from ..errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_EPS",
+    "ClassWeight",
     "Labels",
     "Predictions",
     "brier_per_row",
     "class_frequencies",
+    "class_loss_table",
+    "class_weight_vector",
     "dot",
     "entropy_nats",
     "float_or_array",
@@ -48,6 +53,11 @@ __all__ = [
 
 #: What ``labels=`` accepts: the class list, or None for the sorted unique labels.
 Labels = Sequence[Hashable] | ArrayLike | None
+
+#: What ``class_weight=`` accepts: a weight per label (absent labels weigh 1), or
+#: ``"balanced"``, ``n_samples / (n_classes * count_c)`` as scikit-learn's
+#: ``compute_class_weight``; None weighs every class 1.
+ClassWeight = Mapping[Hashable, float] | Literal["balanced"] | None
 
 #: Probabilities are clipped to ``[eps, 1 - eps]``: a confident miss costs at most 34.5 nats.
 DEFAULT_EPS = 1e-15
@@ -92,14 +102,79 @@ class Predictions:
         return 1 if self.binary else int(self.prob.shape[1])
 
 
+def class_weight_vector(
+    class_weight: ClassWeight, codes: NDArray[np.intp], classes: NDArray[Any]
+) -> NDArray[np.float64] | None:
+    """One weight per class (in the order of ``classes``) from ``class_weight``.
+
+    ``"balanced"`` is ``n_samples / (n_classes * count_c)`` over the rows'
+    classes (row counts, as scikit-learn's ``compute_class_weight``, whatever
+    the sample weights; ``n_classes`` counts the classes present). A mapping
+    gives each label its weight, labels it does not name weigh 1; a key that
+    is no class is refused rather than silently ignored. Keys that are not
+    labels but spell one (``"1"`` for the label 1, as a command line or a
+    JSON object writes it) name that label.
+
+    Example:
+        >>> codes, classes = np.array([0, 0, 0, 1]), np.array([0, 1])
+        >>> class_weight_vector("balanced", codes, classes).tolist()
+        [0.6666666666666666, 2.0]
+        >>> class_weight_vector({1: 99}, codes, classes).tolist()
+        [1.0, 99.0]
+        >>> class_weight_vector(None, codes, classes) is None
+        True
+    """
+    if class_weight is None:
+        return None
+    n_classes = classes.shape[0]
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise InvalidInputError(
+                "class_weight", "must be a mapping of label to weight or 'balanced'",
+                value=class_weight,
+            )  # fmt: skip
+        counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+        present = counts > 0
+        vector = np.ones(n_classes)
+        vector[present] = codes.shape[0] / (np.count_nonzero(present) * counts[present])
+        return vector
+    if not isinstance(class_weight, Mapping):
+        raise InvalidInputError(
+            "class_weight", "must be a mapping of label to weight or 'balanced'",
+            value=class_weight,
+        )  # fmt: skip
+    labels = classes.tolist()
+    spelled = {str(label): index for index, label in enumerate(labels)}
+    vector = np.ones(n_classes)
+    for key, value in class_weight.items():
+        index = labels.index(key) if key in labels else spelled.get(str(key))
+        if index is None:
+            raise InvalidInputError(
+                "class_weight", f"names a label that is no class (classes: {labels})", value=key
+            )
+        is_number = isinstance(value, (int, float, np.integer, np.floating))
+        if isinstance(value, bool) or not is_number or not (math.isfinite(value) and value >= 0):
+            raise InvalidInputError(
+                "class_weight", f"weights must be finite numbers >= 0 (label {key!r})",
+                value=value,
+            )  # fmt: skip
+        vector[index] = float(value)
+    return vector
+
+
 def prepare(
     y_true: ArrayLike,
     y_prob: ArrayLike,
     labels: Labels,
     sample_weight: ArrayLike | None,
     renormalize: bool,
+    class_weight: ClassWeight = None,
 ) -> Predictions:
     """Validate labels, probabilities and weights into :class:`Predictions`.
+
+    ``class_weight`` (see :func:`class_weight_vector`) becomes row weights:
+    each row's sample weight (1 without one) times its class's weight, so a
+    class-weighted metric is the sample-weighted one, defined once.
 
     Raises :class:`~xebench.errors.InvalidInputError` (a ``ValueError``) naming
     the argument, the rule, the first bad row and its value.
@@ -118,6 +193,11 @@ def prepare(
     codes, classes = encode_labels(y_true, labels, n_classes)
     check_same_length("y_prob", prob.shape[0], "y_true", codes.shape[0])
     weight = check_sample_weight(sample_weight, codes.shape[0])
+    per_class = class_weight_vector(class_weight, codes, classes)
+    if per_class is not None:
+        weight = per_class[codes] if weight is None else weight * per_class[codes]
+        if not weight.sum() > 0.0:
+            raise InvalidInputError("class_weight", "weighs every row 0; one must be > 0")
     if prob.ndim == 2 and n_classes == 2:  # two columns are the binary case
         return Predictions(
             codes,
@@ -223,6 +303,36 @@ def weighted_mean(values: NDArray[np.floating], weight: NDArray[np.float64] | No
     if weight is None:
         return float(np.mean(values))
     return dot(weight, values) / float(weight.sum())
+
+
+def class_loss_table(
+    classes: Sequence[Hashable],
+    weight: NDArray[np.float64],
+    nll_sum: NDArray[np.float64],
+    divisor: float = 1.0,
+) -> dict[Any, dict[str, float]]:
+    """Per true class: mean NLL (``log_loss``, in nats / ``divisor``), ``weight`` and ``share``.
+
+    From each class's total weight and weighted NLL sum: ``log_loss_c =
+    nll_sum_c / weight_c`` (NaN for a class without rows) and ``share_c =
+    nll_sum_c / sum(nll_sum)``. :func:`xebench.metrics.per_class_log_loss`
+    and the benchmark's ``per_class`` both finish here.
+
+    Example:
+        >>> table = class_loss_table([0, 1], np.array([99.0, 1.0]), np.array([9.9, 2.3]))
+        >>> {c: (round(v["log_loss"], 2), round(v["share"], 3)) for c, v in table.items()}
+        {0: (0.1, 0.811), 1: (2.3, 0.189)}
+    """
+    grand = float(np.sum(nll_sum))
+    out: dict[Any, dict[str, float]] = {}
+    weights, sums = np.asarray(weight).tolist(), np.asarray(nll_sum).tolist()
+    for label, w, s in zip(classes, weights, sums, strict=True):
+        out[label] = {
+            "log_loss": s / w / divisor if w > 0 else math.nan,
+            "weight": w,
+            "share": s / grand if grand > 0 else 0.0,
+        }
+    return out
 
 
 def class_frequencies(

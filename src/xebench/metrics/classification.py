@@ -12,6 +12,7 @@ public function over the building blocks of :mod:`xebench.metrics.blocks`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -27,10 +28,12 @@ from .._validation import (
 from ..errors import InvalidInputError
 from .blocks import (
     DEFAULT_EPS,
+    ClassWeight,
     Labels,
     Predictions,
     brier_per_row,
     class_frequencies,
+    class_loss_table,
     entropy_nats,
     nll_nats,
     prepare,
@@ -46,6 +49,7 @@ __all__ = [
     "cross_entropy",
     "log_loss",
     "nll",
+    "per_class_log_loss",
     "perplexity",
     "prior_log_loss",
     "skill_score",
@@ -107,11 +111,15 @@ def log_loss(
     eps: float = DEFAULT_EPS,
     base: str | int = "e",
     renormalize: bool = False,
+    class_weight: ClassWeight = None,
 ) -> float:
     """Log loss (cross-entropy against the observed labels): the mean NLL.
 
     ``-1/W sum_i w_i log p_i(y_i)``, in nats by default. Lower is better; 0 is
     perfect and predicting 0.5 on a balanced binary problem scores ln 2.
+    ``class_weight`` (a weight per label, or ``"balanced"``) multiplies each
+    row's weight by its class's: on imbalanced data the rare class then counts
+    as much as the common one.
 
     Example:
         The trained click model of a worked example (five clicks in ten):
@@ -122,10 +130,19 @@ def log_loss(
         0.3163
         >>> round(log_loss(clicked, [0.5] * 10, base=2), 4)
         1.0
+
+        One fraud in a hundred, weighted 99 (the 1:99 example): the miss of
+        the fraud then weighs as much as the 99 right answers together.
+
+        >>> fraud, p_fraud = [1] + [0] * 99, [0.1] * 100
+        >>> round(log_loss(fraud, p_fraud), 4)  # (2.3026 + 99 * 0.1054) / 100
+        0.1273
+        >>> round(log_loss(fraud, p_fraud, class_weight={1: 99}), 4)  # 99 (2.3026 + 0.1054) / 198
+        1.204
     """
     check_eps(eps)
     divisor = log_of_base(base)
-    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize)
+    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize, class_weight)
     return weighted_mean(nll_nats(pred, eps), pred.weight) / divisor
 
 
@@ -137,6 +154,7 @@ def perplexity(
     sample_weight: ArrayLike | None = None,
     eps: float = DEFAULT_EPS,
     renormalize: bool = False,
+    class_weight: ClassWeight = None,
 ) -> float:
     """Perplexity: ``exp(log loss in nats)`` (equal to ``2 ** bits``).
 
@@ -156,6 +174,7 @@ def perplexity(
             sample_weight=sample_weight,
             eps=eps,
             renormalize=renormalize,
+            class_weight=class_weight,
         )
     )
 
@@ -207,6 +226,7 @@ def brier_score(
     labels: Labels = None,
     sample_weight: ArrayLike | None = None,
     renormalize: bool = False,
+    class_weight: ClassWeight = None,
 ) -> float:
     """Brier score: mean squared error of the predicted probabilities.
 
@@ -222,7 +242,7 @@ def brier_score(
         >>> round(brier_score(["a", "c"], y_prob, labels=["a", "b", "c"]), 4)
         0.32
     """
-    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize)
+    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize, class_weight)
     return weighted_mean(brier_per_row(pred), pred.weight)
 
 
@@ -233,6 +253,7 @@ def accuracy(
     labels: Labels = None,
     sample_weight: ArrayLike | None = None,
     renormalize: bool = False,
+    class_weight: ClassWeight = None,
 ) -> float:
     """Fraction of rows whose most probable class is the observed one.
 
@@ -242,7 +263,7 @@ def accuracy(
         >>> accuracy([1, 0, 1], [0.8, 0.1, 0.4])
         0.6666666666666666
     """
-    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize)
+    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize, class_weight)
     return weighted_mean(top_label(pred.codes, pred.prob)[1], pred.weight)
 
 
@@ -305,12 +326,15 @@ def skill_score(
     sample_weight: ArrayLike | None = None,
     eps: float = DEFAULT_EPS,
     renormalize: bool = False,
+    class_weight: ClassWeight = None,
 ) -> float:
     """Log-loss skill score: ``1 - log_loss / prior_log_loss``.
 
     1 is perfect, 0 is no better than predicting the label frequencies,
     negative is worse than that. Higher is better; independent of the log
     base. NaN when only one class occurs (the prior baseline is then 0).
+    With ``class_weight`` both terms are class-weighted (the prior is then the
+    entropy of the weighted label frequencies: ln 2 when "balanced").
 
     Example:
         >>> clicked = [1, 0, 1, 1, 1, 0, 0, 1, 0, 0]
@@ -319,8 +343,53 @@ def skill_score(
         0.5436
     """
     check_eps(eps)
-    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize)
+    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize, class_weight)
     baseline = _prior_log_loss_nats(pred)
     if baseline == 0.0:
         return math.nan
     return 1.0 - weighted_mean(nll_nats(pred, eps), pred.weight) / baseline
+
+
+def per_class_log_loss(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    *,
+    labels: Labels = None,
+    sample_weight: ArrayLike | None = None,
+    eps: float = DEFAULT_EPS,
+    base: str | int = "e",
+    renormalize: bool = False,
+    class_weight: ClassWeight = None,
+) -> dict[Any, dict[str, float]]:
+    """Each true class's contribution to the log loss: its mean NLL and its share.
+
+    For every class ``c`` (in the order of the classes), ``log_loss`` is the
+    mean NLL of the rows whose label is ``c``, ``weight`` their total weight
+    and ``share`` their part of the total NLL, ``sum_{y_i = c} w_i nll_i /
+    sum_i w_i nll_i``: the shares add up to 1 and
+    ``sum_c weight_c * log_loss_c / sum_c weight_c`` is :func:`log_loss`. On
+    imbalanced data a rare class with a large mean can still have a small
+    share, which is what ``class_weight`` changes (the means do not change:
+    a class's rows all weigh the same). A class without rows has NaN
+    ``log_loss`` and zero ``weight`` and ``share``.
+
+    Example:
+        Ten frauds missed at p = 0.1 among 990 right answers at p(fraud) = 0.1:
+
+        >>> y, p = [1] * 10 + [0] * 990, [0.1] * 1000
+        >>> per = per_class_log_loss(y, p)
+        >>> {c: (round(v["log_loss"], 4), round(v["share"], 3)) for c, v in per.items()}
+        {0: (0.1054, 0.819), 1: (2.3026, 0.181)}
+        >>> per = per_class_log_loss(y, p, class_weight="balanced")
+        >>> {c: round(v["share"], 3) for c, v in per.items()}
+        {0: 0.044, 1: 0.956}
+    """
+    check_eps(eps)
+    divisor = log_of_base(base)
+    pred = prepare(y_true, y_prob, labels, sample_weight, renormalize, class_weight)
+    k = pred.classes.shape[0]
+    values = nll_nats(pred, eps)
+    weight = np.bincount(pred.codes, weights=pred.weight, minlength=k).astype(np.float64)
+    total = values if pred.weight is None else values * pred.weight
+    sums = np.bincount(pred.codes, weights=total, minlength=k)
+    return class_loss_table(pred.classes.tolist(), weight, sums, divisor)

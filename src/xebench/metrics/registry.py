@@ -134,6 +134,14 @@ METRICS: Mapping[str, Metric] = {
         Metric("accuracy", "higher", "probability", 0.0, 1.0, "share of top labels right"),
         Metric("prior_log_loss", "lower", "nats", 0.0, _INF, "log loss of the label rates"),
         Metric("clipped", "lower", "count", 0.0, _INF, "events whose loss eps capped"),
+        # Discrimination (xebench.metrics.discrimination): ranking, beside calibration.
+        Metric("roc_auc", "higher", "probability", 0.0, 1.0, "P(a positive outranks a negative)"),
+        Metric("average_precision", "higher", "probability", 0.0, 1.0, "area under the PR curve"),
+        # Imbalance: one true class's mean NLL (per_class_log_loss; bench's "per_class").
+        Metric(
+            "class_log_loss", "lower", "nats", 0.0, _INF, "mean NLL of one true class",
+            key="log_loss",
+        ),
         Metric("entropy", "lower", "nats", 0.0, _INF, "Shannon entropy: less is sharper"),
         Metric("kl", "lower", "nats", 0.0, _INF, "KL(reference || current)"),
         Metric("js", "lower", "nats", 0.0, math.log(2.0), "Jensen-Shannon divergence"),

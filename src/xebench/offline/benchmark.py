@@ -5,6 +5,14 @@
 model against the reference, and per-cohort statistics, then finishes them
 into one JSON-safe result -- the contract of ``xebench bench --json``. Every
 number comes from the statistics; nothing is re-derived here.
+
+ROC AUC and average precision rank every score, so they are exact here: the
+run keeps each model's probabilities, the label codes and the row weights (8
+bytes per probability column and 16 per row) and finishes them at the end with
+:func:`~xebench.stats.discrimination.exact_discrimination`, the whole file and
+each shown cohort alike. ``class_weight`` multiplies the row weights of every
+number, as the kernel's ``class_weight=`` does; ``"balanced"`` counts the
+labels in a first pass over the label column.
 """
 
 from __future__ import annotations
@@ -34,8 +42,10 @@ from ..io.readers import (
     read_chunks,
     weight_array,
 )
+from ..metrics.blocks import ClassWeight, Predictions, class_loss_table, class_weight_vector
 from ..metrics.registry import METRICS
 from ..stats.binning import MISSING, OTHER
+from ..stats.discrimination import exact_discrimination
 from ..stats.moments import check_confidence
 from ..stats.scored_rows import ScoredRows
 from ..stats.scores import ScoreStats
@@ -51,6 +61,7 @@ _MODEL_KEYS = (
     "n", "weight", "log_loss", "log_loss_ci", "brier", "brier_ci", "ece", "mce",
     "prior_log_loss", "skill", "perplexity", "accuracy", "clipped", "ci_reliable",
 )  # fmt: skip
+_DISCRIMINATION_KEYS = ("roc_auc", "roc_auc_ci", "average_precision", "average_precision_ci")
 
 
 def parse_prob_specs(specs: Sequence[str]) -> dict[str, str]:
@@ -81,6 +92,9 @@ class _Cohorts:
     column: str
     stats: dict[str, dict[str, ScoreStats]] = field(default_factory=dict)
     overflowed: bool = False
+    index: dict[str, int] = field(default_factory=dict)
+    """Each tracked value's number, and per chunk each row's (for the exact AUC)."""
+    rows: list[NDArray[np.intp]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +113,8 @@ class BenchmarkResult:
     data: dict[str, Any]
     paired: dict[str, PairedStats] = field(default_factory=dict, repr=False)
     """The paired statistics of each model against the reference (for gates)."""
+    predictions: dict[str, Predictions] = field(default_factory=dict, repr=False)
+    """Each model's scored rows (codes, probabilities, weights): the AUC gate's input."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``bench --json`` document."""
@@ -130,8 +146,17 @@ class _Run:
         reference: str,
         classes: Sequence[Hashable] | None,
         eps: float,
+        class_weight: dict[Any, float] | None = None,
     ) -> None:
         self.models = dict(models)
+        self.class_weight = class_weight
+        # What the exact AUC and AP need: the rows' label codes and weights (shared by
+        # the models: same rows, same classes) and each model's probabilities.
+        self.codes: list[NDArray[np.intp]] = []
+        self.weights: list[NDArray[np.float64] | None] = []
+        self.probs: dict[str, list[NDArray[np.floating]]] = {name: [] for name in models}
+        self.class_nll: dict[str, NDArray[np.float64]] = {}
+        self.predictions: dict[str, Predictions] = {}
         self.label = label
         self.weight = weight
         self.reference = reference
@@ -144,7 +169,7 @@ class _Run:
         self.cohorts = [_Cohorts(column) for column in cohorts]
 
     def _new_stats(self) -> ScoreStats:
-        return ScoreStats(self.classes, eps=self.eps)
+        return ScoreStats(self.classes, eps=self.eps, class_weight=self.class_weight)
 
     def update(self, chunk: Chunk) -> None:
         table, where = chunk.table, {"source": chunk.source, "first_row": chunk.first_row}
@@ -168,6 +193,15 @@ class _Run:
             stats = self.stats.setdefault(name, self._new_stats())
             with _located(chunk, self.models[name], self.label, self.weight):
                 scored[name] = stats.score(y, prob, w)
+        reference_rows = scored[self.reference]
+        self.codes.append(reference_rows.codes)
+        self.weights.append(reference_rows.weight)
+        k = self.stats[self.reference].n_classes
+        for name, rows in scored.items():
+            self.probs[name].append(probs[name])
+            nll = rows.nll if rows.weight is None else rows.nll * rows.weight
+            sums = np.bincount(rows.codes, weights=nll, minlength=k)
+            self.class_nll[name] = self.class_nll.get(name, 0.0) + sums
         for name, rows in scored.items():
             self.stats[name].add(rows)
             if name != self.reference:
@@ -192,7 +226,10 @@ class _Run:
             if value not in cohort.stats and len(cohort.stats) >= MAX_TRACKED_COHORTS:
                 value, cohort.overflowed = OTHER, True
             cohort.stats.setdefault(value, {})
+            cohort.index.setdefault(value, len(cohort.index))
             keys.append(value)
+        numbers = np.array([cohort.index[key] for key in keys], dtype=np.intp)
+        cohort.rows.append(numbers[codes] if numbers.size else np.zeros(0, dtype=np.intp))
         for name, rows in scored.items():
             groups = [cohort.stats[key].setdefault(name, self._new_stats()) for key in keys]
             ScoreStats.add_groups(groups, codes, rows)
@@ -213,9 +250,31 @@ class _Run:
             result = stats.result(base=base, n_bins=n_bins, confidence=confidence)
             return {key: result[key] for key in _MODEL_KEYS}
 
+        codes = np.concatenate(self.codes)
+        weight = None if self.weights[0] is None else np.concatenate(self.weights)  # type: ignore[arg-type]
+        classes = np.asarray(self.stats[self.reference]._labels())
+        probs = {name: np.concatenate(chunks) for name, chunks in self.probs.items()}
+        self.predictions = {
+            name: _predictions(codes, prob, classes, weight) for name, prob in probs.items()
+        }
+        divisor = log_of_base(base)
+
+        def ranked(name: str, rows: NDArray[np.intp] | None = None) -> dict[str, Any]:
+            pred = self.predictions[name]
+            if rows is not None:
+                pred = _take(pred, rows)
+            return _discrimination_keys(exact_discrimination(pred, confidence=confidence))
+
         models = []
         for name, stats in self.stats.items():
-            row = {"name": name, "column": self.models[name], **finished(stats)}
+            row = {"name": name, "column": self.models[name], **finished(stats), **ranked(name)}
+            table = class_loss_table(
+                classes.tolist(), stats.label_weight, self.class_nll[name], divisor
+            )
+            row["per_class"] = [{"class": label, **v} for label, v in table.items()]
+            # The contract's names (DESIGN.md): auc beside roc_auc, {class: loss}.
+            row["auc"], row["auc_ci"] = row.get("roc_auc"), row.get("roc_auc_ci")
+            row["per_class_log_loss"] = {str(c["class"]): c["log_loss"] for c in row["per_class"]}
             curve = stats.reliability_curve(n_bins)  # the ECE's bins: the chart shows the ECE
             histogram = stats.reliability_curve(20)
             row["reliability"] = {
@@ -255,12 +314,17 @@ class _Run:
         comparisons.sort(key=lambda c: order[c["model"]])
         cohorts, notes = {}, {}
         for cohort in self.cohorts:
-            table, note = _cohort_table(cohort, order, finished, min_cohort_size)
+            numbers = np.concatenate(cohort.rows)
+            table, note = _cohort_table(cohort, order, finished, min_cohort_size, ranked, numbers)
             cohorts[cohort.column], notes[cohort.column] = table, note
         return {
             "xebench_version": __version__,
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "inputs": {**inputs, "classes": self.classes},
+            "inputs": {
+                **inputs,
+                "classes": self.classes,
+                "class_weight": _class_weight_rows(self.stats[self.reference]),
+            },
             "units": _UNITS[base if isinstance(base, str) else int(base)],
             "n_rows": self.n_rows,
             "models": models,
@@ -268,6 +332,35 @@ class _Run:
             "cohorts": cohorts,
             "cohort_notes": notes,
         }
+
+
+def _predictions(
+    codes: NDArray[np.intp],
+    prob: NDArray[np.floating],
+    classes: NDArray[Any],
+    weight: NDArray[np.float64] | None,
+) -> Predictions:
+    """The run's rows as the kernel's validated predictions (two columns: P(class 1))."""
+    if prob.ndim == 2 and prob.shape[1] == 2:
+        return Predictions(codes, np.ascontiguousarray(prob[:, 1]), classes, weight)
+    return Predictions(codes, prob, classes, weight)
+
+
+def _take(pred: Predictions, rows: NDArray[np.intp]) -> Predictions:
+    weight = None if pred.weight is None else pred.weight[rows]
+    return Predictions(pred.codes[rows], pred.prob[rows], pred.classes, weight)
+
+
+def _discrimination_keys(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: result[key] for key in _DISCRIMINATION_KEYS}
+
+
+def _class_weight_rows(stats: ScoreStats) -> list[dict[str, Any]] | None:
+    """Every class's weight (1 where none was named), in class order; None without."""
+    mapping = stats.class_weight_mapping()
+    if mapping is None:
+        return None
+    return [{"class": label, "weight": weight} for label, weight in mapping.items()]
 
 
 def _loss_order(row: dict[str, Any]) -> tuple[float, str]:
@@ -290,15 +383,23 @@ def _cohort_table(
     order: Mapping[str, int],
     finished: Callable[[ScoreStats], dict[str, Any]],
     min_cohort_size: int,
+    discrimination: Callable[[str, NDArray[np.intp]], dict[str, Any]],
+    numbers: NDArray[np.intp],
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Top cohorts by size, the rest merged into OTHER (statistics merge exactly)."""
+    """Top cohorts by size, the rest merged into OTHER (statistics merge exactly).
+
+    ``discrimination(model, rows)`` gives the exact AUC and AP of a cohort's rows,
+    ``numbers`` each row's cohort (its number in ``cohort.index``).
+    """
     sizes = {value: next(iter(per.values())).n for value, per in cohort.stats.items()}
     ranked = sorted((v for v in sizes if v != OTHER), key=lambda v: (-sizes[v], str(v)))
     shown, rest = ranked[:SHOWN_COHORTS], ranked[SHOWN_COHORTS:]
     if OTHER in cohort.stats:
         rest.append(OTHER)
     groups: dict[str, dict[str, ScoreStats]] = {str(v): cohort.stats[v] for v in shown}
+    members = {str(v): [cohort.index[v]] for v in shown}
     if rest:
+        members[OTHER] = [cohort.index[v] for v in rest]
         merged: dict[str, ScoreStats] = {}
         for value in rest:
             for name, stats in cohort.stats[value].items():
@@ -308,8 +409,10 @@ def _cohort_table(
     small = []
     for value, per_model in groups.items():
         rows = []
+        rows_of_value = np.flatnonzero(np.isin(numbers, members[value]))
         for name in sorted(per_model, key=lambda n: order.get(n, len(order))):
             row = {"name": name, **finished(per_model[name])}
+            row.update(discrimination(name, rows_of_value))
             row["small"] = row["n"] < min_cohort_size
             rows.append(row)
         if rows and rows[0]["small"]:
@@ -385,6 +488,7 @@ def benchmark(
     weight: str | None = None,
     reference: str | None = None,
     classes: Sequence[Hashable] | None = None,
+    class_weight: ClassWeight = None,
     eps: float = 1e-15,
     base: str | int = "e",
     confidence: float = 0.95,
@@ -401,6 +505,10 @@ def benchmark(
     after its column). Models are ranked by log loss; each is compared with
     ``reference`` (default: the first model) on the same rows. A probability
     column of hard 0/1 values warns (:class:`LooksLikeLabelsWarning`).
+    ``class_weight`` (a weight per label, or ``"balanced"``: ``n / (k *
+    count_c)`` over the file's labels) multiplies every row's weight by its
+    class's, for every number; each model also gets its exact ``roc_auc`` and
+    ``average_precision`` with intervals and its ``per_class`` log loss.
 
     Example:
         >>> data = {"y": [1, 0, 1, 1, 0, 0], "p": [0.8, 0.3, 0.6, 0.7, 0.2, 0.4]}
@@ -427,6 +535,8 @@ def benchmark(
     columns = list(dict.fromkeys([label, *models.values(), *cohort_columns]))
     if weight is not None and weight not in columns:
         columns.append(weight)
+    source = _as_table_source(data)
+    resolved = _resolve_class_weight(class_weight, source, label, classes, batch_rows)
     run = _Run(
         models,
         label=label,
@@ -435,10 +545,10 @@ def benchmark(
         reference=reference,
         classes=classes,
         eps=eps,
+        class_weight=resolved,
     )
     files: list[str] = []
     float_columns = [*models.values(), *([weight] if weight else [])]
-    source = _as_table_source(data)
     chunks = closing(
         prefetch(
             read_chunks(
@@ -484,7 +594,44 @@ def benchmark(
             inputs=inputs,
         ),
         paired=run.paired,
+        predictions=run.predictions,
     )
+
+
+def _resolve_class_weight(
+    class_weight: ClassWeight,
+    source: Any,
+    label: str,
+    classes: Sequence[Hashable] | None,
+    batch_rows: int,
+) -> dict[Any, float] | None:
+    """``class_weight`` as ``{label: weight}``; ``"balanced"`` from one pass over the labels.
+
+    The statistics weigh rows as they stream, so "balanced" weights must be known
+    before the first chunk: the labels are counted first (reading one column).
+    """
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, str):
+        if not isinstance(class_weight, Mapping):
+            class_weight_vector(class_weight, np.zeros(0, dtype=np.intp), np.array([0, 1]))
+        return dict(class_weight)
+    if class_weight != "balanced":
+        class_weight_vector(class_weight, np.zeros(0, dtype=np.intp), np.array([0, 1]))
+    counts: dict[Any, int] = {}
+    with closing(read_chunks(source, [label], batch_rows=batch_rows)) as reading:
+        for chunk in reading:
+            where = {"source": chunk.source, "first_row": chunk.first_row}
+            y = label_array(chunk.table.column(label), name=label, **where)
+            values, n = np.unique(y, return_counts=True)
+            for value, count in zip(values.tolist(), n.tolist(), strict=True):
+                counts[value] = counts.get(value, 0) + count
+    if classes is not None:
+        unknown = [value for value in counts if value not in list(classes)]
+        if unknown:
+            raise DataError(label, f"labels must be one of {list(classes)}", value=unknown[0])
+    total = sum(counts.values())
+    return {value: total / (len(counts) * count) for value, count in sorted(counts.items())}
 
 
 def _as_table_source(data: Any) -> Any:

@@ -153,8 +153,56 @@ def _cohort_note(data: dict[str, Any], column: str) -> str:
     return "; ".join(parts)
 
 
-def print_report(data: dict[str, Any], console: Any = None) -> None:
+def _discrimination_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    confidence = f"{data['inputs']['confidence']:.0%}"
+    header = ["#", "model", "ROC AUC", f"{confidence} CI", "avg precision", f"{confidence} CI"]
+    rows = [
+        [
+            str(rank),
+            m["name"],
+            fmt(m.get("roc_auc")),
+            _ci(m.get("roc_auc_ci")),
+            fmt(m.get("average_precision")),
+            _ci(m.get("average_precision_ci")),
+        ]
+        for rank, m in enumerate(data["models"], start=1)
+    ]
+    return header, rows
+
+
+def _per_class_rows(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    classes = [str(c["class"]) for c in data["models"][0].get("per_class", [])]
+    header = ["#", "model", *(f"{c}: log loss (share)" for c in classes)]
+    rows = [
+        [
+            str(rank),
+            m["name"],
+            *(
+                f"{fmt(c['log_loss'] if c['weight'] > 0 else None)} ({c['share']:.1%})"
+                for c in m.get("per_class", [])
+            ),
+        ]
+        for rank, m in enumerate(data["models"], start=1)
+    ]
+    return header, rows
+
+
+def _per_class_caption(data: dict[str, Any]) -> str:
+    weights = data["inputs"].get("class_weight")
+    text = "mean log loss of the rows of each true class, and its share of the total loss"
+    if weights:
+        shown = ", ".join(f"{w['class']}: {w['weight']:.4g}" for w in weights)
+        text += f"; class weights {shown}"
+    return text
+
+
+def print_report(
+    data: dict[str, Any], console: Any = None, *, discrimination: bool = False
+) -> None:
     """Print ranking, comparison and cohort tables with rich.
+
+    ``discrimination=True`` also prints ROC AUC and average precision, and the
+    log loss by true class (``bench --discrimination``).
 
     Example:
         >>> from xebench.offline.benchmark import benchmark
@@ -183,6 +231,11 @@ def print_report(data: dict[str, Any], console: Any = None) -> None:
         console.print(t)
 
     table("Ranking (best first)", *_ranking_rows(data))
+    if discrimination:
+        table(
+            "Discrimination (ranking of the scores; higher is better)", *_discrimination_rows(data)
+        )
+        table("Log loss by true class", *_per_class_rows(data), _per_class_caption(data))
     if data["comparisons"]:
         reference = data["comparisons"][0]["reference"]
         table(
@@ -214,6 +267,10 @@ def markdown_report(data: dict[str, Any]) -> str:
     """
     parts = ["### xebench benchmark", "", _headline(data), ""]
     parts += ["**Ranking** (best first)", "", _markdown_table(*_ranking_rows(data)), ""]
+    parts += ["**Discrimination** (higher is better)", ""]
+    parts += [_markdown_table(*_discrimination_rows(data)), ""]
+    parts += [f"**Log loss by true class**: {_per_class_caption(data)}", ""]
+    parts += [_markdown_table(*_per_class_rows(data)), ""]
     if data["comparisons"]:
         reference = data["comparisons"][0]["reference"]
         parts += [f"**Compared with `{reference}`** on the same rows (Δ > 0: worse)", ""]

@@ -34,6 +34,7 @@ class ScoreForms:
     """
 
     classes: tuple[Any, ...] | None
+    class_weight: tuple[float, ...] | None
     eps: float
     replicates: int
     seed: int
@@ -52,6 +53,9 @@ class ScoreForms:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe, versioned plain data; calibration bins stored sparsely.
 
+        Class-weighted statistics also hold ``class_weight`` (one weight per
+        class, in class order); others do not have the key, as before.
+
         Example:
             >>> from xebench.stats.scores import ScoreStats
             >>> d = ScoreStats().update([1, 0], [0.9, 0.2]).to_dict()
@@ -59,7 +63,7 @@ class ScoreForms:
             (1, 2, [59, 269])
         """
         filled = np.flatnonzero(self.cal_count)
-        return {
+        data = {
             "kind": "score_stats",
             "version": STATS_VERSION,
             "classes": None if self.classes is None else list(self.classes),
@@ -84,6 +88,9 @@ class ScoreForms:
                 "sums": self.boot.tolist(),
             },
         }
+        if self.class_weight is not None:
+            data["class_weight"] = list(self.class_weight)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
@@ -107,8 +114,14 @@ class ScoreForms:
                 "data", f"calibration bins must be {FINE_BINS}", value=calibration["bins"]
             )
         boot = data["bootstrap"]
+        weights = data.get("class_weight")
+        labels = [0, 1] if data["classes"] is None else list(data["classes"])
         stats = cls(
-            data["classes"], eps=data["eps"], bootstrap=boot["replicates"], seed=boot["seed"]
+            data["classes"],
+            eps=data["eps"],
+            bootstrap=boot["replicates"],
+            seed=boot["seed"],
+            class_weight=None if weights is None else dict(zip(labels, weights, strict=True)),
         )
         stats.n = int(data["n"])
         stats.weight_sq = float(data["weight_sq"])

@@ -32,7 +32,7 @@ log loss heavy-tailed), at several times the update cost.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from ..errors import InvalidInputError
 from ..metrics.blocks import (
     DEFAULT_EPS,
     brier_per_row,
+    class_weight_vector,
     dot,
     entropy_nats,
     prepare,
@@ -169,6 +170,13 @@ class ScoreStats(CalibrationResults, ScoreForms):
         bootstrap: Poisson bootstrap replicates to keep (0: none; True: 200).
         seed: seed of the bootstrap weights; statistics merge only with equal
             seeds and replicate counts.
+        class_weight: a weight per label (absent labels weigh 1), multiplied
+            into each row's weight as the kernel's ``class_weight=`` does, so
+            ``result()`` equals ``xebench.log_loss(..., class_weight=...)``.
+            Statistics merge only with equal class weights. ``"balanced"``
+            needs the class counts of all the events, which a stream does not
+            know yet: count them first (``xebench bench --class-weight
+            balanced`` reads the labels once more) and pass the weights.
 
     Example:
         >>> stats = ScoreStats()
@@ -190,9 +198,24 @@ class ScoreStats(CalibrationResults, ScoreForms):
         eps: float = DEFAULT_EPS,
         bootstrap: int | bool = 0,
         seed: int = 0,
+        class_weight: Mapping[Hashable, float] | None = None,
     ) -> None:
         self.classes: tuple[Any, ...] | None = None if classes is None else self._classes(classes)
         self.eps = check_eps(eps)
+        if isinstance(class_weight, str):
+            raise InvalidInputError(
+                "class_weight",
+                "'balanced' needs the class counts of all the events; count them and pass "
+                "the weights (xebench.metrics.blocks.class_weight_vector of the labels)",
+                value=class_weight,
+            )
+        vector = class_weight_vector(
+            class_weight, np.zeros(0, dtype=np.intp), np.asarray(self._labels())
+        )
+        #: The weight of each class (in the order of the classes), or None.
+        self.class_weight: tuple[float, ...] | None = (
+            None if vector is None else tuple(vector.tolist())
+        )
         self.replicates = _check_replicates(bootstrap)
         self.seed = int(seed)
         k = self.n_classes
@@ -238,6 +261,17 @@ class ScoreStats(CalibrationResults, ScoreForms):
     def _labels(self) -> list[Any]:
         return [0, 1] if self.classes is None else list(self.classes)
 
+    def class_weight_mapping(self) -> dict[Any, float] | None:
+        """The class weights as ``{label: weight}`` (the constructor's form), or None.
+
+        Example:
+            >>> ScoreStats(class_weight={1: 99}).class_weight_mapping()
+            {0: 1.0, 1: 99.0}
+        """
+        if self.class_weight is None:
+            return None
+        return dict(zip(self._labels(), self.class_weight, strict=True))
+
     # --- update and merge -----------------------------------------------------
 
     def update(
@@ -282,7 +316,9 @@ class ScoreStats(CalibrationResults, ScoreForms):
             (2, 0.3285)
         """
         self._check_columns(y_prob)
-        pred = prepare(y_true, y_prob, self._labels(), sample_weight, False)
+        pred = prepare(
+            y_true, y_prob, self._labels(), sample_weight, False, self.class_weight_mapping()
+        )
         true_prob = np.empty(pred.n_rows)
         for rows in row_chunks(pred.n_rows, pred.n_columns):
             true_class_prob_into(true_prob[rows], pred, rows)
@@ -415,14 +451,20 @@ class ScoreStats(CalibrationResults, ScoreForms):
                 f"cannot merge statistics of classes {self._labels()} "
                 f"with statistics of classes {other._labels()}",
             )
-        for name in ("eps", "replicates", "seed"):
+        for name in ("eps", "replicates", "seed", "class_weight"):
             if getattr(self, name) != getattr(other, name):
                 raise InvalidInputError(
                     "other",
                     f"cannot merge statistics with {name}={getattr(self, name)!r} "
                     f"and {name}={getattr(other, name)!r}",
                 )
-        merged = ScoreStats(self.classes, eps=self.eps, bootstrap=self.replicates, seed=self.seed)
+        merged = ScoreStats(
+            self.classes,
+            eps=self.eps,
+            bootstrap=self.replicates,
+            seed=self.seed,
+            class_weight=self.class_weight_mapping(),
+        )
         return merged._absorb(self)._absorb(other)
 
     def _absorb(self, other: ScoreStats) -> ScoreStats:
