@@ -28,9 +28,41 @@ from .fast import fast_prediction_table
 from .fields import PredictionEvent, check_probabilities, check_timestamp
 from .policy import NO_PII, Limits, PiiPolicy
 
-__all__ = ["parse_predictions", "prediction_columns", "prediction_table"]
+__all__ = ["append_identity", "parse_predictions", "prediction_columns", "prediction_table"]
 
 _PREDICTIONS = TypeAdapter(list[PredictionEvent])
+
+
+def append_identity(
+    columns: dict[str, list[Any]],
+    tenant: str,
+    event: Any,
+    event_time: datetime,
+    now: datetime,
+    cohort: Mapping[str, str],
+    features_json: str,
+) -> None:
+    """Append a prediction row's identity, times, cohort and features (every prediction
+    kind's: classifier events and scored sequences alike).
+
+    Example:
+        >>> columns = {name: [] for name in PREDICTION_SCHEMA.names}
+        >>> event = PredictionEvent(request_id="r1", model="m", probabilities=0.5)
+        >>> now = datetime(2026, 1, 1, tzinfo=UTC)
+        >>> append_identity(columns, "t", event, now, now, {}, "{}")
+        >>> columns["request_id"], columns["fp"] == [fingerprint("t", "m", "r1")]
+        (['r1'], True)
+    """
+    columns["fp"].append(fingerprint(tenant, event.model, event.request_id))
+    columns["rfp"].append(fingerprint(tenant, "", event.request_id))
+    columns["tenant"].append(tenant)
+    columns["model"].append(event.model)
+    columns["version"].append(event.version)
+    columns["request_id"].append(event.request_id)
+    columns["event_time"].append(event_time)
+    columns["ingest_time"].append(now)
+    columns["cohort"].append(list(cohort.items()))
+    columns["features"].append(features_json)
 
 
 def prediction_columns(
@@ -60,18 +92,9 @@ def prediction_columns(
         cohort = pii.apply(event.cohort) if pii.active else event.cohort
         features = pii.apply(event.features) if pii.active else event.features
         features_json = to_json(dict(sorted(features.items()))).decode()
-        columns["fp"].append(fingerprint(tenant, event.model, event.request_id))
-        columns["rfp"].append(fingerprint(tenant, "", event.request_id))
-        columns["tenant"].append(tenant)
-        columns["model"].append(event.model)
-        columns["version"].append(event.version)
-        columns["request_id"].append(event.request_id)
-        columns["event_time"].append(event_time)
-        columns["ingest_time"].append(now)
+        append_identity(columns, tenant, event, event_time, now, cohort, features_json)
         columns["classes"].append(classes)
         columns["probabilities"].append(probs)
-        columns["cohort"].append(list(cohort.items()))
-        columns["features"].append(features_json)
         # What the client sent, after the privacy policy: an identical resend hashes the same
         # even when it leaves the timestamp to the server. A weight of 1 is no weight: the
         # hash of an event sent before weights existed, resent as it was, is unchanged.

@@ -38,11 +38,10 @@ from pydantic_core import to_json
 from ..errors import InvalidInputError
 from ..metrics.tokens import LOGPROB_TOLERANCE, count_words
 from ..stats.tokens import DEFAULT_EXTREMAL_LOGPROB
-from ..store.schema import SEQUENCE_SCHEMA, fingerprint, hash64
+from ..store.schema import SEQUENCE_SCHEMA, hash64
 from .batch import validate_batch
 from .fields import (
     INT64_MAX,
-    MAX_FEATURE_TEXT,
     CohortValue,
     FeatureValue,
     Key,
@@ -53,6 +52,7 @@ from .fields import (
     check_timestamp,
 )
 from .policy import NO_PII, Limits, PiiPolicy
+from .predictions import append_identity
 
 __all__ = [
     "MAX_SEQUENCE_TOKENS",
@@ -234,20 +234,9 @@ def sequence_columns(
         }
         derived = {**features, SEQUENCE_FEATURE: nll / logprobs.size}
         features_json = to_json(dict(sorted(derived.items()))).decode()
-        if len(features_json) > 64 * MAX_FEATURE_TEXT:
-            raise InvalidInputError("/features", "are too large")
-        columns["fp"].append(fingerprint(tenant, event.model, event.request_id))
-        columns["rfp"].append(fingerprint(tenant, "", event.request_id))
-        columns["tenant"].append(tenant)
-        columns["model"].append(event.model)
-        columns["version"].append(event.version)
-        columns["request_id"].append(event.request_id)
-        columns["event_time"].append(event_time)
-        columns["ingest_time"].append(now)
+        append_identity(columns, tenant, event, event_time, now, cohort, features_json)
         columns["classes"].append([])
         columns["probabilities"].append([])
-        columns["cohort"].append(list(cohort.items()))
-        columns["features"].append(features_json)
         # What the client sent (the token log-probabilities as summed): an identical
         # resend hashes the same; another sequence under the same id is a conflict.
         content = ("sequence", event.version, sent_time, tokens, sorted(cohort.items()),

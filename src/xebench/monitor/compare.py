@@ -95,8 +95,9 @@ class GateQuestions:
         tokens = [
             token_sums(store, Selection(scope.tenant, model, version, key, span))
             for model, version in ((cand_model, cand_version), (base_model, base_version))
+            if mode == "canary"  # a shadow pairs joined events: no sequence has any
         ]
-        if mode == "canary" and tokens[0] is not None and tokens[1] is not None:
+        if tokens and tokens[0] is not None and tokens[1] is not None:
             # A language model's versions: bits per byte of their scored sequences.
             metric = "bits_per_byte"
             token_sides = [TokenStats.from_sums({k: v[0] for k, v in t.items()}) for t in tokens]
